@@ -90,3 +90,34 @@ export function formatMac(buf: Uint8Array, off = 0): string {
   }
   return s;
 }
+
+/** A MAC address as one number (48 bits fit exactly in a double): for FDB keys and packet fields. */
+export function parseMac48(text: string): number {
+  const b = parseMac(text);
+  return (b[0]! * 0x10000 + ((b[1]! << 8) | b[2]!)) * 0x1000000 + ((b[3]! << 16) | (b[4]! << 8) | b[5]!);
+}
+
+export function formatMac48(mac: number): string {
+  const hi = Math.floor(mac / 0x1000000);
+  const lo = mac % 0x1000000;
+  const b = [(hi >>> 16) & 255, (hi >>> 8) & 255, hi & 255, (lo >>> 16) & 255, (lo >>> 8) & 255, lo & 255];
+  return b.map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
+
+/** Read the 6 bytes at `off` as a 48-bit number. */
+export function getMac48(buf: Uint8Array, off: number): number {
+  return ((buf[off]! << 16) | (buf[off + 1]! << 8) | buf[off + 2]!) * 0x1000000 + ((buf[off + 3]! << 16) | (buf[off + 4]! << 8) | buf[off + 5]!);
+}
+
+export function setMac48(buf: Uint8Array, off: number, mac: number): void {
+  const hi = Math.floor(mac / 0x1000000);
+  const lo = mac - hi * 0x1000000;
+  buf[off] = (hi >>> 16) & 255;
+  buf[off + 1] = (hi >>> 8) & 255;
+  buf[off + 2] = hi & 255;
+  buf[off + 3] = (lo >>> 16) & 255;
+  buf[off + 4] = (lo >>> 8) & 255;
+  buf[off + 5] = lo & 255;
+}
+
+export const MAC_BROADCAST = 0xffffffffffff;
