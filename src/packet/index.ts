@@ -18,3 +18,6 @@ export * from "./repr.js";
 export * from "./parse.js";
 export * from "./emit.js";
 export * from "./build.js";
+export * from "./fast.js";
+export * from "./rewrite.js";
+export * from "./flowkey.js";
