@@ -1,6 +1,7 @@
 // Every subcommand registers itself here: one file per command in src/cli/.
 import type { Command } from "commander";
+import { register as kubeProxy } from "./kube-proxy.js";
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [];
+export const commands: Register[] = [kubeProxy];
