@@ -206,6 +206,7 @@ function buildCluster(p: Parsed, file: string, opts: ClusterOptions): Cluster {
   const wantKubernetes = (opts.kubernetesService ?? true) && !p.services.some((s) => s.metadata.namespace === "default" && s.metadata.name === "kubernetes");
   if (wantKubernetes) {
     const k = kubernetesService(svcIPs.kubernetesServiceIP);
+    svcIPs.allocate(k.clusterIP);
     services.push(k);
     const apiservers = [...nodes.values()].filter((n) => "node-role.kubernetes.io/control-plane" in n.metadata.labels);
     const eps = (apiservers.length > 0 ? apiservers : [...nodes.values()].slice(0, 1)).map((n) => n.internalIP);

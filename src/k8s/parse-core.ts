@@ -17,9 +17,10 @@ import {
 /** metadata of a namespaced (default "default") or cluster-scoped object; sets the document's label for errors. */
 export function readMeta(root: Field, kind: string, namespaced: boolean, nameRequired = true): ObjectMeta {
   const m = root.get("metadata");
-  const name = m.get("name").str({ required: nameRequired });
   const namespace = namespaced ? m.get("namespace").str({ def: "default" }) || "default" : "";
-  root.doc.label = namespaced ? `${kind} ${namespace}/${name}` : `${kind} ${name}`;
+  const rawName = typeof m.get("name").value === "string" ? (m.get("name").value as string) : "";
+  root.doc.label = namespaced ? `${kind} ${namespace}/${rawName}` : `${kind} ${rawName}`;
+  const name = m.get("name").str({ required: nameRequired });
   if (name) checkDns1123Subdomain(m.get("name"), name);
   if (namespaced) checkDns1123Label(m.get("namespace"), namespace);
   const labels = m.get("labels").stringMap();
