@@ -1,0 +1,323 @@
+// Conntrack storage: struct-of-arrays entries and a chained hash of their two tuples
+// (kernel: struct nf_conn with tuplehash[IP_CT_DIR_MAX], nf_conntrack_hash, hlist_nulls chains).
+//
+// Entry `i` owns two tuple nodes: node 2i is its ORIGINAL tuple, node 2i+1 its REPLY tuple, so a node found in a
+// chain gives both the entry (node >> 1) and the direction (node & 1). Chains are singly linked through `hnext`;
+// bucket heads live in `heads`. Nothing here allocates per packet; the arrays grow by doubling up to `max`.
+import { reciprocalScale, tupleHash } from "./tuple.js";
+
+// ---- status bits (include/uapi/linux/netfilter/nf_conntrack_common.h, enum ip_conntrack_status) ----
+export const IPS_EXPECTED = 1 << 0;
+export const IPS_SEEN_REPLY = 1 << 1;
+export const IPS_ASSURED = 1 << 2;
+export const IPS_CONFIRMED = 1 << 3;
+export const IPS_SRC_NAT = 1 << 4;
+export const IPS_DST_NAT = 1 << 5;
+export const IPS_NAT_MASK = IPS_SRC_NAT | IPS_DST_NAT;
+export const IPS_SEQ_ADJUST = 1 << 6;
+export const IPS_SRC_NAT_DONE = 1 << 7;
+export const IPS_DST_NAT_DONE = 1 << 8;
+export const IPS_NAT_DONE_MASK = IPS_SRC_NAT_DONE | IPS_DST_NAT_DONE;
+export const IPS_DYING = 1 << 9;
+export const IPS_FIXED_TIMEOUT = 1 << 10;
+export const IPS_TEMPLATE = 1 << 11;
+export const IPS_UNTRACKED = 1 << 12;
+export const IPS_NAT_CLASH = 1 << 12; // kernel reuses the UNTRACKED bit value for NAT_CLASH (never on the same ct)
+export const IPS_HELPER = 1 << 13;
+export const IPS_OFFLOAD = 1 << 14;
+
+export const IP_CT_DIR_ORIGINAL = 0;
+export const IP_CT_DIR_REPLY = 1;
+
+/** `conntrack -S` counters (kernel struct ip_conntrack_stat, summed over CPUs). */
+export interface ConntrackStats {
+  found: number;
+  invalid: number;
+  insert: number;
+  insert_failed: number;
+  drop: number;
+  early_drop: number;
+  error: number;
+  search_restart: number;
+  clash_resolve: number;
+  chaintoolong: number;
+}
+
+export function emptyStats(): ConntrackStats {
+  return {
+    found: 0,
+    invalid: 0,
+    insert: 0,
+    insert_failed: 0,
+    drop: 0,
+    early_drop: 0,
+    error: 0,
+    search_restart: 0,
+    clash_resolve: 0,
+    chaintoolong: 0,
+  };
+}
+
+export interface ConntrackTableOptions {
+  /** net.netfilter.nf_conntrack_max: entries (confirmed or not) that may exist at once. */
+  max?: number;
+  /** net.netfilter.nf_conntrack_buckets: hash chains. */
+  buckets?: number;
+  /** Seed of the tuple hash (the kernel's random siphash key). */
+  hashSeed?: number;
+}
+
+const INITIAL_CAPACITY = 64;
+
+export class ConntrackTable {
+  readonly max: number;
+  readonly buckets: number;
+  readonly hashSeed: number;
+  /** Entries allocated (kernel cnet->count: confirmed and unconfirmed). */
+  count = 0;
+  capacity = 0;
+  readonly stats: ConntrackStats = emptyStats();
+  /** Current time in seconds (the kernel's jiffies / HZ). Advance it with `Conntrack.setTime`. */
+  now = 0;
+
+  // ---- tuple nodes (2 per entry) ----
+  tSrc = new Uint32Array(0);
+  tDst = new Uint32Array(0);
+  tPorts = new Uint32Array(0);
+  tProto = new Uint8Array(0);
+  /** Next node in the same hash chain, -1 at the end. */
+  hnext = new Int32Array(0);
+  /** 1 while the node is linked into its chain (confirmed entries; NAT_CLASH entries link only their REPLY node). */
+  hashed = new Uint8Array(0);
+  /** Per-direction packet and byte counters (kernel nf_conn_counter, shown with nf_conntrack_acct=1). */
+  packets = new Float64Array(0);
+  bytes = new Float64Array(0);
+
+  // ---- entries ----
+  /** ip_conntrack_status bits. */
+  status = new Uint32Array(0);
+  /** Absolute expiry time in seconds (kernel ct->timeout). */
+  expires = new Float64Array(0);
+  /** ct->mark (CONNMARK). */
+  mark = new Uint32Array(0);
+  /** L4 state: TCP_CONNTRACK_* for TCP, 0 otherwise. */
+  l4state = new Uint8Array(0);
+  /** UDP: time after which a replied flow counts as a stream (kernel ct->proto.udp.stream_ts). */
+  streamTs = new Float64Array(0);
+  /** Creation order, for listing in a stable order. */
+  serial = new Float64Array(0);
+  /** 1 while the entry is allocated. */
+  inUse = new Uint8Array(0);
+  /** Source-NAT index (kernel nf_nat_bysource): next entry with the same original source, -1 at the end. */
+  bsNext = new Int32Array(0);
+  bsLinked = new Uint8Array(0);
+  // TCP tracking (kernel struct ip_ct_tcp): per direction (index 2i+dir) and per entry.
+  tdEnd = new Uint32Array(0);
+  tdMaxack = new Uint32Array(0);
+  tdFlags = new Uint8Array(0);
+  lastIndex = new Uint8Array(0);
+  lastDir = new Uint8Array(0);
+  lastSeq = new Uint32Array(0);
+  lastAck = new Uint32Array(0);
+  lastEnd = new Uint32Array(0);
+  lastWin = new Uint32Array(0);
+  retrans = new Uint8Array(0);
+  lastFlags = new Uint8Array(0);
+
+  readonly heads: Int32Array;
+  readonly bsHeads: Int32Array;
+  private freeList = new Int32Array(0);
+  private freeTop = 0;
+  private dying = new Int32Array(0);
+  private dyingTop = 0;
+  private nextFresh = 0;
+  private serialCounter = 0;
+
+  constructor(opts: ConntrackTableOptions = {}) {
+    this.max = opts.max ?? 262144;
+    this.buckets = opts.buckets ?? Math.min(262144, Math.max(16, this.max));
+    this.hashSeed = (opts.hashSeed ?? 0x5eed1234) >>> 0;
+    this.heads = new Int32Array(this.buckets).fill(-1);
+    this.bsHeads = new Int32Array(this.buckets).fill(-1);
+    this.grow(Math.min(INITIAL_CAPACITY, Math.max(1, this.max)));
+  }
+
+  private grow(cap: number): void {
+    const n = cap * 2;
+    const u32 = (a: Uint32Array, len: number) => { const b = new Uint32Array(len); b.set(a); return b; };
+    const u8 = (a: Uint8Array, len: number) => { const b = new Uint8Array(len); b.set(a); return b; };
+    const i32 = (a: Int32Array, len: number) => { const b = new Int32Array(len); b.set(a); return b; };
+    const f64 = (a: Float64Array, len: number) => { const b = new Float64Array(len); b.set(a); return b; };
+    this.tSrc = u32(this.tSrc, n);
+    this.tDst = u32(this.tDst, n);
+    this.tPorts = u32(this.tPorts, n);
+    this.tProto = u8(this.tProto, n);
+    this.hnext = i32(this.hnext, n);
+    this.hashed = u8(this.hashed, n);
+    this.packets = f64(this.packets, n);
+    this.bytes = f64(this.bytes, n);
+    this.tdEnd = u32(this.tdEnd, n);
+    this.tdMaxack = u32(this.tdMaxack, n);
+    this.tdFlags = u8(this.tdFlags, n);
+    this.status = u32(this.status, cap);
+    this.expires = f64(this.expires, cap);
+    this.mark = u32(this.mark, cap);
+    this.l4state = u8(this.l4state, cap);
+    this.streamTs = f64(this.streamTs, cap);
+    this.serial = f64(this.serial, cap);
+    this.inUse = u8(this.inUse, cap);
+    this.bsNext = i32(this.bsNext, cap);
+    this.bsLinked = u8(this.bsLinked, cap);
+    this.lastIndex = u8(this.lastIndex, cap);
+    this.lastDir = u8(this.lastDir, cap);
+    this.lastSeq = u32(this.lastSeq, cap);
+    this.lastAck = u32(this.lastAck, cap);
+    this.lastEnd = u32(this.lastEnd, cap);
+    this.lastWin = u32(this.lastWin, cap);
+    this.retrans = u8(this.retrans, cap);
+    this.lastFlags = u8(this.lastFlags, cap);
+    this.freeList = i32(this.freeList, cap);
+    this.dying = i32(this.dying, cap);
+    this.capacity = cap;
+  }
+
+  /** Take a free entry slot and set both tuples (not hashed yet: unconfirmed). -1 when `max` entries exist. */
+  allocSlot(src: number, dst: number, ports: number, proto: number, rsrc: number, rdst: number, rports: number): number {
+    if (this.count >= this.max) return -1;
+    let i: number;
+    if (this.freeTop > 0) i = this.freeList[--this.freeTop]!;
+    else {
+      if (this.nextFresh >= this.capacity) this.grow(Math.min(this.max, this.capacity * 2));
+      i = this.nextFresh++;
+    }
+    this.count++;
+    const o = i * 2;
+    const r = o + 1;
+    this.tSrc[o] = src; this.tDst[o] = dst; this.tPorts[o] = ports; this.tProto[o] = proto;
+    this.tSrc[r] = rsrc; this.tDst[r] = rdst; this.tPorts[r] = rports; this.tProto[r] = proto;
+    this.hashed[o] = 0; this.hashed[r] = 0;
+    this.packets[o] = 0; this.packets[r] = 0; this.bytes[o] = 0; this.bytes[r] = 0;
+    this.tdEnd[o] = 0; this.tdEnd[r] = 0; this.tdMaxack[o] = 0; this.tdMaxack[r] = 0;
+    this.tdFlags[o] = 0; this.tdFlags[r] = 0;
+    this.status[i] = 0;
+    this.expires[i] = 0;
+    this.mark[i] = 0;
+    this.l4state[i] = 0;
+    this.streamTs[i] = 0;
+    this.serial[i] = this.serialCounter++;
+    this.inUse[i] = 1;
+    this.bsLinked[i] = 0;
+    this.lastIndex[i] = 0; this.lastDir[i] = 0; this.lastSeq[i] = 0; this.lastAck[i] = 0;
+    this.lastEnd[i] = 0; this.lastWin[i] = 0; this.retrans[i] = 0; this.lastFlags[i] = 0;
+    return i;
+  }
+
+  bucketOf(node: number): number {
+    return reciprocalScale(tupleHash(this.tSrc[node]!, this.tDst[node]!, this.tPorts[node]!, this.tProto[node]!, this.hashSeed), this.buckets);
+  }
+
+  bucketOfTuple(src: number, dst: number, ports: number, proto: number): number {
+    return reciprocalScale(tupleHash(src, dst, ports, proto, this.hashSeed), this.buckets);
+  }
+
+  /** Link a node at the head of its chain (kernel hlist_nulls_add_head_rcu). */
+  hashNode(node: number): void {
+    const b = this.bucketOf(node);
+    this.hnext[node] = this.heads[b]!;
+    this.heads[b] = node;
+    this.hashed[node] = 1;
+  }
+
+  unhashNode(node: number): void {
+    if (!this.hashed[node]) return;
+    const b = this.bucketOf(node);
+    let n = this.heads[b]!;
+    if (n === node) this.heads[b] = this.hnext[node]!;
+    else {
+      while (n >= 0 && this.hnext[n] !== node) n = this.hnext[n]!;
+      if (n >= 0) this.hnext[n] = this.hnext[node]!;
+    }
+    this.hashed[node] = 0;
+  }
+
+  /**
+   * The node holding this exact tuple among hashed (confirmed) entries, or -1. An expired entry found on the way
+   * is removed, as the kernel's lookup does (nf_ct_gc_expired), and does not match.
+   */
+  findNode(src: number, dst: number, ports: number, proto: number): number {
+    let n = this.heads[this.bucketOfTuple(src, dst, ports, proto)]!;
+    while (n >= 0) {
+      if (this.tSrc[n] === src && this.tDst[n] === dst && this.tPorts[n] === ports && this.tProto[n] === proto) {
+        const i = n >> 1;
+        if (this.expires[i]! <= this.now) {
+          this.kill(i);
+          return -1;
+        }
+        return n;
+      }
+      n = this.hnext[n]!;
+    }
+    return -1;
+  }
+
+  /**
+   * Unlink an entry from every index and free its slot (kernel nf_ct_delete + destroy). The slot is only reused
+   * after `flushDying()` (called at the start of the next packet), so a packet that still refers to the entry
+   * (kernel: it holds a reference) can finish its walk with the tuples intact.
+   */
+  kill(i: number): void {
+    if (!this.inUse[i]) return;
+    this.unhashNode(i * 2);
+    this.unhashNode(i * 2 + 1);
+    this.unlinkBysource(i);
+    this.inUse[i] = 0;
+    this.status[i] |= IPS_DYING;
+    this.dying[this.dyingTop++] = i;
+    this.count--;
+  }
+
+  /** Return killed slots to the free list. */
+  flushDying(): void {
+    while (this.dyingTop > 0) this.freeList[this.freeTop++] = this.dying[--this.dyingTop]!;
+  }
+
+  // ---- nf_nat_bysource: entries with a source manip, indexed by their original source (ip, port, proto) ----
+
+  bysourceBucket(src: number, sport: number, proto: number): number {
+    return reciprocalScale(tupleHash(src, 0, sport, proto, this.hashSeed ^ 0x9e3779b9), this.buckets);
+  }
+
+  linkBysource(i: number): void {
+    if (this.bsLinked[i]) return;
+    const o = i * 2;
+    const b = this.bysourceBucket(this.tSrc[o]!, this.tPorts[o]! >>> 16, this.tProto[o]!);
+    this.bsNext[i] = this.bsHeads[b]!;
+    this.bsHeads[b] = i;
+    this.bsLinked[i] = 1;
+  }
+
+  unlinkBysource(i: number): void {
+    if (!this.bsLinked[i]) return;
+    const o = i * 2;
+    const b = this.bysourceBucket(this.tSrc[o]!, this.tPorts[o]! >>> 16, this.tProto[o]!);
+    let n = this.bsHeads[b]!;
+    if (n === i) this.bsHeads[b] = this.bsNext[i]!;
+    else {
+      while (n >= 0 && this.bsNext[n] !== i) n = this.bsNext[n]!;
+      if (n >= 0) this.bsNext[n] = this.bsNext[i]!;
+    }
+    this.bsLinked[i] = 0;
+  }
+
+  /** Allocated entry indexes in creation order (setup and printing only). */
+  entries(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.nextFresh; i++) if (this.inUse[i]) out.push(i);
+    return out.sort((a, b) => this.serial[a]! - this.serial[b]!);
+  }
+
+  /** Highest slot index ever used plus one (for scans). */
+  get slots(): number {
+    return this.nextFresh;
+  }
+}

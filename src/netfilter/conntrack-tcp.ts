@@ -1,0 +1,286 @@
+// The TCP tracker (kernel net/netfilter/nf_conntrack_proto_tcp.c, Linux 6.x): the tcp_conntracks state table,
+// default timeouts, tcp_error flag checks, tcp_new (loose pick-up), the IGNORE/reopen/RST special cases and the
+// timeout choice (RETRANS, CLOSE on RST, UNACK while data is unacknowledged, cap for unreplied pick-ups).
+//
+// Window tracking is simplified and LIBERAL: every segment is taken as in-window (as with
+// nf_conntrack_tcp_be_liberal=1), so out-of-window segments are never INVALID here. What the kernel derives from
+// sequence numbers and that shows in `conntrack -L` is kept: td_end per direction with the DATA_UNACKNOWLEDGED flag
+// (the 300 s UNACK timeout), td_maxack, and the last_* fields with the identical-ACK retransmission counter.
+import type { ConntrackTable } from "./conntrack-table.js";
+import { IPS_ASSURED, IPS_SEEN_REPLY } from "./conntrack-table.js";
+import type { TupleScratch } from "./tuple.js";
+
+export const TCP_CONNTRACK_NONE = 0;
+export const TCP_CONNTRACK_SYN_SENT = 1;
+export const TCP_CONNTRACK_SYN_RECV = 2;
+export const TCP_CONNTRACK_ESTABLISHED = 3;
+export const TCP_CONNTRACK_FIN_WAIT = 4;
+export const TCP_CONNTRACK_CLOSE_WAIT = 5;
+export const TCP_CONNTRACK_LAST_ACK = 6;
+export const TCP_CONNTRACK_TIME_WAIT = 7;
+export const TCP_CONNTRACK_CLOSE = 8;
+export const TCP_CONNTRACK_SYN_SENT2 = 9;
+export const TCP_CONNTRACK_MAX = 10; // sIV: invalid
+export const TCP_CONNTRACK_IGNORE = 11; // sIG
+export const TCP_CONNTRACK_RETRANS = 12; // timeout slots only
+export const TCP_CONNTRACK_UNACK = 13;
+
+export const TCP_STATE_NAMES = [
+  "NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2",
+];
+
+/** Default timeouts in seconds (sysctl net.netfilter.nf_conntrack_tcp_timeout_*; verified on Linux 6.18). */
+export const TCP_TIMEOUTS = new Float64Array([
+  0, // NONE
+  120, // SYN_SENT
+  60, // SYN_RECV
+  432000, // ESTABLISHED (5 days)
+  120, // FIN_WAIT
+  60, // CLOSE_WAIT
+  30, // LAST_ACK
+  120, // TIME_WAIT
+  10, // CLOSE
+  120, // SYN_SENT2
+  0, 0,
+  300, // RETRANS (nf_conntrack_tcp_timeout_max_retrans)
+  300, // UNACK (nf_conntrack_tcp_timeout_unacknowledged)
+]);
+/** nf_conntrack_tcp_max_retrans */
+export const TCP_MAX_RETRANS = 3;
+
+// enum tcp_bit_set
+export const TCP_SYN_SET = 0;
+export const TCP_SYNACK_SET = 1;
+export const TCP_FIN_SET = 2;
+export const TCP_ACK_SET = 3;
+export const TCP_RST_SET = 4;
+export const TCP_NONE_SET = 5;
+
+// TCP header flag bits
+export const TCPHDR_FIN = 0x01;
+export const TCPHDR_SYN = 0x02;
+export const TCPHDR_RST = 0x04;
+export const TCPHDR_PSH = 0x08;
+export const TCPHDR_ACK = 0x10;
+export const TCPHDR_URG = 0x20;
+export const TCPHDR_ECE = 0x40;
+export const TCPHDR_CWR = 0x80;
+
+// ip_ct_tcp_state.flags
+const IP_CT_TCP_FLAG_SACK_PERM = 0x02;
+const IP_CT_TCP_FLAG_CLOSE_INIT = 0x04;
+const IP_CT_TCP_FLAG_BE_LIBERAL = 0x08;
+const IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED = 0x10;
+const IP_CT_TCP_FLAG_MAXACK_SET = 0x20;
+/** Model-only: this side has been seen (the kernel tests td_maxwin != 0). */
+const TD_INIT = 0x80;
+// ip_ct_tcp.last_flags
+const IP_CT_EXP_CHALLENGE_ACK = 0x40;
+const IP_CT_TCP_SIMULTANEOUS_OPEN = 0x04;
+
+const sNO = TCP_CONNTRACK_NONE, sSS = TCP_CONNTRACK_SYN_SENT, sSR = TCP_CONNTRACK_SYN_RECV;
+const sES = TCP_CONNTRACK_ESTABLISHED, sFW = TCP_CONNTRACK_FIN_WAIT, sCW = TCP_CONNTRACK_CLOSE_WAIT;
+const sLA = TCP_CONNTRACK_LAST_ACK, sTW = TCP_CONNTRACK_TIME_WAIT, sCL = TCP_CONNTRACK_CLOSE;
+const sS2 = TCP_CONNTRACK_SYN_SENT2, sIV = TCP_CONNTRACK_MAX, sIG = TCP_CONNTRACK_IGNORE;
+
+
+/** tcp_conntracks[dir][index][old state], flattened: (dir * 6 + index) * 10 + state. */
+export const TCP_CONNTRACKS = new Uint8Array([
+  // ORIGINAL      sNO  sSS  sSR  sES  sFW  sCW  sLA  sTW  sCL  sS2
+  /* syn    */ sSS, sSS, sIG, sIG, sIG, sIG, sIG, sSS, sSS, sS2,
+  /* synack */ sIV, sIV, sSR, sIV, sIV, sIV, sIV, sIV, sIV, sSR,
+  /* fin    */ sIV, sIV, sFW, sFW, sLA, sLA, sLA, sTW, sCL, sIV,
+  /* ack    */ sES, sIV, sES, sES, sCW, sCW, sTW, sTW, sCL, sIV,
+  /* rst    */ sIV, sCL, sCL, sCL, sCL, sCL, sCL, sCL, sCL, sCL,
+  /* none   */ sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV,
+  // REPLY
+  /* syn    */ sIV, sS2, sIV, sIV, sIV, sIV, sIV, sSS, sIV, sS2,
+  /* synack */ sIV, sSR, sIG, sIG, sIG, sIG, sIG, sIG, sIG, sSR,
+  /* fin    */ sIV, sIV, sFW, sFW, sLA, sLA, sLA, sTW, sCL, sIV,
+  /* ack    */ sIV, sIG, sSR, sES, sCW, sCW, sTW, sTW, sCL, sIG,
+  /* rst    */ sIV, sCL, sCL, sCL, sCL, sCL, sCL, sCL, sCL, sCL,
+  /* none   */ sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV, sIV,
+]);
+
+/** kernel tcp_valid_flags: allowed FIN/SYN/RST/ACK/URG combinations (PSH, ECE, CWR are ignored). */
+const TCP_VALID_FLAGS = new Uint8Array(64);
+for (const f of [
+  TCPHDR_SYN, TCPHDR_SYN | TCPHDR_URG, TCPHDR_SYN | TCPHDR_ACK, TCPHDR_RST, TCPHDR_RST | TCPHDR_ACK,
+  TCPHDR_FIN | TCPHDR_ACK, TCPHDR_FIN | TCPHDR_ACK | TCPHDR_URG, TCPHDR_ACK, TCPHDR_ACK | TCPHDR_URG,
+]) TCP_VALID_FLAGS[f] = 1;
+
+/** kernel get_conntrack_index */
+export function tcpIndex(flags: number): number {
+  if (flags & TCPHDR_RST) return TCP_RST_SET;
+  if (flags & TCPHDR_SYN) return flags & TCPHDR_ACK ? TCP_SYNACK_SET : TCP_SYN_SET;
+  if (flags & TCPHDR_FIN) return TCP_FIN_SET;
+  if (flags & TCPHDR_ACK) return TCP_ACK_SET;
+  return TCP_NONE_SET;
+}
+
+// Results of tcpPacket
+export const TCP_ACCEPT = 1;
+/** -NF_ACCEPT: the packet is INVALID (no conntrack attached). */
+export const TCP_INVALID = -1;
+/** -NF_REPEAT: the entry was killed (SYN reopening a closed connection); look the packet up again. */
+export const TCP_REPEAT = -2;
+
+/** kernel segment_seq_plus_len */
+function segEnd(t: TupleScratch): number {
+  return (t.seq + (t.l4len - t.doff) + (t.tcpFlags & TCPHDR_SYN ? 1 : 0) + (t.tcpFlags & TCPHDR_FIN ? 1 : 0)) >>> 0;
+}
+
+/** kernel tcp_error: truncated header or a flag combination no TCP sends. (Checksums are not verified here.) */
+export function tcpError(t: TupleScratch): boolean {
+  if (t.l4len < 20 || t.doff < 20 || t.l4len < t.doff) return true;
+  return TCP_VALID_FLAGS[t.tcpFlags & ~(TCPHDR_ECE | TCPHDR_CWR | TCPHDR_PSH) & 0x3f] === 0;
+}
+
+/** kernel tcp_new. Returns false when the first packet cannot start a connection. */
+export function tcpNew(ct: ConntrackTable, i: number, t: TupleScratch, loose: boolean): boolean {
+  const ns = TCP_CONNTRACKS[tcpIndex(t.tcpFlags) * 10]!; // [ORIGINAL][index][NONE]
+  if (ns >= TCP_CONNTRACK_MAX) return false;
+  const o = i * 2;
+  if (ns === TCP_CONNTRACK_SYN_SENT) {
+    ct.tdEnd[o] = segEnd(t);
+    ct.tdFlags[o] = TD_INIT;
+  } else {
+    if (!loose) return false; // nf_conntrack_tcp_loose=0: no mid-stream pick-up
+    ct.tdEnd[o] = segEnd(t);
+    ct.tdFlags[o] = IP_CT_TCP_FLAG_SACK_PERM | IP_CT_TCP_FLAG_BE_LIBERAL | TD_INIT;
+    ct.tdFlags[o + 1] = IP_CT_TCP_FLAG_SACK_PERM | IP_CT_TCP_FLAG_BE_LIBERAL;
+  }
+  ct.l4state[i] = TCP_CONNTRACK_NONE;
+  ct.lastIndex[i] = TCP_NONE_SET;
+  return true;
+}
+
+/** The liberal tcp_in_window: always in window; keeps td_end, DATA_UNACKNOWLEDGED, td_maxack and retrans. */
+function tcpInWindow(ct: ConntrackTable, i: number, dir: number, index: number, t: TupleScratch): void {
+  const s = i * 2 + dir;
+  const r = i * 2 + (dir ^ 1);
+  const end = segEnd(t);
+  if (!(ct.tdFlags[s]! & TD_INIT)) {
+    // First segment from this side (kernel: sender->td_maxwin == 0): take its end as the starting point.
+    ct.tdEnd[s] = end;
+    ct.tdFlags[s] |= TD_INIT;
+    // Picked up mid-stream and the other side is unknown too: its end is what this segment acknowledges.
+    if (!(t.tcpFlags & TCPHDR_SYN) && !(ct.tdFlags[r]! & TD_INIT)) ct.tdEnd[r] = t.ack;
+  } else if (((ct.l4state[i] === TCP_CONNTRACK_SYN_SENT && dir === 0) || (ct.l4state[i] === TCP_CONNTRACK_SYN_RECV && dir === 1)) &&
+             ((end - ct.tdEnd[s]!) | 0) > 0) {
+    ct.tdEnd[s] = end; // a new SYN with a higher sequence number re-initialises the side (RFC 793)
+  }
+  let ack = t.ack;
+  if (!(t.tcpFlags & TCPHDR_ACK) || ((t.tcpFlags & TCPHDR_RST) && ack === 0)) ack = ct.tdEnd[r]!;
+  if (((end - ct.tdEnd[s]!) | 0) > 0) {
+    ct.tdEnd[s] = end;
+    ct.tdFlags[s] |= IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED;
+  }
+  if (t.tcpFlags & TCPHDR_ACK) {
+    if (!(ct.tdFlags[s]! & IP_CT_TCP_FLAG_MAXACK_SET)) {
+      ct.tdMaxack[s] = ack;
+      ct.tdFlags[s] |= IP_CT_TCP_FLAG_MAXACK_SET;
+    } else if (((ack - ct.tdMaxack[s]!) | 0) > 0) ct.tdMaxack[s] = ack;
+  }
+  if (ack === ct.tdEnd[r]) ct.tdFlags[r] &= ~IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED;
+  if (index === TCP_ACK_SET) {
+    if (ct.lastDir[i] === dir && ct.lastSeq[i] === t.seq && ct.lastAck[i] === ack && ct.lastEnd[i] === end && ct.lastWin[i] === t.win) {
+      if (ct.retrans[i]! < 255) ct.retrans[i]!++;
+    } else {
+      ct.lastDir[i] = dir;
+      ct.lastSeq[i] = t.seq;
+      ct.lastAck[i] = ack;
+      ct.lastEnd[i] = end;
+      ct.lastWin[i] = t.win;
+      ct.retrans[i] = 0;
+    }
+  }
+}
+
+/**
+ * kernel nf_conntrack_tcp_packet for entry `i`, packet direction `dir`. Updates state and expiry.
+ * Returns TCP_ACCEPT, TCP_INVALID or TCP_REPEAT; an unreplied connection answered by RST is killed and accepted.
+ */
+export function tcpPacket(ct: ConntrackTable, i: number, dir: number, t: TupleScratch): number {
+  const oldState = ct.l4state[i]!;
+  const index = tcpIndex(t.tcpFlags);
+  let newState = TCP_CONNTRACKS[(dir * 6 + index) * 10 + oldState]!;
+  let old = oldState;
+  let ignored = newState === TCP_CONNTRACK_IGNORE;
+  if (newState === TCP_CONNTRACK_SYN_SENT && oldState >= TCP_CONNTRACK_TIME_WAIT) {
+    // A SYN on a closed or aborted connection: delete the entry and look the packet up again.
+    if (((ct.tdFlags[i * 2]! | ct.tdFlags[i * 2 + 1]!) & IP_CT_TCP_FLAG_CLOSE_INIT) !== 0 ||
+        (ct.lastDir[i] === dir && ct.lastIndex[i] === TCP_RST_SET)) {
+      ct.kill(i);
+      return TCP_REPEAT;
+    }
+    ignored = true; // kernel: falls through to the IGNORE case
+  }
+  if (ignored) {
+    if (index === TCP_SYNACK_SET && ct.lastIndex[i] === TCP_SYN_SET && ct.lastDir[i] !== dir && t.ack === ct.lastEnd[i]) {
+      // b) a SYN/ACK answering a SYN we ignored: client and server are in sync, resync from it.
+      old = TCP_CONNTRACK_SYN_SENT;
+      newState = TCP_CONNTRACK_SYN_RECV;
+      ct.tdEnd[i * 2 + ct.lastDir[i]!] = ct.lastEnd[i]!;
+      ct.tdFlags[i * 2 + ct.lastDir[i]!] = TD_INIT;
+      ct.tdFlags[i * 2 + dir] = 0; // nf_ct_tcp_state_reset
+    } else {
+      ct.lastIndex[i] = index;
+      ct.lastDir[i] = dir;
+      ct.lastSeq[i] = t.seq;
+      ct.lastEnd[i] = segEnd(t);
+      ct.lastWin[i] = t.win;
+      if (index === TCP_SYN_SET && dir === 0) ct.lastFlags[i] = oldState === TCP_CONNTRACK_LAST_ACK ? IP_CT_EXP_CHALLENGE_ACK : 0;
+      return TCP_ACCEPT; // ignored: no state change, no timeout refresh
+    }
+  }
+  switch (newState) {
+    case TCP_CONNTRACK_MAX:
+      return TCP_INVALID;
+    case TCP_CONNTRACK_TIME_WAIT:
+      if (oldState === TCP_CONNTRACK_LAST_ACK && index === TCP_ACK_SET && ct.lastDir[i] !== dir &&
+          ct.lastIndex[i] === TCP_SYN_SET && (ct.lastFlags[i]! & IP_CT_EXP_CHALLENGE_ACK)) {
+        ct.lastFlags[i] &= ~IP_CT_EXP_CHALLENGE_ACK; // RFC 5961 challenge ACK: not the last ACK
+        return TCP_ACCEPT;
+      }
+      break;
+    case TCP_CONNTRACK_SYN_SENT2:
+      ct.lastFlags[i] |= IP_CT_TCP_SIMULTANEOUS_OPEN;
+      break;
+    case TCP_CONNTRACK_SYN_RECV:
+      if (dir === 1 && index === TCP_ACK_SET && (ct.lastFlags[i]! & IP_CT_TCP_SIMULTANEOUS_OPEN)) newState = TCP_CONNTRACK_ESTABLISHED;
+      break;
+    default:
+      break;
+  }
+  tcpInWindow(ct, i, dir, index, t);
+  ct.lastIndex[i] = index;
+  ct.lastDir[i] = dir;
+  ct.l4state[i] = newState;
+  if (old !== newState && newState === TCP_CONNTRACK_FIN_WAIT) ct.tdFlags[i * 2 + dir] |= IP_CT_TCP_FLAG_CLOSE_INIT;
+
+  let timeout: number;
+  const unack = ((ct.tdFlags[i * 2]! | ct.tdFlags[i * 2 + 1]!) & IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED) !== 0;
+  if (ct.retrans[i]! >= TCP_MAX_RETRANS && TCP_TIMEOUTS[newState]! > TCP_TIMEOUTS[TCP_CONNTRACK_RETRANS]!) timeout = TCP_TIMEOUTS[TCP_CONNTRACK_RETRANS]!;
+  else if (index === TCP_RST_SET) timeout = TCP_TIMEOUTS[TCP_CONNTRACK_CLOSE]!;
+  else if (unack && TCP_TIMEOUTS[newState]! > TCP_TIMEOUTS[TCP_CONNTRACK_UNACK]!) timeout = TCP_TIMEOUTS[TCP_CONNTRACK_UNACK]!;
+  else if (ct.lastWin[i] === 0 && TCP_TIMEOUTS[newState]! > TCP_TIMEOUTS[TCP_CONNTRACK_RETRANS]!) timeout = TCP_TIMEOUTS[TCP_CONNTRACK_RETRANS]!;
+  else timeout = TCP_TIMEOUTS[newState]!;
+
+  const status = ct.status[i]!;
+  if (!(status & IPS_SEEN_REPLY)) {
+    // Only reply so far is a RST: not a connection worth keeping (kernel kills it at once).
+    if (t.tcpFlags & TCPHDR_RST) {
+      ct.kill(i);
+      return TCP_ACCEPT;
+    }
+    // A retransmitted SYN does not renew the timeout (port reuse must not keep the entry alive forever).
+    if (index === TCP_SYN_SET && old === TCP_CONNTRACK_SYN_SENT) return TCP_ACCEPT;
+    // Mid-stream pick-up without a reply yet: no 5-day ESTABLISHED timeout.
+    if (newState === TCP_CONNTRACK_ESTABLISHED && timeout > TCP_TIMEOUTS[TCP_CONNTRACK_UNACK]!) timeout = TCP_TIMEOUTS[TCP_CONNTRACK_UNACK]!;
+  } else if (!(status & IPS_ASSURED) && (old === TCP_CONNTRACK_SYN_RECV || old === TCP_CONNTRACK_ESTABLISHED) && newState === TCP_CONNTRACK_ESTABLISHED) {
+    ct.status[i] = status | IPS_ASSURED;
+  }
+  ct.expires[i] = ct.now + timeout;
+  return TCP_ACCEPT;
+}
