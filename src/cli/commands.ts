@@ -1,7 +1,8 @@
 // Every subcommand registers itself here: one file per command in src/cli/.
 import type { Command } from "commander";
 import { register as kubeProxy } from "./kube-proxy.js";
+import { register as trace } from "./trace.js";
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [kubeProxy];
+export const commands: Register[] = [kubeProxy, trace];

@@ -1,0 +1,82 @@
+// The compiled form of one table: rules as parallel typed arrays (ip header fields, a match program, a target),
+// chains as index ranges, jumps as chain indices. Built once by compile.ts; read per packet by eval.ts.
+import type { Table } from "./rule.js";
+import type { TableName } from "./tables.js";
+
+export type { TableName };
+
+/** ip header fields per rule, stride IP_STRIDE in `ip`. */
+export const IP_STRIDE = 8;
+export const IP = { SRC: 0, SRC_MASK: 1, DST: 2, DST_MASK: 3, PROTO: 4, FLAGS: 5, IIF: 6, OIF: 7 } as const;
+export const IpFlag = {
+  INV_SRC: 1, INV_DST: 2, INV_IIF: 4, INV_OIF: 8, INV_PROTO: 16, HAS_PROTO: 32, FRAG: 64, INV_FRAG: 128,
+  HAS_IIF: 256, HAS_OIF: 512, HAS_SRC: 1024, HAS_DST: 2048,
+} as const;
+
+export const Op = {
+  PORTS: 1, ICMP: 2, MULTIPORT: 3, MARK: 4, CONNTRACK: 5, ADDRTYPE: 6, STAT_RANDOM: 7, STAT_NTH: 8, RECENT: 9,
+  PHYSDEV: 10, TRUE: 11,
+} as const;
+
+export const T = {
+  NONE: 0, ACCEPT: 1, DROP: 2, RETURN: 3, JUMP: 4, GOTO: 5, REJECT: 6, NAT: 7, MARK: 8, CONNMARK: 9, LOG: 10,
+  TRACE: 11, NOTRACK: 12,
+} as const;
+
+/** NAT request kinds (EvalResult.natKind). */
+export const NatKind = { NONE: 0, DNAT: 1, SNAT: 2, MASQUERADE: 3, REDIRECT: 4 } as const;
+export const NatFlag = { RANDOM: 1, RANDOM_FULLY: 2, PERSISTENT: 4, HAS_IP: 8, HAS_PORTS: 16 } as const;
+/** nat range per NAT target, stride NAT_STRIDE: kind, minIp, maxIp, minPort, maxPort, flags. */
+export const NAT_STRIDE = 6;
+
+export interface RecentInfo {
+  list: Map<number, unknown>;
+  cmd: number;
+  seconds: number;
+  hitcount: number;
+  reap: boolean;
+  invert: boolean;
+  mask: number;
+  source: boolean;
+}
+
+export interface CompiledTable {
+  name: TableName;
+  /** Index of this table in the compiled ruleset (trace records use it). */
+  id: number;
+  source: Table;
+  chainNames: string[];
+  chainStart: Int32Array;
+  chainEnd: Int32Array;
+  /** 1 ACCEPT, 0 DROP for built-ins; -1 for user chains. */
+  chainPolicy: Int8Array;
+  /** Built-in chain index per hook number (Hook.*), -1 when the table is not on that hook. */
+  hookChain: Int32Array;
+  policyPackets: Float64Array;
+  policyBytes: Float64Array;
+  nRules: number;
+  ip: Int32Array;
+  mStart: Int32Array;
+  mEnd: Int32Array;
+  tKind: Int32Array;
+  tArg: Int32Array;
+  ruleChain: Int32Array;
+  /** 1-based rule number within its chain. */
+  ruleNum: Int32Array;
+  packets: Float64Array;
+  bytes: Float64Array;
+  /** Match program: opcode and offset into `data` per match. */
+  mOp: Int32Array;
+  mArg: Int32Array;
+  data: Int32Array;
+  /** statistic nth counters (kernel: info->master->count), one per nth match. */
+  nthCount: Int32Array;
+  recent: RecentInfo[];
+  nat: Int32Array;
+  /** MARK/CONNMARK operands at tArg: value, mask (CONNMARK: mode, value, mask, nfmask, ctmask). */
+  /** ifMatch[id][ifindex] = 1 when pattern id matches that interface. */
+  ifPatterns: string[];
+  ifMatch: Uint8Array[];
+  /** Maximum jump depth seen while compiling (kernel: the stack is sized from it). */
+  maxDepth: number;
+}

@@ -1,0 +1,299 @@
+// One table's traversal for one packet, as ipt_do_table does it: rules in order, a rule matches when its ip
+// header fields and every match agree, its counters count, then its target decides. A jump pushes a return point,
+// a goto does not; RETURN (or falling off a user chain) pops; falling off or RETURN in a built-in chain applies
+// its policy. Terminal targets end the table. Allocation-free: the packet state and result are reused structs.
+import { CtState } from "./ctstate.js";
+import { type CompiledTable, IP, IP_STRIDE, IpFlag, NAT_STRIDE, NatKind, Op, T } from "./compiled.js";
+import type { PacketState } from "./packet-state.js";
+import type { RecentTables } from "./recent.js";
+
+export const NF_DROP = 0;
+export const NF_ACCEPT = 1;
+/** Dropped with an ICMP error or TCP RST sent back (REJECT); rejectWith says which. */
+export const NF_REJECT = 2;
+
+/** What the caller provides: randomness, time, address types, recent lists. */
+export interface EvalEnv {
+  /** statistic --mode random: does this draw fall under `stored` (= round(p·2³¹))? Kernel: (get_random_u32() & 0x7fffffff) < stored. */
+  randomMatch(stored: number): boolean;
+  /** RTN_* type of `addr` as a bit (AddrType.*); `ifindex` limits the lookup (addrtype --limit-iface-*), 0 for any. */
+  addrType(addr: number, ifindex: number): number;
+  /** Seconds, for recent. */
+  now(): number;
+  recent: RecentTables;
+}
+
+export const TraceKind = { RULE: 0, RETURN: 1, POLICY: 2 } as const;
+
+/** Records rules hit (the TRACE target's view): table id, chain index, rule number, kind. Fixed capacity, reused. */
+export class TraceRecorder {
+  table: Int32Array;
+  chain: Int32Array;
+  rule: Int32Array;
+  kind: Int32Array;
+  n = 0;
+  constructor(readonly capacity = 4096) {
+    this.table = new Int32Array(capacity);
+    this.chain = new Int32Array(capacity);
+    this.rule = new Int32Array(capacity);
+    this.kind = new Int32Array(capacity);
+  }
+  record(table: number, chain: number, rule: number, kind: number): void {
+    if (this.n >= this.capacity) return;
+    const i = this.n++;
+    this.table[i] = table;
+    this.chain[i] = chain;
+    this.rule[i] = rule;
+    this.kind[i] = kind;
+  }
+  clear(): void {
+    this.n = 0;
+  }
+}
+
+export class EvalResult {
+  verdict = NF_ACCEPT;
+  rejectWith = -1;
+  /** NAT request from a DNAT/SNAT/MASQUERADE/REDIRECT target (NatKind), with its range. */
+  natKind: number = NatKind.NONE;
+  natMinIp = 0;
+  natMaxIp = 0;
+  natMinPort = 0;
+  natMaxPort = 0;
+  natFlags = 0;
+  /** Rules whose matches were evaluated, across calls until reset. */
+  rulesEvaluated = 0;
+  trace: TraceRecorder | null = null;
+  resetVerdict(): void {
+    this.verdict = NF_ACCEPT;
+    this.rejectWith = -1;
+    this.natKind = NatKind.NONE;
+  }
+}
+
+/** Depth of the jump stack (kernel: sized by the deepest chain nesting; xtables caps user chain depth). */
+const STACK = new Int32Array(1024);
+
+/**
+ * Walk `t` from built-in chain `chain` for packet `p`. Sets r.verdict (and r.nat* for NAT targets); returns it.
+ * Non-terminal targets (MARK, CONNMARK, LOG, TRACE, NOTRACK) change `p` and continue.
+ */
+export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: EvalEnv, r: EvalResult): number {
+  const ip = t.ip;
+  const tKind = t.tKind;
+  let sp = 0;
+  let cur = chain;
+  let i = t.chainStart[chain]!;
+  let end = t.chainEnd[chain]!;
+  const trace = r.trace;
+  for (;;) {
+    if (i >= end) {
+      // Fell off the chain: a user chain returns, a built-in applies its policy.
+      if (sp === 0) return policy(t, cur, p, r);
+      if (trace) trace.record(t.id, cur, end - t.chainStart[cur]! + 1, TraceKind.RETURN);
+      i = STACK[--sp]!;
+      cur = t.ruleChain[i - 1]!;
+      end = t.chainEnd[cur]!;
+      continue;
+    }
+    r.rulesEvaluated++;
+    const o = i * IP_STRIDE;
+    const f = ip[o + IP.FLAGS]!;
+    if (f !== 0) {
+      if (f & IpFlag.HAS_DST && (((p.dst & ip[o + IP.DST_MASK]!) === ip[o + IP.DST]!) === ((f & IpFlag.INV_DST) !== 0))) { i++; continue; }
+      if (f & IpFlag.HAS_SRC && (((p.src & ip[o + IP.SRC_MASK]!) === ip[o + IP.SRC]!) === ((f & IpFlag.INV_SRC) !== 0))) { i++; continue; }
+      if (f & IpFlag.HAS_PROTO && ((p.proto === ip[o + IP.PROTO]!) === ((f & IpFlag.INV_PROTO) !== 0))) { i++; continue; }
+      if (f & IpFlag.HAS_IIF && ((t.ifMatch[ip[o + IP.IIF]!]![p.iif] === 1) === ((f & IpFlag.INV_IIF) !== 0))) { i++; continue; }
+      if (f & IpFlag.HAS_OIF && ((t.ifMatch[ip[o + IP.OIF]!]![p.oif] === 1) === ((f & IpFlag.INV_OIF) !== 0))) { i++; continue; }
+      if (f & IpFlag.FRAG && ((p.frag === 1) === ((f & IpFlag.INV_FRAG) !== 0))) { i++; continue; }
+    }
+    const ms = t.mStart[i]!;
+    const me = t.mEnd[i]!;
+    if (ms !== me && !matchAll(t, ms, me, p, env)) { i++; continue; }
+    t.packets[i]!++;
+    t.bytes[i]! += p.len;
+    if (trace) trace.record(t.id, cur, t.ruleNum[i]!, TraceKind.RULE);
+    switch (tKind[i]) {
+      case T.NONE:
+      case T.LOG:
+      case T.TRACE:
+        i++;
+        continue;
+      case T.ACCEPT:
+        return (r.verdict = NF_ACCEPT);
+      case T.DROP:
+        return (r.verdict = NF_DROP);
+      case T.REJECT:
+        r.rejectWith = t.tArg[i]!;
+        return (r.verdict = NF_REJECT);
+      case T.RETURN:
+        if (sp === 0) return policy(t, cur, p, r);
+        i = STACK[--sp]!;
+        cur = t.ruleChain[i - 1]!;
+        end = t.chainEnd[cur]!;
+        continue;
+      case T.JUMP:
+        STACK[sp++] = i + 1;
+        cur = t.tArg[i]!;
+        i = t.chainStart[cur]!;
+        end = t.chainEnd[cur]!;
+        continue;
+      case T.GOTO:
+        cur = t.tArg[i]!;
+        i = t.chainStart[cur]!;
+        end = t.chainEnd[cur]!;
+        continue;
+      case T.NAT: {
+        const n = t.tArg[i]! * NAT_STRIDE;
+        const nat = t.nat;
+        r.natKind = nat[n]!;
+        r.natMinIp = nat[n + 1]! >>> 0;
+        r.natMaxIp = nat[n + 2]! >>> 0;
+        r.natMinPort = nat[n + 3]!;
+        r.natMaxPort = nat[n + 4]!;
+        r.natFlags = nat[n + 5]!;
+        return (r.verdict = NF_ACCEPT);
+      }
+      case T.MARK: {
+        const d = t.tArg[i]!;
+        p.mark = ((p.mark & ~t.data[d + 1]!) ^ t.data[d]!) >>> 0;
+        i++;
+        continue;
+      }
+      case T.CONNMARK:
+        connmark(t.data, t.tArg[i]!, p);
+        i++;
+        continue;
+      case T.NOTRACK:
+        p.ctState = CtState.UNTRACKED;
+        i++;
+        continue;
+    }
+    i++;
+  }
+}
+
+/** A rule at index `i` whose chain is `cur` ended in a built-in's policy (the kernel's underflow rule). */
+function policy(t: CompiledTable, chain: number, p: PacketState, r: EvalResult): number {
+  t.policyPackets[chain]!++;
+  t.policyBytes[chain]! += p.len;
+  if (r.trace) r.trace.record(t.id, chain, t.chainEnd[chain]! - t.chainStart[chain]! + 1, TraceKind.POLICY);
+  return (r.verdict = t.chainPolicy[chain] === 0 ? NF_DROP : NF_ACCEPT);
+}
+
+function connmark(d: Int32Array, at: number, p: PacketState): void {
+  const mode = d[at]!;
+  if (mode === 0) p.ctMark = ((p.ctMark & ~d[at + 2]!) ^ d[at + 1]!) >>> 0;
+  else if (mode === 1) p.ctMark = ((p.ctMark & ~d[at + 4]!) ^ (p.mark & d[at + 3]!)) >>> 0;
+  else p.mark = ((p.mark & ~d[at + 3]!) ^ (p.ctMark & d[at + 4]!)) >>> 0;
+}
+
+function inRange(v: number, lo: number, hi: number): boolean {
+  return v >= lo && v <= hi;
+}
+
+function matchAll(t: CompiledTable, ms: number, me: number, p: PacketState, env: EvalEnv): boolean {
+  const d = t.data;
+  for (let k = ms; k < me; k++) {
+    const a = t.mArg[k]!;
+    switch (t.mOp[k]) {
+      case Op.PORTS: {
+        // tcp_mt/udp_mt: never a non-first fragment.
+        if (p.frag) return false;
+        const inv = d[a + 4]!;
+        if (inRange(p.sport, d[a]!, d[a + 1]!) === ((inv & 1) !== 0)) return false;
+        if (inRange(p.dport, d[a + 2]!, d[a + 3]!) === ((inv & 2) !== 0)) return false;
+        if ((d[a + 5]! !== 0 || inv & 4) && ((p.tcpFlags & d[a + 5]!) === d[a + 6]!) === ((inv & 4) !== 0)) return false;
+        break;
+      }
+      case Op.ICMP: {
+        if (p.frag) return false;
+        const type = d[a]!;
+        const hit = type === 0xff || (p.icmpType === type && inRange(p.icmpCode, d[a + 1]!, d[a + 2]!));
+        if (hit === (d[a + 3] === 1)) return false;
+        break;
+      }
+      case Op.MULTIPORT: {
+        if (p.frag) return false;
+        const dir = d[a]!;
+        const n = d[a + 2]!;
+        let hit = false;
+        for (let j = 0; j < n && !hit; j++) {
+          const lo = d[a + 3 + 2 * j]!;
+          const hi = d[a + 4 + 2 * j]!;
+          hit = (dir !== 1 && inRange(p.sport, lo, hi)) || (dir !== 0 && inRange(p.dport, lo, hi));
+        }
+        if (hit === (d[a + 1] === 1)) return false;
+        break;
+      }
+      case Op.MARK:
+        if (((p.mark & d[a + 1]!) === d[a]!) === (d[a + 2] === 1)) return false;
+        break;
+      case Op.CONNTRACK:
+        if (!conntrackMatch(d, a, p)) return false;
+        break;
+      case Op.ADDRTYPE: {
+        const lim = d[a + 4]!;
+        const ifx = lim === 1 ? p.iif : lim === 2 ? p.oif : 0;
+        if (d[a]! && ((env.addrType(p.src, ifx) & d[a]!) !== 0) === (d[a + 1] === 1)) return false;
+        if (d[a + 2]! && ((env.addrType(p.dst, ifx) & d[a + 2]!) !== 0) === (d[a + 3] === 1)) return false;
+        break;
+      }
+      case Op.STAT_RANDOM:
+        if (env.randomMatch(d[a]! >>> 0) === (d[a + 1] === 1)) return false;
+        break;
+      case Op.STAT_NTH: {
+        // xt_statistic: count cycles 0..every-1 (stored every-1); the packet whose new count equals --packet matches.
+        const slot = d[a + 2]!;
+        const oval = t.nthCount[slot]!;
+        const nval = oval === d[a]! ? 0 : oval + 1;
+        t.nthCount[slot] = nval;
+        if ((nval === d[a + 1]!) === (d[a + 3] === 1)) return false;
+        break;
+      }
+      case Op.RECENT: {
+        const ri = t.recent[a]!;
+        const addr = ((ri.source ? p.src : p.dst) & ri.mask) >>> 0;
+        const list = ri.list as Parameters<RecentTables["check"]>[0];
+        if (!env.recent.check(list, ri.cmd, addr, env.now(), ri.seconds, ri.hitcount, ri.reap, ri.invert)) return false;
+        break;
+      }
+      case Op.PHYSDEV:
+        if (!physdevMatch(t, d, a, p)) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+function conntrackMatch(d: Int32Array, a: number, p: PacketState): boolean {
+  const f = d[a]!;
+  if (f & 1 && ((p.ctState & d[a + 1]!) !== 0) === ((f & 2) !== 0)) return false;
+  // xt_conntrack: without a conntrack entry only the state part can match.
+  const noCt = (p.ctState & (CtState.INVALID | CtState.UNTRACKED)) !== 0;
+  if (noCt) return (f & 1) !== 0;
+  if (f & 4 && ((p.ctOrigSrc & d[a + 3]!) === d[a + 2]!) === ((f & 8) !== 0)) return false;
+  if (f & 16 && ((p.ctOrigDst & d[a + 5]!) === d[a + 4]!) === ((f & 32) !== 0)) return false;
+  if (f & 64 && (p.ctOrigSport === d[a + 6]!) === ((f & 128) !== 0)) return false;
+  if (f & 256 && (p.ctOrigDport === d[a + 7]!) === ((f & 512) !== 0)) return false;
+  return true;
+}
+
+/** xt_physdev physdev_mt: a packet that did not cross a bridge only matches inverted or absent conditions. */
+function physdevMatch(t: CompiledTable, d: Int32Array, a: number, p: PacketState): boolean {
+  const f = d[a]!;
+  if (p.physIn === 0 && p.physOut === 0) {
+    if (f & 256 && !(f & 512)) return false;
+    if (f & 16 && !(f & 32)) return false;
+    if (f & 64 && !(f & 128)) return false;
+    if (f & 1 && !(f & 2)) return false;
+    if (f & 4 && !(f & 8)) return false;
+    return true;
+  }
+  if (f & 256 && (p.physOut !== 0) === ((f & 512) !== 0)) return false;
+  if (f & 16 && (p.physIn !== 0) === ((f & 32) !== 0)) return false;
+  if (f & 64 && (p.physOut !== 0) === ((f & 128) !== 0)) return false;
+  if (f & 1 && (p.physIn !== 0 && t.ifMatch[d[a + 1]!]![p.physIn] === 1) === ((f & 2) !== 0)) return false;
+  if (f & 4 && (p.physOut !== 0 && t.ifMatch[d[a + 2]!]![p.physOut] === 1) === ((f & 8) !== 0)) return false;
+  return true;
+}

@@ -1,0 +1,157 @@
+// The path of a packet through one network namespace's netfilter hooks, in the kernel's order:
+//   received:  PREROUTING (raw -300, conntrack -200, mangle -150, nat DNAT -100) → routing decision →
+//              INPUT (mangle, filter, security, nat SNAT +100)  or  FORWARD (mangle, filter, security) →
+//              POSTROUTING (mangle, nat SNAT +100) for forwarded packets
+//   local out: OUTPUT (raw, conntrack, mangle, nat DNAT, filter, security) → POSTROUTING (mangle, nat SNAT)
+// Only the first packet of a connection (ct state NEW) walks the nat table; later packets get the binding from
+// conntrack, which plugs in through the Conntrack interface (helper: src/netfilter/conntrack.ts).
+import { CtState } from "./ctstate.js";
+import type { CompiledRuleset } from "./compile.js";
+import type { CompiledTable } from "./compiled.js";
+import { NatFlag, NatKind } from "./compiled.js";
+import { type EvalEnv, EvalResult, NF_ACCEPT, evalChain } from "./eval.js";
+import type { PacketState } from "./packet-state.js";
+import { Hook, type HookName, tablesOnHook } from "./tables.js";
+
+/** Conntrack at priority -200 (PREROUTING, OUTPUT) and confirm at the end of the path. */
+export interface ConntrackHook {
+  /** Look the packet up (or create a NEW entry); set p.ctState / ctOrig*; for an existing connection apply its NAT binding to `p`. */
+  in(hook: number, p: PacketState): void;
+  /** The packet left the last hook accepted: confirm the entry and store the NAT binding the path decided. */
+  confirm(p: PacketState, path: PathResult): void;
+}
+
+/** The routing decision and the addresses the path needs; injected by the caller (the kernel model or the CLI). */
+export interface RouteEnv {
+  /** Is `addr` one of this namespace's addresses (the local route table)? */
+  isLocal(addr: number): boolean;
+  /** The source address MASQUERADE picks for output device `oif` (inet_select_addr). */
+  masqueradeAddr(oif: number, dst: number): number;
+}
+
+/** What the path decided: verdict, where it stopped, the NAT it asked for (applied to the packet state too). */
+export class PathResult {
+  verdict = NF_ACCEPT;
+  rejectWith = -1;
+  /** Hook number the verdict came from (the hook that dropped, or POSTROUTING/INPUT when accepted). */
+  hook = 0;
+  local = false;
+  dnat = false;
+  dnatIp = 0;
+  dnatPort = 0;
+  /** NatKind.SNAT or MASQUERADE when source NAT was requested, else NONE. */
+  snatKind: number = NatKind.NONE;
+  snatIp = 0;
+  snatPort = 0;
+  reset(): void {
+    this.verdict = NF_ACCEPT;
+    this.rejectWith = -1;
+    this.hook = 0;
+    this.local = false;
+    this.dnat = false;
+    this.dnatIp = this.dnatPort = 0;
+    this.snatKind = NatKind.NONE;
+    this.snatIp = this.snatPort = 0;
+  }
+}
+
+export class NetfilterPath {
+  /** Tables per hook in priority order, resolved once. */
+  private readonly onHook: CompiledTable[][];
+  readonly result = new EvalResult();
+
+  constructor(
+    readonly rules: CompiledRuleset,
+    readonly env: EvalEnv & RouteEnv,
+    readonly conntrack: ConntrackHook | null = null,
+  ) {
+    this.onHook = (["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"] as HookName[]).map((h) =>
+      tablesOnHook(h).map((n) => rules.byName[n]).filter((t): t is CompiledTable => t !== undefined),
+    );
+  }
+
+  /** A packet received on p.iif. Fills `out`; returns the verdict. */
+  receive(p: PacketState, out: PathResult): number {
+    out.reset();
+    if (!this.hook(Hook.PREROUTING, p, out)) return out.verdict;
+    out.local = this.env.isLocal(p.dst);
+    if (out.local) {
+      p.oif = 0;
+      this.hook(Hook.INPUT, p, out);
+    } else if (this.hook(Hook.FORWARD, p, out)) {
+      this.hook(Hook.POSTROUTING, p, out);
+    }
+    if (out.verdict === NF_ACCEPT && this.conntrack) this.conntrack.confirm(p, out);
+    return out.verdict;
+  }
+
+  /** A locally generated packet leaving through p.oif. */
+  output(p: PacketState, out: PathResult): number {
+    out.reset();
+    p.iif = 0;
+    if (this.hook(Hook.OUTPUT, p, out)) {
+      out.local = this.env.isLocal(p.dst);
+      this.hook(Hook.POSTROUTING, p, out);
+    }
+    if (out.verdict === NF_ACCEPT && this.conntrack) this.conntrack.confirm(p, out);
+    return out.verdict;
+  }
+
+  /** Every table on `hook` in priority order; conntrack runs at -200 (after raw). False when the packet was stopped. */
+  hook(hook: number, p: PacketState, out: PathResult): boolean {
+    const tables = this.onHook[hook]!;
+    const r = this.result;
+    out.hook = hook;
+    let ctDone = !(hook === Hook.PREROUTING || hook === Hook.OUTPUT);
+    for (let k = 0; k < tables.length; k++) {
+      const t = tables[k]!;
+      if (!ctDone && t.name !== "raw") {
+        this.conntrackIn(hook, p);
+        ctDone = true;
+      }
+      // nat: only a connection's first packet is NATed by rules; later ones use the binding (applied by conntrack).
+      if (t.name === "nat" && (p.ctState & CtState.NEW) === 0) continue;
+      r.resetVerdict();
+      evalChain(t, t.hookChain[hook]!, p, this.env, r);
+      if (r.verdict !== NF_ACCEPT) {
+        out.verdict = r.verdict;
+        out.rejectWith = r.rejectWith;
+        return false;
+      }
+      if (r.natKind !== NatKind.NONE) this.applyNat(hook, p, out);
+    }
+    if (!ctDone) this.conntrackIn(hook, p);
+    return true;
+  }
+
+  private conntrackIn(hook: number, p: PacketState): void {
+    if (p.ctState === CtState.UNTRACKED) return;
+    if (this.conntrack) this.conntrack.in(hook, p);
+    else p.setOrigFromPacket();
+  }
+
+  /** Rewrite the packet state as the NAT target asks (first address/port of the range; nf_nat picks in range). */
+  private applyNat(hook: number, p: PacketState, out: PathResult): void {
+    const r = this.result;
+    const hasPorts = (r.natFlags & NatFlag.HAS_PORTS) !== 0;
+    const hasIp = (r.natFlags & NatFlag.HAS_IP) !== 0;
+    if (r.natKind === NatKind.DNAT || r.natKind === NatKind.REDIRECT) {
+      // REDIRECT: DNAT to the primary address of the incoming device (127.0.0.1 for locally generated).
+      const ip = r.natKind === NatKind.REDIRECT ? (hook === Hook.OUTPUT ? 0x7f000001 : this.env.masqueradeAddr(p.iif, p.src)) : hasIp ? r.natMinIp : p.dst;
+      p.dst = ip;
+      if (hasPorts) p.dport = r.natMinPort;
+      p.ctState |= CtState.DNAT;
+      out.dnat = true;
+      out.dnatIp = p.dst;
+      out.dnatPort = p.dport;
+    } else {
+      const ip = r.natKind === NatKind.MASQUERADE ? this.env.masqueradeAddr(p.oif, p.dst) : hasIp ? r.natMinIp : p.src;
+      p.src = ip;
+      if (hasPorts) p.sport = r.natMinPort;
+      p.ctState |= CtState.SNAT;
+      out.snatKind = r.natKind;
+      out.snatIp = p.src;
+      out.snatPort = p.sport;
+    }
+  }
+}
