@@ -1,7 +1,7 @@
 // Rewriting addresses and ports in place with both checksums kept valid incrementally (RFC 1624), as NAT does:
 // the kernel's bpf_l3_csum_replace / bpf_l4_csum_replace (net/core/filter.c) and Cilium's csum.h. The packet is
 // assumed already validated (a view bound it); these touch only the bytes they name and allocate nothing.
-import { csumReplace16, csumReplace32, get16, get32, set16, set32 } from "./checksum.js";
+import { csumReplace16, csumReplace32, get16, set16 } from "./checksum.js";
 import { ICMP_ECHO, ICMP_ECHOREPLY, IP_MF, IP_OFFSET, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from "./constants.js";
 
 /** bpf_l4_csum_replace flags (include/uapi/linux/bpf.h). The low 4 bits give the field size, 2 or 4. */
@@ -37,64 +37,102 @@ export function l4CsumReplace(buf: Uint8Array, csumOff: number, from: number, to
   set16(buf, csumOff, n);
 }
 
+/** Fold a sum below 2^20 to 16 bits (two end-around carries suffice). */
+function fold20(sum: number): number {
+  sum = (sum & 0xffff) + (sum >>> 16);
+  return (sum & 0xffff) + (sum >>> 16);
+}
+
 /**
- * Where the L4 checksum of the datagram at `l3` lives and how to update it: returns the absolute offset of the
- * field (or -1 when the protocol has no pseudo-header checksum or this is a non-first fragment).
+ * One NAT manipulation in a single pass, as nf_nat_ipv4_manip_pkt + the L4 manip do: the address at IP header
+ * offset `addrAt` (12 = saddr, 16 = daddr) becomes `addr`, and when `port >= 0` the port at L4 offset `portAt`
+ * (0 = source, 2 = destination) becomes `port` (for ICMP echo/echo reply: the identifier). The IP header checksum
+ * and the TCP/UDP checksum (address via the pseudo-header, plus the port) are updated with one RFC 1624 sum each;
+ * the result equals a full recompute. A zero UDP checksum stays zero; a UDP result of zero is sent as 0xffff.
+ * Non-first fragments get the address only. Returns false when a requested port could not be written.
  */
-function l4CsumField(buf: Uint8Array, l3: number, proto: number): number {
-  if ((get16(buf, l3 + 6) & IP_OFFSET) !== 0) return -1;
-  const l4 = l3 + (buf[l3]! & 15) * 4;
-  if (proto === IPPROTO_TCP) return l4 + TCP_CSUM_OFF;
-  if (proto === IPPROTO_UDP) return l4 + UDP_CSUM_OFF;
-  return -1;
-}
-
-function rewriteAddr(buf: Uint8Array, l3: number, at: number, addr: number): void {
-  const old = get32(buf, l3 + at);
-  if (old === addr >>> 0) return;
+export function natRewrite(buf: Uint8Array, l3: number, addrAt: number, addr: number, portAt: number, port: number): boolean {
+  const a = l3 + addrAt;
+  const oldHi = (buf[a]! << 8) | buf[a + 1]!;
+  const oldLo = (buf[a + 2]! << 8) | buf[a + 3]!;
+  const newHi = addr >>> 16;
+  const newLo = addr & 0xffff;
+  const addrDelta = (~oldHi & 0xffff) + (~oldLo & 0xffff) + newHi + newLo;
+  const ipc = (~((buf[l3 + 10]! << 8) | buf[l3 + 11]!) & 0xffff) + addrDelta;
+  const ipn = ~fold20(ipc) & 0xffff;
+  buf[l3 + 10] = ipn >>> 8;
+  buf[l3 + 11] = ipn & 255;
+  buf[a] = newHi >>> 8;
+  buf[a + 1] = newHi & 255;
+  buf[a + 2] = newLo >>> 8;
+  buf[a + 3] = newLo & 255;
+  if ((((buf[l3 + 6]! << 8) | buf[l3 + 7]!) & IP_OFFSET) !== 0) return port < 0;
   const proto = buf[l3 + 9]!;
-  const f = l4CsumField(buf, l3, proto);
-  if (f >= 0) l4CsumReplace(buf, f, old, addr, 4 | BPF_F_PSEUDO_HDR | (proto === IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0));
-  l3CsumReplace(buf, l3 + 10, old, addr, 4);
-  set32(buf, l3 + at, addr);
-}
-
-/** SNAT the source address of the IPv4 datagram at `l3`: IP header and TCP/UDP pseudo-header checksums follow. */
-export function rewriteIpv4Src(buf: Uint8Array, l3: number, addr: number): void {
-  rewriteAddr(buf, l3, 12, addr);
-}
-
-/** DNAT the destination address (see rewriteIpv4Src). */
-export function rewriteIpv4Dst(buf: Uint8Array, l3: number, addr: number): void {
-  rewriteAddr(buf, l3, 16, addr);
+  const l4 = l3 + ((buf[l3]! & 15) << 2);
+  let c: number;
+  let delta: number;
+  if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
+    c = proto === IPPROTO_TCP ? l4 + TCP_CSUM_OFF : l4 + UDP_CSUM_OFF;
+    delta = addrDelta;
+    if (port >= 0) {
+      const p = l4 + portAt;
+      delta += (~((buf[p]! << 8) | buf[p + 1]!) & 0xffff) + port;
+      buf[p] = port >>> 8;
+      buf[p + 1] = port & 255;
+    }
+  } else if (proto === IPPROTO_ICMP) {
+    // ICMP has no pseudo-header: only an identifier change touches its checksum.
+    if (port < 0) return true;
+    const type = buf[l4]!;
+    if (type !== ICMP_ECHO && type !== ICMP_ECHOREPLY) return false;
+    c = l4 + ICMP_CSUM_OFF;
+    delta = (~((buf[l4 + 4]! << 8) | buf[l4 + 5]!) & 0xffff) + port;
+    buf[l4 + 4] = port >>> 8;
+    buf[l4 + 5] = port & 255;
+  } else {
+    return port < 0;
+  }
+  const old = (buf[c]! << 8) | buf[c + 1]!;
+  if (proto === IPPROTO_UDP && old === 0) return true; // no checksum (BPF_F_MARK_MANGLED_0)
+  let n = ~fold20((~old & 0xffff) + delta) & 0xffff;
+  if (n === 0 && proto === IPPROTO_UDP) n = CSUM_MANGLED_0;
+  buf[c] = n >>> 8;
+  buf[c + 1] = n & 255;
+  return true;
 }
 
 /**
- * Rewrite the TCP/UDP port at L4 offset `at` (0 = source, 2 = destination), or for ICMP echo/echo reply the
- * identifier (nf_nat_icmp_manip_pkt treats it as the port). Returns false (nothing written) for other protocols,
- * non-first fragments, or ICMP types without an identifier.
+ * Rewrite only a port (0 = source, 2 = destination) or the ICMP echo identifier, with the L4 checksum fixed.
+ * Returns false (nothing written) for other protocols, non-first fragments, or ICMP types without an id.
  */
 function rewritePort(buf: Uint8Array, l3: number, at: number, port: number): boolean {
   if ((get16(buf, l3 + 6) & IP_OFFSET) !== 0) return false;
   const proto = buf[l3 + 9]!;
   const l4 = l3 + (buf[l3]! & 15) * 4;
   if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
-    const old = get16(buf, l4 + at);
-    if (old === port) return true;
     const f = proto === IPPROTO_TCP ? l4 + TCP_CSUM_OFF : l4 + UDP_CSUM_OFF;
-    l4CsumReplace(buf, f, old, port, 2 | (proto === IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0));
+    l4CsumReplace(buf, f, get16(buf, l4 + at), port, 2 | (proto === IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0));
     set16(buf, l4 + at, port);
     return true;
   }
   if (proto === IPPROTO_ICMP) {
     const type = buf[l4]!;
     if (type !== ICMP_ECHO && type !== ICMP_ECHOREPLY) return false;
-    const old = get16(buf, l4 + 4);
-    l4CsumReplace(buf, l4 + ICMP_CSUM_OFF, old, port, 2);
+    l4CsumReplace(buf, l4 + ICMP_CSUM_OFF, get16(buf, l4 + 4), port, 2);
     set16(buf, l4 + 4, port);
     return true;
   }
   return false;
+}
+
+/** SNAT the source address of the IPv4 datagram at `l3`: IP header and TCP/UDP pseudo-header checksums follow. */
+export function rewriteIpv4Src(buf: Uint8Array, l3: number, addr: number): void {
+  natRewrite(buf, l3, 12, addr, 0, -1);
+}
+
+/** DNAT the destination address (see rewriteIpv4Src). */
+export function rewriteIpv4Dst(buf: Uint8Array, l3: number, addr: number): void {
+  natRewrite(buf, l3, 16, addr, 2, -1);
 }
 
 export function rewriteL4Sport(buf: Uint8Array, l3: number, port: number): boolean {
@@ -106,16 +144,14 @@ export function rewriteL4Dport(buf: Uint8Array, l3: number, port: number): boole
   return rewritePort(buf, l3, 2, port);
 }
 
-/** DNAT in one call: destination address and (when port >= 0) destination port / echo id. */
-export function dnat4(buf: Uint8Array, l3: number, addr: number, port: number): void {
-  rewriteAddr(buf, l3, 16, addr);
-  if (port >= 0) rewritePort(buf, l3, 2, port);
+/** DNAT in one pass: destination address and (when port >= 0) destination port / echo id. */
+export function dnat4(buf: Uint8Array, l3: number, addr: number, port: number): boolean {
+  return natRewrite(buf, l3, 16, addr, 2, port);
 }
 
-/** SNAT in one call: source address and (when port >= 0) source port / echo id. */
-export function snat4(buf: Uint8Array, l3: number, addr: number, port: number): void {
-  rewriteAddr(buf, l3, 12, addr);
-  if (port >= 0) rewritePort(buf, l3, 0, port);
+/** SNAT in one pass: source address and (when port >= 0) source port / echo id. */
+export function snat4(buf: Uint8Array, l3: number, addr: number, port: number): boolean {
+  return natRewrite(buf, l3, 12, addr, 0, port);
 }
 
 /** Decrement the TTL with the checksum fixed, as ip_decrease_ttl(); returns the new TTL. */
