@@ -88,9 +88,10 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
   const trace = r.trace;
   for (;;) {
     if (i >= end) {
-      // Fell off the chain: a user chain returns, a built-in applies its policy.
-      if (sp === 0) return policy(t, cur, p, r);
-      if (trace) trace.record(t.id, cur, end - t.chainStart[cur]! + 1, TraceKind.RETURN);
+      // Fell off the chain: a user chain returns (with nothing pushed, e.g. after a goto from the built-in chain,
+      // to the hook's underflow), a built-in applies its policy.
+      if (cur !== chain && trace) trace.record(t.id, cur, end - t.chainStart[cur]! + 1, TraceKind.RETURN);
+      if (sp === 0) return policy(t, chain, p, r);
       i = STACK[--sp]!;
       cur = t.ruleChain[i - 1]!;
       end = t.chainEnd[cur]!;
@@ -127,7 +128,7 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
         r.rejectWith = t.tArg[i]!;
         return (r.verdict = NF_REJECT);
       case T.RETURN:
-        if (sp === 0) return policy(t, cur, p, r);
+        if (sp === 0) return policy(t, chain, p, r);
         i = STACK[--sp]!;
         cur = t.ruleChain[i - 1]!;
         end = t.chainEnd[cur]!;
@@ -173,7 +174,7 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
   }
 }
 
-/** A rule at index `i` whose chain is `cur` ended in a built-in's policy (the kernel's underflow rule). */
+/** The hook's built-in chain `chain` ended in its policy (the kernel's underflow rule, counted like a rule). */
 function policy(t: CompiledTable, chain: number, p: PacketState, r: EvalResult): number {
   t.policyPackets[chain]!++;
   t.policyBytes[chain]! += p.len;

@@ -84,7 +84,9 @@ export function parseIptablesRestore(text: string, opts: RestoreOptions = {}): R
       throw err;
     }
   }
-  if (table) throw new NetfilterError(`iptables-restore: COMMIT expected at line ${lines.length + 1}`, `${file}:${lines.length + 1}`);
+  // iptables-restore counts read lines; a final newline does not start another line.
+  const read = text.endsWith("\n") ? lines.length - 1 : lines.length;
+  if (table) throw new NetfilterError(`iptables-restore: COMMIT expected at line ${read + 1}`, `${file}:${read + 1}`);
   return rs;
 }
 
