@@ -1,0 +1,292 @@
+// Maps, program side: declaration (the host allocates or finds the pinned map and returns its address) and the
+// bpf_map_*_elem helpers, which run inside WebAssembly on memory the host shares. The lookup returns the
+// address of the value in place, as the kernel returns a pointer into the map: read and write its fields
+// through an @unmanaged class (`changetype<Lb4Service>(p)`).
+//
+// Every helper does its searching (loops: the only places the budget can stop it) before it writes, and then
+// writes in straight-line code, so a program stopped by the budget never leaves a map half-updated.
+import { CB_CPU, CB_SCRATCH } from "./abi";
+import { E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC } from "./errno";
+import { jhash } from "./jhash";
+import {
+  BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
+  BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, E_HASH, E_KEY, E_LRU_NEXT, E_LRU_PREV, E_NEXT, M_BUCKETS,
+  M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LPM_COUNTS, M_LRU_HEAD, M_LRU_TAIL, M_MAX_ENTRIES,
+  M_N_BUCKETS, M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE,
+} from "./map_layout";
+
+export * from "./map_layout";
+
+/** A map as the program holds it: the address of its header in shared memory. */
+export type MapRef = usize;
+
+// Update flags (include/uapi/linux/bpf.h).
+export const BPF_ANY: u64 = 0;
+export const BPF_NOEXIST: u64 = 1;
+export const BPF_EXIST: u64 = 2;
+// map_flags
+export const BPF_F_NO_PREALLOC: u32 = 1 << 0;
+export const BPF_F_ZERO_SEED: u32 = 1 << 6;
+// Pinning, as libbpf's LIBBPF_PIN_* / iproute2's PIN_*: PIN_GLOBAL_NS shares the map by name across programs
+// and keeps it when the program is unloaded or replaced (bpffs /sys/fs/bpf/tc/globals/NAME).
+export const PIN_NONE: u32 = 0;
+export const PIN_OBJECT_NS: u32 = 1;
+export const PIN_GLOBAL_NS: u32 = 2;
+
+// @ts-ignore: decorator
+@external("tcbox", "map_create")
+declare function __map_create(type: u32, key_size: u32, value_size: u32, max_entries: u32, map_flags: u32, name: string, pinning: u32, key_type: string, value_type: string): usize;
+
+// @ts-ignore: decorator
+@inline function size_of<T>(): u32 {
+  return isReference<T>() ? <u32>offsetof<T>() : <u32>sizeof<T>();
+}
+
+/**
+ * Declare a map, at top level: `const SERVICES = map_def<Lb4Key, Lb4Service>(BPF_MAP_TYPE_HASH, 65536,
+ * "cilium_lb4_services_v2", PIN_GLOBAL_NS)`. K and V are @unmanaged classes (or integer types); their names
+ * tell the host which struct layout describes them (tcbox build records the layouts, like BTF).
+ */
+// @ts-ignore: decorator
+@inline export function map_def<K, V>(type: u32, max_entries: u32, name: string, pinning: u32 = PIN_NONE, map_flags: u32 = 0): MapRef {
+  return __map_create(type, size_of<K>(), size_of<V>(), max_entries, map_flags, name, pinning, nameof<K>(), nameof<V>());
+}
+
+// @ts-ignore: decorator
+@inline function elem_addr(map: usize, idx: u32): usize {
+  return load<u32>(map, M_ELEMS) + <usize>(idx - 1) * load<u32>(map, M_ELEM_SIZE);
+}
+// @ts-ignore: decorator
+@inline function value_off(map: usize): usize {
+  return E_KEY + ((load<u32>(map, M_KEY_SIZE) + 7) & ~7);
+}
+// @ts-ignore: decorator
+@inline function this_cpu_slot(map: usize): usize {
+  return <usize>load<u32>(CB_CPU) * load<u32>(map, M_VALUE_STRIDE);
+}
+// @ts-ignore: decorator
+@inline function is_percpu(type: u32): bool {
+  return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY;
+}
+// @ts-ignore: decorator
+@inline function is_lru(type: u32): bool {
+  return type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
+function key_eq(a: usize, b: usize, size: u32): bool {
+  let i: u32 = 0;
+  for (; i + 4 <= size; i += 4) if (load<u32>(a + i) != load<u32>(b + i)) return false;
+  for (; i < size; i++) if (load<u8>(a + i) != load<u8>(b + i)) return false;
+  return true;
+}
+
+/** Index + 1 of the element holding `key` in the chain of hash `h`, 0 if absent. */
+function htab_find(map: usize, key: usize, h: u32): u32 {
+  const ks = load<u32>(map, M_KEY_SIZE);
+  let idx = load<u32>(load<u32>(map, M_BUCKETS) + ((h & (load<u32>(map, M_N_BUCKETS) - 1)) << 2));
+  while (idx != 0) {
+    const e = elem_addr(map, idx);
+    if (load<u32>(e, E_HASH) == h && key_eq(e + E_KEY, key, ks)) return idx;
+    idx = load<u32>(e, E_NEXT);
+  }
+  return 0;
+}
+
+/** The chain link (bucket slot or previous element's next field) that points at `idx`. */
+function htab_link_to(map: usize, idx: u32): usize {
+  const h = load<u32>(elem_addr(map, idx), E_HASH);
+  let link = load<u32>(map, M_BUCKETS) + ((h & (load<u32>(map, M_N_BUCKETS) - 1)) << 2);
+  while (load<u32>(link) != idx) link = elem_addr(map, load<u32>(link)) + E_NEXT;
+  return link;
+}
+
+// LRU list: doubly linked through lru_prev/lru_next (index + 1), head = most recently used. Straight-line.
+// @ts-ignore: decorator
+@inline function lru_unlink(map: usize, idx: u32): void {
+  const e = elem_addr(map, idx);
+  const prev = load<u32>(e, E_LRU_PREV);
+  const next = load<u32>(e, E_LRU_NEXT);
+  if (prev != 0) store<u32>(elem_addr(map, prev), next, E_LRU_NEXT);
+  else store<u32>(map, next, M_LRU_HEAD);
+  if (next != 0) store<u32>(elem_addr(map, next), prev, E_LRU_PREV);
+  else store<u32>(map, prev, M_LRU_TAIL);
+}
+// @ts-ignore: decorator
+@inline function lru_push_head(map: usize, idx: u32): void {
+  const e = elem_addr(map, idx);
+  const head = load<u32>(map, M_LRU_HEAD);
+  store<u32>(e, 0, E_LRU_PREV);
+  store<u32>(e, head, E_LRU_NEXT);
+  if (head != 0) store<u32>(elem_addr(map, head), idx, E_LRU_PREV);
+  else store<u32>(map, idx, M_LRU_TAIL);
+  store<u32>(map, idx, M_LRU_HEAD);
+}
+// @ts-ignore: decorator
+@inline function lru_touch(map: usize, idx: u32): void {
+  if (load<u32>(map, M_LRU_HEAD) != idx) {
+    lru_unlink(map, idx);
+    lru_push_head(map, idx);
+  }
+}
+
+function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32): i32 {
+  const ks = load<u32>(map, M_KEY_SIZE);
+  const vs = load<u32>(map, M_VALUE_SIZE);
+  const h = jhash(key, ks, load<u32>(map, M_SEED));
+  const found = htab_find(map, key, h);
+  const lru = is_lru(type);
+  if (found != 0) {
+    if (flags == BPF_NOEXIST) return -EEXIST;
+    memory.copy(elem_addr(map, found) + value_off(map) + (is_percpu(type) ? this_cpu_slot(map) : 0), value, vs);
+    if (lru) lru_touch(map, found);
+    return 0;
+  }
+  if (flags == BPF_EXIST) return -ENOENT;
+  let idx = load<u32>(map, M_FREE);
+  let victimLink: usize = 0;
+  if (idx == 0) {
+    if (!lru) return type == BPF_MAP_TYPE_LPM_TRIE ? -ENOSPC : -E2BIG;
+    idx = load<u32>(map, M_LRU_TAIL); // evict the least recently used element
+    if (idx == 0) return -E2BIG;
+    victimLink = htab_link_to(map, idx);
+  }
+  // ---- no loops below: the map changes all at once ----
+  const e = elem_addr(map, idx);
+  if (victimLink != 0) {
+    store<u32>(victimLink, load<u32>(e, E_NEXT));
+    lru_unlink(map, idx);
+  } else {
+    store<u32>(map, load<u32>(e, E_NEXT), M_FREE);
+    store<u32>(map, load<u32>(map, M_COUNT) + 1, M_COUNT);
+  }
+  const vo = value_off(map);
+  if (is_percpu(type)) memory.fill(e + vo, 0, <usize>load<u32>(map, M_ELEM_SIZE) - vo); // pcpu_init_value
+  memory.copy(e + E_KEY, key, ks);
+  memory.copy(e + vo + (is_percpu(type) ? this_cpu_slot(map) : 0), value, vs);
+  const bucket = load<u32>(map, M_BUCKETS) + ((h & (load<u32>(map, M_N_BUCKETS) - 1)) << 2);
+  store<u32>(e, h, E_HASH);
+  store<u32>(e, load<u32>(bucket), E_NEXT);
+  store<u32>(bucket, idx);
+  if (lru) lru_push_head(map, idx);
+  return 0;
+}
+
+function htab_delete(map: usize, key: usize, type: u32): i32 {
+  const h = jhash(key, load<u32>(map, M_KEY_SIZE), load<u32>(map, M_SEED));
+  const idx = htab_find(map, key, h);
+  if (idx == 0) return -ENOENT;
+  const link = htab_link_to(map, idx);
+  const e = elem_addr(map, idx);
+  store<u32>(link, load<u32>(e, E_NEXT));
+  if (is_lru(type)) lru_unlink(map, idx);
+  store<u32>(e, load<u32>(map, M_FREE), E_NEXT);
+  store<u32>(map, idx, M_FREE);
+  store<u32>(map, load<u32>(map, M_COUNT) - 1, M_COUNT);
+  return 0;
+}
+
+/** Copy an LPM key to the scratch area with the data masked to `plen` bits; returns the scratch address. */
+function lpm_mask(key: usize, ks: u32, plen: u32): usize {
+  const k = CB_SCRATCH;
+  store<u32>(k, plen);
+  for (let i: u32 = 4; i < ks; i++) {
+    const bit = (i - 4) << 3;
+    const b = load<u8>(key + i);
+    store<u8>(k + i, plen >= bit + 8 ? b : plen <= bit ? 0 : b & <u8>(0xff00 >> (plen - bit)));
+  }
+  return k;
+}
+
+function lpm_lookup(map: usize, key: usize): usize {
+  const ks = load<u32>(map, M_KEY_SIZE);
+  const maxlen = (ks - 4) << 3;
+  let plen = load<u32>(key);
+  if (plen > maxlen) plen = maxlen;
+  const seed = load<u32>(map, M_SEED);
+  for (let p = <i32>plen; p >= 0; p--) {
+    if (load<u32>(map + M_LPM_COUNTS + (<usize>p << 2)) == 0) continue;
+    const k = lpm_mask(key, ks, <u32>p);
+    const idx = htab_find(map, k, jhash(k, ks, seed));
+    if (idx != 0) return elem_addr(map, idx) + value_off(map);
+  }
+  return 0;
+}
+
+function lpm_update(map: usize, key: usize, value: usize, flags: u64): i32 {
+  const ks = load<u32>(map, M_KEY_SIZE);
+  const plen = load<u32>(key);
+  if (plen > (ks - 4) << 3) return -EINVAL;
+  const k = lpm_mask(key, ks, plen);
+  const had = htab_find(map, k, jhash(k, ks, load<u32>(map, M_SEED))) != 0;
+  const r = htab_update(map, k, value, flags, BPF_MAP_TYPE_LPM_TRIE);
+  if (r == 0 && !had) {
+    const c = map + M_LPM_COUNTS + (<usize>plen << 2);
+    store<u32>(c, load<u32>(c) + 1);
+  }
+  return r;
+}
+
+function lpm_delete(map: usize, key: usize): i32 {
+  const ks = load<u32>(map, M_KEY_SIZE);
+  const plen = load<u32>(key);
+  if (plen > (ks - 4) << 3) return -EINVAL;
+  const r = htab_delete(map, lpm_mask(key, ks, plen), BPF_MAP_TYPE_LPM_TRIE);
+  if (r == 0) {
+    const c = map + M_LPM_COUNTS + (<usize>plen << 2);
+    store<u32>(c, load<u32>(c) - 1);
+  }
+  return r;
+}
+
+/** bpf_map_lookup_elem(): address of the value for `key` (this CPU's slot for per-CPU maps), 0 if none. */
+export function map_lookup_elem(map: MapRef, key: usize): usize {
+  const type = load<u32>(map, M_TYPE);
+  if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
+    const idx = htab_find(map, key, jhash(key, load<u32>(map, M_KEY_SIZE), load<u32>(map, M_SEED)));
+    if (idx == 0) return 0;
+    if (is_lru(type)) lru_touch(map, idx);
+    return elem_addr(map, idx) + value_off(map) + (is_percpu(type) ? this_cpu_slot(map) : 0);
+  }
+  if (type == BPF_MAP_TYPE_ARRAY || type == BPF_MAP_TYPE_PERCPU_ARRAY) {
+    const i = load<u32>(key);
+    if (i >= load<u32>(map, M_MAX_ENTRIES)) return 0;
+    return load<u32>(map, M_ELEMS) + <usize>i * load<u32>(map, M_ELEM_SIZE) + (type == BPF_MAP_TYPE_PERCPU_ARRAY ? this_cpu_slot(map) : 0);
+  }
+  if (type == BPF_MAP_TYPE_LPM_TRIE) return lpm_lookup(map, key);
+  return 0; // program arrays and ring buffers have no lookup from programs
+}
+
+/** Typed lookup: `const svc = map_lookup<Lb4Service>(SERVICES, key); if (svc == null) ...`. */
+// @ts-ignore: decorator
+@inline export function map_lookup<V>(map: MapRef, key: usize): V | null {
+  return changetype<V | null>(map_lookup_elem(map, key));
+}
+
+/** bpf_map_update_elem(): 0, or -EEXIST (BPF_NOEXIST), -ENOENT (BPF_EXIST), -E2BIG (full), -EINVAL. */
+export function map_update_elem(map: MapRef, key: usize, value: usize, flags: u64): i32 {
+  if (flags > BPF_EXIST) return -EINVAL;
+  const type = load<u32>(map, M_TYPE);
+  if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
+    return htab_update(map, key, value, flags, type);
+  }
+  if (type == BPF_MAP_TYPE_ARRAY || type == BPF_MAP_TYPE_PERCPU_ARRAY) {
+    const i = load<u32>(key);
+    if (i >= load<u32>(map, M_MAX_ENTRIES)) return -E2BIG;
+    if (flags == BPF_NOEXIST) return -EEXIST; // every array element always exists
+    const slot = type == BPF_MAP_TYPE_PERCPU_ARRAY ? this_cpu_slot(map) : 0;
+    memory.copy(load<u32>(map, M_ELEMS) + <usize>i * load<u32>(map, M_ELEM_SIZE) + slot, value, load<u32>(map, M_VALUE_SIZE));
+    return 0;
+  }
+  if (type == BPF_MAP_TYPE_LPM_TRIE) return lpm_update(map, key, value, flags);
+  return -EINVAL;
+}
+
+/** bpf_map_delete_elem(): 0, -ENOENT, or -EINVAL for arrays (their elements cannot be deleted). */
+export function map_delete_elem(map: MapRef, key: usize): i32 {
+  const type = load<u32>(map, M_TYPE);
+  if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
+    return htab_delete(map, key, type);
+  }
+  if (type == BPF_MAP_TYPE_LPM_TRIE) return lpm_delete(map, key);
+  return -EINVAL;
+}

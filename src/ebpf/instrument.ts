@@ -1,0 +1,105 @@
+// Load-time rewriting with binaryen (the copy assemblyscript ships): the instruction budget and the batch
+// runners. The kernel bounds a program statically (the verifier walks at most 1M instructions,
+// BPF_COMPLEXITY_LIMIT_INSNS) and loops must provably end; WebAssembly cannot be bounded statically, so tcbox
+// bounds it at run time:
+//   binaryen's log-execution pass puts a call at every function entry, function exit and loop header; tcbox
+//   turns that call into a decrement of a per-instance budget global (inlined), which traps with
+//   TRAP_BUDGET when it goes below zero. One budget unit = one function entry, exit or loop iteration, so the
+//   default of 1,000,000 units per packet allows about a million loop iterations (each at least one and usually
+//   several instructions): at least as much work as the kernel lets a program do, and a runaway loop stops in
+//   a few milliseconds.
+// A batch runner `__tcbox_batch_<entry>(ctx, n)` is added for every entry point: it runs the entry on n
+// consecutive contexts, resets the budget from CB_BUDGET before each one, writes each verdict into the
+// context, and records the index it is at (CB_BATCH_INDEX) so the host knows which packet a trap stopped.
+import binaryen from "binaryen";
+import { CB_BATCH_INDEX, CB_BUDGET, CB_TRAP_REASON, CTX_SIZE, SKB_RETVAL, TRAP_BUDGET } from "./abi.js";
+
+export const BUDGET_GLOBAL = "__tcbox_budget";
+export const BATCH_PREFIX = "__tcbox_batch_";
+export const DEFAULT_BUDGET = 1_000_000;
+
+export interface EntryPoint {
+  /** Exported name, e.g. "cls_main". */
+  name: string;
+  /** Exported name of its batch runner. */
+  batch: string;
+}
+
+export interface Instrumented {
+  wasm: Uint8Array;
+  entries: EntryPoint[];
+}
+
+/** Add the budget and the batch runners to a verified module. `entries` are exported (i32) -> i32 functions. */
+export function instrument(bytes: Uint8Array, entries: string[]): Instrumented {
+  const m = binaryen.readBinary(bytes);
+  try {
+    m.setFeatures(binaryen.Features.All);
+    const internal = new Map<string, string>();
+    for (let i = 0; i < m.getNumExports(); i++) {
+      const e = binaryen.getExportInfo(m.getExportByIndex(i));
+      if (e.kind === binaryen.ExternalFunction) internal.set(e.name, e.value);
+    }
+    m.runPasses(["log-execution"]);
+    // Replace the imported logger the pass added with the budget check (same name: calls resolve by name).
+    const logger = m.getFunction("log_execution");
+    if (logger) m.removeFunction("log_execution");
+    m.addGlobal(BUDGET_GLOBAL, binaryen.i32, true, m.i32.const(0x7fffffff));
+    m.addGlobalExport(BUDGET_GLOBAL, BUDGET_GLOBAL);
+    m.addFunction(
+      "log_execution",
+      binaryen.createType([binaryen.i32]),
+      binaryen.none,
+      [],
+      m.block(null, [
+        m.global.set(BUDGET_GLOBAL, m.i32.sub(m.global.get(BUDGET_GLOBAL, binaryen.i32), m.i32.const(1))),
+        m.if(
+          m.i32.lt_s(m.global.get(BUDGET_GLOBAL, binaryen.i32), m.i32.const(0)),
+          m.block(null, [m.i32.store(0, 4, m.i32.const(CB_TRAP_REASON), m.i32.const(TRAP_BUDGET)), m.unreachable()]),
+        ),
+      ]),
+    );
+    const out: EntryPoint[] = [];
+    for (const name of entries) {
+      const fn = internal.get(name);
+      if (fn === undefined) continue;
+      const batch = BATCH_PREFIX + name;
+      addBatchRunner(m, batch, fn);
+      m.addFunctionExport(batch, batch);
+      out.push({ name, batch });
+    }
+    binaryen.setOptimizeLevel(3);
+    binaryen.setShrinkLevel(0);
+    m.runPasses(["inlining-optimizing"]);
+    if (!m.validate()) throw new Error("instrumented module does not validate");
+    return { wasm: m.emitBinary(), entries: out };
+  } finally {
+    m.dispose();
+  }
+}
+
+/**
+ * (func $batch (param $ctx i32) (param $n i32) (local $i i32)
+ *   loop: if i < n { store CB_BATCH_INDEX i; budget = load CB_BUDGET; ctx.retval = entry(ctx); ctx += CTX_SIZE; i++ })
+ */
+function addBatchRunner(m: binaryen.Module, name: string, entry: string): void {
+  const i32 = binaryen.i32;
+  const ctx = () => m.local.get(0, i32);
+  const n = () => m.local.get(1, i32);
+  const i = () => m.local.get(2, i32);
+  const body = m.block("done", [
+    m.loop(
+      "next",
+      m.block(null, [
+        m.br("done", m.i32.ge_u(i(), n())),
+        m.i32.store(0, 4, m.i32.const(CB_BATCH_INDEX), i()),
+        m.global.set(BUDGET_GLOBAL, m.i32.load(0, 4, m.i32.const(CB_BUDGET))),
+        m.i32.store(SKB_RETVAL, 4, ctx(), m.call(entry, [ctx()], i32)),
+        m.local.set(0, m.i32.add(ctx(), m.i32.const(CTX_SIZE))),
+        m.local.set(2, m.i32.add(i(), m.i32.const(1))),
+        m.br("next"),
+      ]),
+    ),
+  ]);
+  m.addFunction(name, binaryen.createType([i32, i32]), binaryen.none, [i32], body);
+}

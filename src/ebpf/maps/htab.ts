@@ -1,0 +1,223 @@
+// Hash maps (hash, LRU hash, per-CPU hash) and the LPM trie, host side: the same layout and algorithm as the
+// SDK (assembly/maps.ts), so cilium-agent-style updates from TypeScript and lookups from programs agree.
+// Chained buckets like kernel/bpf/hashtab.c (n_buckets = roundup_pow_of_two(max_entries), jhash with a per-map
+// seed), a free list of preallocated elements, and an exact LRU list for the LRU types (the kernel's LRU is
+// approximate, per-CPU; exact is the behaviour it approximates).
+import type { SharedMemory } from "../memory.js";
+import { jhashBytes } from "./jhash.js";
+import {
+  BPF_EXIST, BPF_MAP_TYPE_LPM_TRIE, BPF_NOEXIST, E_HASH, E_KEY, E_LRU_NEXT, E_LRU_PREV, E_NEXT, isLruType, isPercpuType,
+  M_BUCKETS, M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LPM_COUNTS, M_LRU_HEAD, M_LRU_TAIL, M_N_BUCKETS,
+  M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE, M_NCPUS, align8,
+} from "./layout.js";
+import { E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC } from "../abi.js";
+
+const rd = (m: SharedMemory, a: number) => m.u32[a >>> 2]!;
+const wr = (m: SharedMemory, a: number, v: number) => {
+  m.u32[a >>> 2] = v;
+};
+
+export function elemAddr(m: SharedMemory, map: number, idx: number): number {
+  return rd(m, map + M_ELEMS) + (idx - 1) * rd(m, map + M_ELEM_SIZE);
+}
+export function valueOff(m: SharedMemory, map: number): number {
+  return E_KEY + align8(rd(m, map + M_KEY_SIZE));
+}
+
+function keyEq(m: SharedMemory, a: number, key: Uint8Array, size: number): boolean {
+  const u8 = m.u8;
+  for (let i = 0; i < size; i++) if (u8[a + i] !== key[i]) return false;
+  return true;
+}
+
+export function htabHash(m: SharedMemory, map: number, key: Uint8Array): number {
+  return jhashBytes(key, 0, rd(m, map + M_KEY_SIZE), rd(m, map + M_SEED));
+}
+
+/** Element index + 1 holding `key`, 0 if absent. */
+export function htabFind(m: SharedMemory, map: number, key: Uint8Array, h = htabHash(m, map, key)): number {
+  const ks = rd(m, map + M_KEY_SIZE);
+  let idx = rd(m, rd(m, map + M_BUCKETS) + ((h & (rd(m, map + M_N_BUCKETS) - 1)) << 2));
+  while (idx !== 0) {
+    const e = elemAddr(m, map, idx);
+    if (rd(m, e + E_HASH) === h >>> 0 && keyEq(m, e + E_KEY, key, ks)) return idx;
+    idx = rd(m, e + E_NEXT);
+  }
+  return 0;
+}
+
+function linkTo(m: SharedMemory, map: number, idx: number): number {
+  const h = rd(m, elemAddr(m, map, idx) + E_HASH);
+  let link = rd(m, map + M_BUCKETS) + ((h & (rd(m, map + M_N_BUCKETS) - 1)) << 2);
+  while (rd(m, link) !== idx) link = elemAddr(m, map, rd(m, link)) + E_NEXT;
+  return link;
+}
+
+function lruUnlink(m: SharedMemory, map: number, idx: number): void {
+  const e = elemAddr(m, map, idx);
+  const prev = rd(m, e + E_LRU_PREV);
+  const next = rd(m, e + E_LRU_NEXT);
+  if (prev !== 0) wr(m, elemAddr(m, map, prev) + E_LRU_NEXT, next);
+  else wr(m, map + M_LRU_HEAD, next);
+  if (next !== 0) wr(m, elemAddr(m, map, next) + E_LRU_PREV, prev);
+  else wr(m, map + M_LRU_TAIL, prev);
+}
+
+function lruPushHead(m: SharedMemory, map: number, idx: number): void {
+  const e = elemAddr(m, map, idx);
+  const head = rd(m, map + M_LRU_HEAD);
+  wr(m, e + E_LRU_PREV, 0);
+  wr(m, e + E_LRU_NEXT, head);
+  if (head !== 0) wr(m, elemAddr(m, map, head) + E_LRU_PREV, idx);
+  else wr(m, map + M_LRU_TAIL, idx);
+  wr(m, map + M_LRU_HEAD, idx);
+}
+
+/** Mark `idx` most recently used (lookups from programs do this too). */
+export function lruTouch(m: SharedMemory, map: number, idx: number): void {
+  if (rd(m, map + M_LRU_HEAD) !== idx) {
+    lruUnlink(m, map, idx);
+    lruPushHead(m, map, idx);
+  }
+}
+
+/**
+ * Insert or replace; 0 or -errno. For per-CPU maps `values` holds one value per CPU back to back, as the
+ * kernel's syscall takes them, or a single value that goes to every CPU's slot.
+ */
+export function htabUpdate(m: SharedMemory, map: number, key: Uint8Array, values: Uint8Array, flags: number): number {
+  const type = rd(m, map + M_TYPE);
+  const ks = rd(m, map + M_KEY_SIZE);
+  const h = htabHash(m, map, key);
+  const found = htabFind(m, map, key, h);
+  const lru = isLruType(type);
+  if (found !== 0) {
+    if (flags === BPF_NOEXIST) return -EEXIST;
+    writeValues(m, map, elemAddr(m, map, found), values);
+    if (lru) lruTouch(m, map, found);
+    return 0;
+  }
+  if (flags === BPF_EXIST) return -ENOENT;
+  let idx = rd(m, map + M_FREE);
+  let victimLink = 0;
+  if (idx === 0) {
+    if (!lru) return type === BPF_MAP_TYPE_LPM_TRIE ? -ENOSPC : -E2BIG;
+    idx = rd(m, map + M_LRU_TAIL);
+    if (idx === 0) return -E2BIG;
+    victimLink = linkTo(m, map, idx);
+  }
+  const e = elemAddr(m, map, idx);
+  if (victimLink !== 0) {
+    wr(m, victimLink, rd(m, e + E_NEXT));
+    lruUnlink(m, map, idx);
+  } else {
+    wr(m, map + M_FREE, rd(m, e + E_NEXT));
+    wr(m, map + M_COUNT, rd(m, map + M_COUNT) + 1);
+  }
+  m.u8.set(key.subarray(0, ks), e + E_KEY);
+  writeValues(m, map, e, values);
+  const bucket = rd(m, map + M_BUCKETS) + ((h & (rd(m, map + M_N_BUCKETS) - 1)) << 2);
+  wr(m, e + E_HASH, h >>> 0);
+  wr(m, e + E_NEXT, rd(m, bucket));
+  wr(m, bucket, idx);
+  if (lru) lruPushHead(m, map, idx);
+  return 0;
+}
+
+function writeValues(m: SharedMemory, map: number, e: number, values: Uint8Array): void {
+  const vs = rd(m, map + M_VALUE_SIZE);
+  const stride = rd(m, map + M_VALUE_STRIDE);
+  const ncpus = isPercpuType(rd(m, map + M_TYPE)) ? rd(m, map + M_NCPUS) : 1;
+  const vo = e + valueOff(m, map);
+  for (let cpu = 0; cpu < ncpus; cpu++) {
+    const src = values.length >= vs * (cpu + 1) ? cpu * vs : 0;
+    m.u8.set(values.subarray(src, src + vs), vo + cpu * stride);
+  }
+}
+
+export function htabDelete(m: SharedMemory, map: number, key: Uint8Array): number {
+  const idx = htabFind(m, map, key);
+  if (idx === 0) return -ENOENT;
+  const link = linkTo(m, map, idx);
+  const e = elemAddr(m, map, idx);
+  wr(m, link, rd(m, e + E_NEXT));
+  if (isLruType(rd(m, map + M_TYPE))) lruUnlink(m, map, idx);
+  wr(m, e + E_NEXT, rd(m, map + M_FREE));
+  wr(m, map + M_FREE, idx);
+  wr(m, map + M_COUNT, rd(m, map + M_COUNT) - 1);
+  return 0;
+}
+
+/** Elements in bucket order (the order of the kernel's get_next_key walk), as element addresses. */
+export function* htabElements(m: SharedMemory, map: number): Generator<number> {
+  const nb = rd(m, map + M_N_BUCKETS);
+  const buckets = rd(m, map + M_BUCKETS);
+  for (let b = 0; b < nb; b++) {
+    let idx = rd(m, buckets + b * 4);
+    while (idx !== 0) {
+      const e = elemAddr(m, map, idx);
+      const next = rd(m, e + E_NEXT);
+      yield e;
+      idx = next;
+    }
+  }
+}
+
+/** LRU order, most recently used first (tests check eviction order with it). */
+export function lruOrder(m: SharedMemory, map: number): number[] {
+  const out: number[] = [];
+  for (let idx = rd(m, map + M_LRU_HEAD); idx !== 0; idx = rd(m, elemAddr(m, map, idx) + E_LRU_NEXT)) out.push(idx);
+  return out;
+}
+
+// ---- LPM trie: a hash of masked keys plus a count per prefix length ----
+
+export function lpmMask(key: Uint8Array, ks: number, plen: number): Uint8Array {
+  const k = new Uint8Array(ks);
+  k[0] = plen & 255;
+  k[1] = (plen >>> 8) & 255;
+  k[2] = (plen >>> 16) & 255;
+  k[3] = (plen >>> 24) & 255;
+  for (let i = 4; i < ks; i++) {
+    const bit = (i - 4) * 8;
+    const b = key[i]!;
+    k[i] = plen >= bit + 8 ? b : plen <= bit ? 0 : b & (0xff00 >> (plen - bit));
+  }
+  return k;
+}
+
+function prefixLen(key: Uint8Array): number {
+  return (key[0]! | (key[1]! << 8) | (key[2]! << 16) | (key[3]! << 24)) >>> 0;
+}
+
+/** Longest-prefix match: the element address, or 0. */
+export function lpmLookup(m: SharedMemory, map: number, key: Uint8Array): number {
+  const ks = rd(m, map + M_KEY_SIZE);
+  const plen = Math.min(prefixLen(key), (ks - 4) * 8);
+  for (let p = plen; p >= 0; p--) {
+    if (rd(m, map + M_LPM_COUNTS + p * 4) === 0) continue;
+    const idx = htabFind(m, map, lpmMask(key, ks, p));
+    if (idx !== 0) return elemAddr(m, map, idx);
+  }
+  return 0;
+}
+
+export function lpmUpdate(m: SharedMemory, map: number, key: Uint8Array, value: Uint8Array, flags: number): number {
+  const ks = rd(m, map + M_KEY_SIZE);
+  const plen = prefixLen(key);
+  if (plen > (ks - 4) * 8) return -EINVAL;
+  const k = lpmMask(key, ks, plen);
+  const had = htabFind(m, map, k) !== 0;
+  const r = htabUpdate(m, map, k, value, flags);
+  if (r === 0 && !had) wr(m, map + M_LPM_COUNTS + plen * 4, rd(m, map + M_LPM_COUNTS + plen * 4) + 1);
+  return r;
+}
+
+export function lpmDelete(m: SharedMemory, map: number, key: Uint8Array): number {
+  const ks = rd(m, map + M_KEY_SIZE);
+  const plen = prefixLen(key);
+  if (plen > (ks - 4) * 8) return -EINVAL;
+  const r = htabDelete(m, map, lpmMask(key, ks, plen));
+  if (r === 0) wr(m, map + M_LPM_COUNTS + plen * 4, rd(m, map + M_LPM_COUNTS + plen * 4) - 1);
+  return r;
+}

@@ -1,0 +1,94 @@
+// The kernel's one WebAssembly.Memory, shared by every program and map, and the allocator of its regions.
+// Views are re-created when the memory grows (growing detaches the old ArrayBuffer).
+import { HEAP_BASE, WASM_PAGE } from "./abi.js";
+import { BpfError } from "./errors.js";
+import { Wasm, type WasmMemory } from "./wasm-api.js";
+
+export interface Region {
+  start: number;
+  end: number;
+  owner: string;
+}
+
+const MAX_PAGES = 65536; // 4 GiB: the wasm32 limit
+
+export class SharedMemory {
+  readonly memory: WasmMemory;
+  u8!: Uint8Array;
+  dv!: DataView;
+  u32!: Uint32Array;
+  i32!: Int32Array;
+  private buffer!: ArrayBuffer;
+  /** Allocated regions above HEAP_BASE and reserved ones anywhere, sorted by start. */
+  private regions: Region[] = [];
+
+  constructor(initialPages = HEAP_BASE / WASM_PAGE + 16) {
+    this.memory = new Wasm.Memory({ initial: initialPages, maximum: MAX_PAGES });
+    this.refresh();
+  }
+
+  /** Re-create the views if the memory grew. Cheap: call before any host access that may follow a grow. */
+  refresh(): void {
+    if (this.buffer === this.memory.buffer) return;
+    this.buffer = this.memory.buffer;
+    this.u8 = new Uint8Array(this.buffer);
+    this.dv = new DataView(this.buffer);
+    this.u32 = new Uint32Array(this.buffer);
+    this.i32 = new Int32Array(this.buffer);
+  }
+
+  get size(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  ensure(end: number): void {
+    if (end > this.size) {
+      const pages = Math.ceil((end - this.size) / WASM_PAGE);
+      if (this.size / WASM_PAGE + pages > MAX_PAGES) throw new BpfError(`out of memory: ${end} bytes needed`, "kernel");
+      this.memory.grow(pages);
+    }
+    this.refresh();
+  }
+
+  /** The lowest free address >= HEAP_BASE with `size` bytes free, aligned to `align`; not reserved yet. */
+  findFree(size: number, align = 64): number {
+    let at = HEAP_BASE;
+    for (const r of this.regions) {
+      if (r.end <= at) continue;
+      if (r.start >= at + size) break;
+      at = Math.ceil(r.end / align) * align;
+    }
+    return at;
+  }
+
+  alloc(size: number, owner: string, align = 64): number {
+    const at = this.findFree(size, align);
+    this.reserve(at, at + size, owner);
+    this.u8.fill(0, at, at + size);
+    return at;
+  }
+
+  /** Claim [start, end) for `owner`; throws naming the current owner if any part is taken. */
+  reserve(start: number, end: number, owner: string): void {
+    const clash = this.regions.find((r) => r.start < end && start < r.end);
+    if (clash) throw new BpfError(`memory [0x${start.toString(16)}, 0x${end.toString(16)}) overlaps ${clash.owner}`, owner);
+    this.ensure(end);
+    const r = { start, end, owner };
+    const i = this.regions.findIndex((x) => x.start > start);
+    if (i < 0) this.regions.push(r);
+    else this.regions.splice(i, 0, r);
+  }
+
+  isFree(start: number, end: number): Region | undefined {
+    return this.regions.find((r) => r.start < end && start < r.end);
+  }
+
+  free(start: number): void {
+    const i = this.regions.findIndex((r) => r.start === start);
+    if (i >= 0) this.regions.splice(i, 1);
+  }
+
+  list(): readonly Region[] {
+    return this.regions;
+  }
+}
