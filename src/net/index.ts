@@ -1,0 +1,24 @@
+// The kernel model's public API (see README section "Kernel model").
+export * from "./constants.js";
+export { NetError } from "./error.js";
+export { Pkt, PktPool, PKT_HEADROOM, PKT_BUF_SIZE } from "./pkt.js";
+export { Ev, Drop, EV_NAMES, DROP_NAMES, Trace, type TraceRecord } from "./trace.js";
+export { NfHookState, ACCEPT_ALL, TC_PASS, type NetfilterHooks, type TcHook } from "./hooks.js";
+export { NetDevice, LoopbackDevice, DummyDevice } from "./device.js";
+export { VethDevice, createVethPair } from "./veth.js";
+export { BridgeDevice, createBridge, BR_AGEING_TIME_S, type FdbEntry } from "./bridge.js";
+export { VxlanDevice, createVxlan, flowSrcPort, type VxlanConfig, type VxlanFdbEntry } from "./vxlan.js";
+export { MacvlanDevice, createMacvlan } from "./macvlan.js";
+export { EtherDevice, Segment, createEther } from "./wire.js";
+export { FibTable, makeRoute, type Route, type FibRule } from "./route.js";
+export { NeighTable, type Neighbour, REACHABLE_TIME_S } from "./neigh.js";
+export { SocketTable, type Socket } from "./sockets.js";
+export { NetNamespace, type InetAddr, type Sysctls, type RouteSpec } from "./netns.js";
+export { World, HOP_LIMIT, type TapFn } from "./world.js";
+export { sendUdp, sendTcp, sendIcmpEcho, sendIpv4, type SendOpts, type UdpOpts, type TcpOpts, type EchoOpts } from "./local.js";
+export { icmpSend } from "./icmp.js";
+export { nfHook } from "./ipv4.js";
+export { exec } from "./iproute.js";
+export { ipAddr, ipLink, ipRoute, ipRule, ipNeigh, bridgeFdb, formatRoute } from "./print.js";
+export { renderRecord, summarize, type PacketSummary } from "./render.js";
+export { getMac, setMac, macToString, parseMacNum } from "./emit.js";
