@@ -16,6 +16,8 @@ import {
   set16,
   TCP_FLAGS,
   TcpView,
+  writeTcp,
+  writeUdp,
 } from "../src/packet/index.js";
 import { runGroup, type BenchOptions } from "./harness.js";
 
@@ -137,6 +139,37 @@ export default async function (opts: BenchOptions): Promise<void> {
         items: 64,
         fn: () => {
           for (let i = 0; i < 64; i++) sink ^= parsePacket(viewsBatch[i]!).tcp!.dport;
+        },
+      },
+    ],
+    opts,
+  );
+  // Workload generation: frames written into one preallocated ring with numeric addresses (no allocation).
+  const ring = new Uint8Array(BATCH * 128);
+  const tcpOpts = { src: 0x0a000001, dst: 0x0a600001, sport: 40000, dport: 443, flags: TCP_FLAGS.ACK, seq: 0, ack: 1, payload: new Uint8Array(64) };
+  const udpOpts = { src: 0x0a000001, dst: 0x0a60000a, sport: 40000, dport: 53, payload: new Uint8Array(40) };
+  await runGroup(
+    "packet: writing frames into a caller's buffer",
+    [
+      {
+        name: "writeTcp (64 B payload)",
+        items: BATCH,
+        fn: () => {
+          for (let i = 0; i < BATCH; i++) {
+            tcpOpts.sport = 32768 + i;
+            tcpOpts.seq = i;
+            sink ^= writeTcp(ring, i * 128, tcpOpts);
+          }
+        },
+      },
+      {
+        name: "writeUdp (40 B payload)",
+        items: BATCH,
+        fn: () => {
+          for (let i = 0; i < BATCH; i++) {
+            udpOpts.sport = 32768 + i;
+            sink ^= writeUdp(ring, i * 128, udpOpts);
+          }
         },
       },
     ],

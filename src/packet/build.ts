@@ -21,10 +21,10 @@ import {
 } from "./constants.js";
 import { PacketError } from "./error.js";
 import { EthernetView } from "./ethernet.js";
-import { Ipv4View, writeIpv4Header } from "./ipv4.js";
+import { Ipv4View, writeIpv4HeaderRaw } from "./ipv4.js";
 import { jhash2 } from "./jhash.js";
 import { encodeTcpOptions, type TcpOption } from "./tcp-options.js";
-import { writeTcpHeader } from "./tcp.js";
+import { writeTcpHeaderRaw } from "./tcp.js";
 import { writeUdpHeader } from "./udp.js";
 import { writeVxlanHeader } from "./vxlan.js";
 
@@ -109,16 +109,7 @@ function writeL2(buf: Uint8Array, off: number, o: L2Opts, type: number): number 
 function writeIp(buf: Uint8Array, off: number, o: Omit<Ipv4Opts, "id">, proto: number, l4len: number, src: number, dst: number, ipId: number): number {
   const total = 20 + l4len;
   if (total > 0xffff) throw new PacketError("malformed", "ipv4", off, `total length ${total} > 65535`);
-  return writeIpv4Header(buf, off, {
-    tos: o.tos ?? 0,
-    totalLength: total,
-    id: ipId,
-    fragOff: o.df ? IP_DF : 0,
-    ttl: o.ttl ?? 64,
-    protocol: proto,
-    src,
-    dst,
-  });
+  return writeIpv4HeaderRaw(buf, off, 0, o.tos ?? 0, total, ipId, o.df ? IP_DF : 0, o.ttl ?? 64, proto, src, dst);
 }
 
 function tcpOptionBytes(o: TcpOpts): Uint8Array | undefined {
@@ -141,16 +132,7 @@ export function writeTcp(buf: Uint8Array, off: number, o: TcpOpts): number {
   const dst = ip(o.dst);
   const l3 = writeL2(buf, off, o, ETH_P_IP);
   const l4 = writeIp(buf, l3, o, IPPROTO_TCP, l4len, src, dst, o.id ?? 0);
-  const data = writeTcpHeader(buf, l4, {
-    sport: o.sport,
-    dport: o.dport,
-    seq: o.seq ?? 0,
-    ack: o.ack ?? 0,
-    flags: o.flags,
-    window: o.window ?? 65535,
-    urgent: o.urgent ?? 0,
-    options: opts,
-  });
+  const data = writeTcpHeaderRaw(buf, l4, o.sport, o.dport, o.seq ?? 0, o.ack ?? 0, o.flags, o.window ?? 65535, o.urgent ?? 0, opts);
   buf.set(payload, data);
   set16(buf, l4 + 16, l4Checksum(buf, l4, l4len, 16, src, dst, IPPROTO_TCP));
   return l4 + l4len - off;

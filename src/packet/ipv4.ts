@@ -185,19 +185,30 @@ export interface Ipv4HeaderFields {
 
 /** Write an IPv4 header with a correct checksum; returns the offset after it (the L4 start). */
 export function writeIpv4Header(buf: Uint8Array, off: number, h: Ipv4HeaderFields): number {
-  const optLen = h.options ? h.options.length : 0;
+  const options = h.options;
+  if (options) buf.set(options, off + IPV4_MIN_HLEN);
+  return writeIpv4HeaderRaw(buf, off, options ? options.length : 0, h.tos, h.totalLength, h.id, h.fragOff, h.ttl, h.protocol, h.src, h.dst);
+}
+
+/**
+ * The same with positional fields, for writers that must not allocate. `optLen` bytes of options must already
+ * be at off + 20 (they are covered by the checksum).
+ */
+export function writeIpv4HeaderRaw(
+  buf: Uint8Array, off: number, optLen: number, tos: number, totalLength: number, id: number, fragOff: number,
+  ttl: number, protocol: number, src: number, dst: number,
+): number {
   const hl = IPV4_MIN_HLEN + optLen;
   buf[off] = 0x40 | (hl >>> 2);
-  buf[off + 1] = h.tos;
-  set16(buf, off + 2, h.totalLength);
-  set16(buf, off + 4, h.id);
-  set16(buf, off + 6, h.fragOff);
-  buf[off + 8] = h.ttl;
-  buf[off + 9] = h.protocol;
+  buf[off + 1] = tos;
+  set16(buf, off + 2, totalLength);
+  set16(buf, off + 4, id);
+  set16(buf, off + 6, fragOff);
+  buf[off + 8] = ttl;
+  buf[off + 9] = protocol;
   set16(buf, off + 10, 0);
-  set32(buf, off + 12, h.src);
-  set32(buf, off + 16, h.dst);
-  if (h.options) buf.set(h.options, off + IPV4_MIN_HLEN);
+  set32(buf, off + 12, src);
+  set32(buf, off + 16, dst);
   set16(buf, off + 10, ipv4HeaderChecksum(buf, off, hl));
   return off + hl;
 }

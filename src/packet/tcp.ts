@@ -152,17 +152,24 @@ export interface TcpHeaderFields {
 
 /** Write a TCP header with the checksum field zero; returns the offset after it (the payload start). */
 export function writeTcpHeader(buf: Uint8Array, off: number, h: TcpHeaderFields): number {
-  const optLen = h.options ? h.options.length : 0;
-  const hl = TCP_MIN_HLEN + optLen;
-  set16(buf, off, h.sport);
-  set16(buf, off + 2, h.dport);
-  set32(buf, off + 4, h.seq);
-  set32(buf, off + 8, h.ack);
+  return writeTcpHeaderRaw(buf, off, h.sport, h.dport, h.seq, h.ack, h.flags, h.window, h.urgent, h.options);
+}
+
+/** The same with positional fields, for writers that must not allocate. */
+export function writeTcpHeaderRaw(
+  buf: Uint8Array, off: number, sport: number, dport: number, seq: number, ack: number, flags: number,
+  window: number, urgent: number, options: Uint8Array | undefined,
+): number {
+  const hl = TCP_MIN_HLEN + (options ? options.length : 0);
+  set16(buf, off, sport);
+  set16(buf, off + 2, dport);
+  set32(buf, off + 4, seq);
+  set32(buf, off + 8, ack);
   buf[off + 12] = (hl >>> 2) << 4;
-  buf[off + 13] = h.flags;
-  set16(buf, off + 14, h.window);
+  buf[off + 13] = flags;
+  set16(buf, off + 14, window);
   set16(buf, off + 16, 0);
-  set16(buf, off + 18, h.urgent);
-  if (h.options) buf.set(h.options, off + TCP_MIN_HLEN);
+  set16(buf, off + 18, urgent);
+  if (options) buf.set(options, off + TCP_MIN_HLEN);
   return off + hl;
 }
