@@ -51,3 +51,41 @@ export function jhashFinal(a: number, b: number, c: number): number {
   c ^= b; c = (c - rol32(b, 24)) | 0;
   return c >>> 0;
 }
+
+/**
+ * jhash(): the byte-string form (lookup3's hashlittle on a little-endian CPU, which the kernel reads with
+ * __get_unaligned_cpu32). Used for hashing arbitrary bytes, and to check the shared mix/final against lookup3's
+ * published vectors.
+ */
+export function jhash(k: Uint8Array, off: number, length: number, initval: number): number {
+  let a = (JHASH_INITVAL + length + initval) | 0;
+  let b = a;
+  let c = a;
+  let i = off;
+  const le32 = (p: number) => k[p]! | (k[p + 1]! << 8) | (k[p + 2]! << 16) | (k[p + 3]! << 24);
+  while (length > 12) {
+    a = (a + le32(i)) | 0;
+    b = (b + le32(i + 4)) | 0;
+    c = (c + le32(i + 8)) | 0;
+    a = (a - c) | 0; a ^= rol32(c, 4); c = (c + b) | 0;
+    b = (b - a) | 0; b ^= rol32(a, 6); a = (a + c) | 0;
+    c = (c - b) | 0; c ^= rol32(b, 8); b = (b + a) | 0;
+    a = (a - c) | 0; a ^= rol32(c, 16); c = (c + b) | 0;
+    b = (b - a) | 0; b ^= rol32(a, 19); a = (a + c) | 0;
+    c = (c - b) | 0; c ^= rol32(b, 4); b = (b + a) | 0;
+    length -= 12;
+    i += 12;
+  }
+  if (length === 0) return c >>> 0;
+  // The tail, zero-padded, as the kernel's fall-through switch adds it.
+  let ta = 0;
+  let tb = 0;
+  let tc = 0;
+  for (let j = 0; j < length; j++) {
+    const v = k[i + j]! << ((j & 3) * 8);
+    if (j < 4) ta |= v;
+    else if (j < 8) tb |= v;
+    else tc |= v;
+  }
+  return jhashFinal((a + ta) | 0, (b + tb) | 0, (c + tc) | 0);
+}

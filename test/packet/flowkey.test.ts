@@ -21,6 +21,7 @@ import {
   ICMP_PORT_UNREACH,
   IPPROTO_TCP,
   Ipv4View,
+  jhash,
   jhash2,
   jhash3,
   TCP_FLAGS,
@@ -139,5 +140,29 @@ describe("jhash", () => {
     // Mean 16 per bucket; a poor hash (e.g. xor of fields) piles sequential ports into few buckets.
     expect(Math.max(...buckets)).toBeLessThan(45);
     expect(Math.min(...buckets)).toBeGreaterThan(0);
+  });
+});
+
+describe("jhash against lookup3's published vectors (driver5 in lookup3.c)", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  const table: Array<[string, number, number]> = [
+    ["", 0, 0xdeadbeef],
+    ["", 0xdeadbeef, 0xbd5b7dde],
+    ["Four score and seven years ago", 0, 0x17770551],
+    ["Four score and seven years ago", 1, 0xcd628161],
+  ];
+  for (const [text, seed, want] of table) {
+    it(`hashlittle("${text}", ${seed}) = ${want.toString(16)}`, () => {
+      const b = enc(text);
+      expect(jhash(b, 0, b.length, seed)).toBe(want);
+    });
+  }
+  it("jhash2 on words equals jhash on the same bytes in little-endian order", () => {
+    const rnd = mulberry32(11);
+    for (let n = 1; n <= 7; n++) {
+      const w = new Uint32Array(n).map(() => randInt(rnd, 2 ** 32));
+      const bytes = new Uint8Array(w.buffer.slice(0)); // this host is little-endian (x86/arm64)
+      expect(jhash(bytes, 0, 4 * n, 99)).toBe(jhash2(w, 0, n, 99));
+    }
   });
 });
