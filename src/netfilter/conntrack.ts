@@ -91,6 +91,7 @@ export const UDP_STREAM_DELAY = 2;
 export const NF_CT_EVICTION_RANGE = 8;
 /** kernel gc_worker: interval between full scans in this model (seconds of model time). */
 const GC_INTERVAL = 1;
+const REPEAT = -100;
 
 export function ctIndex(ref: number): number {
   return ref >>> 3;
@@ -112,6 +113,8 @@ export interface ConntrackOptions extends ConntrackTableOptions {
   random?: () => number;
   /** Seed of the default generator. */
   seed?: number;
+  /** net.netfilter.nf_conntrack_acct: count packets and bytes per direction (default off, as in the kernel). */
+  acct?: boolean;
 }
 
 /** A small xorshift32 generator so runs are reproducible. */
@@ -130,6 +133,7 @@ export function seededRandom16(seed: number): () => number {
 export class Conntrack extends ConntrackTable {
   readonly tcpLoose: boolean;
   readonly random: () => number;
+  readonly acct: boolean;
   /** The tuple of the packet being processed (and, for ICMP errors, of the quoted datagram). */
   readonly t = new TupleScratch();
   readonly inner = new TupleScratch();
@@ -139,6 +143,7 @@ export class Conntrack extends ConntrackTable {
     super(opts);
     this.tcpLoose = opts.tcpLoose ?? true;
     this.random = opts.random ?? seededRandom16(opts.seed ?? 1);
+    this.acct = opts.acct ?? false;
   }
 
   /** Advance the clock; the gc worker removes expired entries once per second of model time. */
@@ -175,60 +180,68 @@ export class Conntrack extends ConntrackTable {
       return CT_INVALID;
     }
     for (;;) {
+      const r = this.track(t);
+      if (r !== REPEAT) return r;
+    }
+  }
+
+  /** resolve_normal_ct + the L4 tracker + SEEN_REPLY; REPEAT when TCP killed the entry to start over. */
+  private track(t: TupleScratch): number {
+    let i: number;
+    let ctinfo: number;
+    const node = this.findNode(t.src, t.dst, t.ports, t.proto);
+    if (node >= 0) {
+      i = node >> 1;
+      if (node & 1) ctinfo = IP_CT_ESTABLISHED_REPLY;
+      else ctinfo = this.status[i]! & IPS_SEEN_REPLY ? IP_CT_ESTABLISHED : IP_CT_NEW;
+    } else {
       const rports = invertPorts(t.proto, t.ports);
       if (rports < 0) {
         this.stats.invalid++; // an ICMP type with no reply type (kernel: nf_ct_invert_tuple fails)
         return CT_INVALID;
       }
-      let i: number;
-      let ctinfo: number;
-      const node = this.findNode(t.src, t.dst, t.ports, t.proto);
-      if (node >= 0) {
-        i = node >> 1;
-        if (node & 1) ctinfo = IP_CT_ESTABLISHED_REPLY;
-        else ctinfo = this.status[i]! & IPS_SEEN_REPLY ? IP_CT_ESTABLISHED : IP_CT_NEW;
-      } else {
-        i = this.initConntrack(t.src, t.dst, t.ports, t.proto, rports);
-        if (i < 0) {
-          this.stats.drop++;
-          return CT_DROP;
-        }
-        ctinfo = IP_CT_NEW;
+      i = this.initConntrack(t.src, t.dst, t.ports, t.proto, rports);
+      if (i < 0) {
+        this.stats.drop++;
+        return CT_DROP;
       }
-      const dir = ctinfo >= IP_CT_IS_REPLY ? 1 : 0;
-      const confirmed = (this.status[i]! & IPS_CONFIRMED) !== 0;
-      let r: number;
-      switch (t.proto) {
-        case IPPROTO_TCP:
-          if (!confirmed && !tcpNew(this, i, t, this.tcpLoose)) r = TCP_INVALID;
-          else r = tcpPacket(this, i, dir, t);
-          break;
-        case IPPROTO_UDP:
-          r = this.udpPacket(i, confirmed);
-          break;
-        case IPPROTO_ICMP:
-          if (!confirmed && !icmpValidNew(t.type)) r = TCP_INVALID;
-          else {
-            this.refresh(i, ICMP_TIMEOUT);
-            r = 1;
-          }
-          break;
-        default:
-          this.refresh(i, GENERIC_TIMEOUT);
+      ctinfo = IP_CT_NEW;
+    }
+    const dir = ctinfo >= IP_CT_IS_REPLY ? 1 : 0;
+    const confirmed = (this.status[i]! & IPS_CONFIRMED) !== 0;
+    let r: number;
+    switch (t.proto) {
+      case IPPROTO_TCP:
+        if (!confirmed && !tcpNew(this, i, t, this.tcpLoose)) r = TCP_INVALID;
+        else r = tcpPacket(this, i, dir, t);
+        break;
+      case IPPROTO_UDP:
+        r = this.udpPacket(i, confirmed);
+        break;
+      case IPPROTO_ICMP:
+        if (!confirmed && !icmpValidNew(t.type)) r = TCP_INVALID;
+        else {
+          this.refresh(i, ICMP_TIMEOUT);
           r = 1;
-      }
-      if (r === TCP_REPEAT) continue;
-      if (r < 0) {
-        if (!confirmed) this.kill(i);
-        this.stats.invalid++;
-        return CT_INVALID;
-      }
+        }
+        break;
+      default:
+        this.refresh(i, GENERIC_TIMEOUT);
+        r = 1;
+    }
+    if (r === TCP_REPEAT) return REPEAT;
+    if (r < 0) {
+      if (!confirmed) this.kill(i);
+      this.stats.invalid++;
+      return CT_INVALID;
+    }
+    if (this.acct) {
       const o = i * 2 + dir;
       this.packets[o]!++;
       this.bytes[o]! += t.l4len + (t.l4off - t.l3off);
-      if (ctinfo === IP_CT_ESTABLISHED_REPLY) this.status[i] |= IPS_SEEN_REPLY;
-      return i * 8 + ctinfo;
     }
+    if (ctinfo === IP_CT_ESTABLISHED_REPLY) this.status[i] |= IPS_SEEN_REPLY;
+    return i * 8 + ctinfo;
   }
 
   /** kernel nf_ct_refresh_acct: a fixed-timeout entry (NAT clash) keeps its timeout. */
@@ -323,8 +336,10 @@ export class Conntrack extends ConntrackTable {
     const dir = node & 1;
     // The error must go back to the quoted datagram's sender (kernel: outer daddr == tuple dst of that direction).
     if (t.dst !== this.tDst[node]) return this.icmpErrorInvalid();
-    this.packets[node]!++;
-    this.bytes[node]! += t.l4len + (t.l4off - t.l3off);
+    if (this.acct) {
+      this.packets[node]!++;
+      this.bytes[node]! += t.l4len + (t.l4off - t.l3off);
+    }
     return i * 8 + (dir ? IP_CT_RELATED_REPLY : IP_CT_RELATED);
   }
 
