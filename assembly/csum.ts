@@ -124,7 +124,10 @@ export function csum_diff(from: usize, from_size: u32, to: usize, to_size: u32, 
   if (((from_size | to_size) & 3) != 0 || from_size + to_size > 512) return -EINVAL;
   // csum_partial() over [~from..., to...] with 64-bit accumulation folded to 32 bits (x86-64's do_csum).
   let acc: u64 = <u64>seed;
-  for (let i: u32 = 0; i < from_size; i += 4) acc += <u64>(~load<u32>(from + i));
+  for (let i: u32 = 0; i < from_size; i += 4) {
+    const w: u32 = ~load<u32>(from + i); // complement as 32 bits (a cast around it would complement 64)
+    acc += <u64>w;
+  }
   for (let i: u32 = 0; i < to_size; i += 4) acc += <u64>load<u32>(to + i);
   acc = (acc & 0xffffffff) + (acc >> 32);
   acc = (acc & 0xffffffff) + (acc >> 32);

@@ -2,7 +2,7 @@
 // The host fills it, a program's batch runner processes all of it in one call, and the host reads back each
 // verdict and the (possibly rewritten) bytes in place. Nothing here allocates per packet.
 import {
-  BATCH_MAX, CTX_BASE, CTX_SIZE, PKT_ARENA, PKT_BASE, SKB_CAPACITY, SKB_DATA, SKB_DATA_END, SKB_DROP_REASON, SKB_IFINDEX,
+  BATCH_MAX, CTX_BASE, CTX_SIZE, PKT_ARENA, PKT_BASE, SKB_CAPACITY, SKB_CB, SKB_DATA, SKB_DATA_END, SKB_DROP_REASON, SKB_IFINDEX,
   SKB_INGRESS_IFINDEX, SKB_LEN, SKB_MARK, SKB_PROTOCOL, SKB_REDIRECT_FLAGS, SKB_REDIRECT_IFINDEX, SKB_RETVAL,
   SKB_WIRE_LEN, TRAP_NONE,
 } from "./abi.js";
@@ -15,6 +15,8 @@ export interface PacketMeta {
   /** The device the packet arrived on (skb->ingress_ifindex; 0 on egress). */
   ingressIfindex?: number;
   mark?: number;
+  /** skb->cb[0..4] (what an earlier hook or a test hands the program). */
+  cb?: readonly number[];
 }
 
 export class PacketBatch {
@@ -74,6 +76,7 @@ export class PacketBatch {
       u32[c + (SKB_IFINDEX >>> 2)] = meta.ifindex ?? 0;
       u32[c + (SKB_INGRESS_IFINDEX >>> 2)] = meta.ingressIfindex ?? 0;
       u32[c + (SKB_MARK >>> 2)] = meta.mark ?? 0;
+      if (meta.cb) for (let k = 0; k < 5 && k < meta.cb.length; k++) u32[c + (SKB_CB >>> 2) + k] = meta.cb[k]! >>> 0;
     }
   }
 
