@@ -32,7 +32,7 @@ function checkFlag<T>(flag: string, fn: () => T): T {
 }
 
 function tablesJson(t: KubeProxyTables) {
-  const table = (chains: string[], rules: { chain: string; args: string[] }[], name: "filter" | "nat") => ({
+  const table = (chains: string[], rules: { chain: string; args: string }[], name: "filter" | "nat") => ({
     chains,
     jumps: jumpRules(name).map(saveRule),
     rules: rules.map(saveRule),

@@ -25,7 +25,7 @@ describe("probabilities 1/n: kube-proxy writes %0.10f, the kernel stores round(p
 });
 
 describe("rules in iptables-save form", () => {
-  const r = (chain: string, ...args: string[]) => saveRule({ chain, args });
+  const r = (chain: string, ...args: string[]) => saveRule({ chain, args: args.join(" ") });
   const cases: [string, string][] = [
     [
       r("KUBE-SERVICES", "-m", "comment", "--comment", '"ns1/svc1:p80 cluster IP"', "-m", "tcp", "-p", "tcp", "-d", "172.30.0.41", "--dport", "80", "-j", "KUBE-SVC-XPGD46QRK7WJZT7O"),
@@ -58,7 +58,7 @@ describe("rules in iptables-save form", () => {
   });
 
   it("prepends the jump rules, so the last EnsureRule comes first", () => {
-    expect(jumpRules("filter").filter((x) => x.chain === "INPUT").map((x) => x.args.at(-1))).toEqual(["KUBE-FIREWALL", "KUBE-PROXY-FIREWALL", "KUBE-NODEPORTS", "KUBE-EXTERNAL-SERVICES"]);
-    expect(jumpRules("nat").map((x) => `${x.chain}>${x.args.at(-1)}`)).toEqual(["POSTROUTING>KUBE-POSTROUTING", "PREROUTING>KUBE-SERVICES", "OUTPUT>KUBE-SERVICES"]);
+    expect(jumpRules("filter").filter((x) => x.chain === "INPUT").map((x) => x.args.split(" ").at(-1))).toEqual(["KUBE-FIREWALL", "KUBE-PROXY-FIREWALL", "KUBE-NODEPORTS", "KUBE-EXTERNAL-SERVICES"]);
+    expect(jumpRules("nat").map((x) => `${x.chain}>${x.args.split(" ").at(-1)}`)).toEqual(["POSTROUTING>KUBE-POSTROUTING", "PREROUTING>KUBE-SERVICES", "OUTPUT>KUBE-SERVICES"]);
   });
 });

@@ -59,10 +59,10 @@ describe("large cluster mode (more than 1000 endpoints)", () => {
       const t = generateIptables(loadCluster(manifest(n), "big.yaml", UPSTREAM_CLUSTER), UPSTREAM_FAKE);
       expect(t.stats.largeClusterMode).toBe(large);
       const sepRules = t.natRules.filter((r) => r.chain.startsWith("KUBE-SEP-"));
-      const svcToSep = t.natRules.filter((r) => r.chain.startsWith("KUBE-SVC-") && r.args.at(-1)!.startsWith("KUBE-SEP-"));
+      const svcToSep = t.natRules.filter((r) => r.chain.startsWith("KUBE-SVC-") && r.args.split(" ").at(-1)!.startsWith("KUBE-SEP-"));
       expect(sepRules).toHaveLength(2 * n);
       expect(svcToSep).toHaveLength(n);
-      for (const r of [...sepRules, ...svcToSep]) expect(r.args.includes("comment")).toBe(!large);
+      for (const r of [...sepRules, ...svcToSep]) expect(r.args.includes("-m comment")).toBe(!large);
       // The probability of the i-th of n rules is 1/(n-i); the last rule has none.
       expect(svcToSep[0]!.args).toContain(probability(n));
       expect(svcToSep[n - 2]!.args).toContain("0.5000000000");

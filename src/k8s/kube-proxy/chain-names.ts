@@ -5,8 +5,22 @@ import { createHash } from "node:crypto";
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"; // RFC 4648 standard alphabet (Go's base32.StdEncoding)
 
+// kube-proxy computes these names once, when a Service or endpoint changes (newServiceInfo/newEndpointInfo),
+// not on every sync; a bounded memo gives repeated syncs the same cost profile.
+const memo = new Map<string, string>();
+const MEMO_MAX = 1 << 18;
+
 /** The first 16 base32 characters of sha256(text): 80 bits, i.e. the first 10 bytes of the digest. */
 export function hash16(text: string): string {
+  const hit = memo.get(text);
+  if (hit !== undefined) return hit;
+  if (memo.size >= MEMO_MAX) memo.clear();
+  const h = computeHash16(text);
+  memo.set(text, h);
+  return h;
+}
+
+function computeHash16(text: string): string {
   const d = createHash("sha256").update(text, "utf8").digest();
   let out = "";
   let acc = 0;

@@ -21,9 +21,28 @@ const MATCH_OPTIONS: Record<string, string[]> = {
 };
 const FLAG_OPTIONS = new Set(["--set", "--rcheck", "--update", "--remove", "--reap", "--rsource", "--rdest", "--syn"]);
 
-/** Split kube-proxy tokens, removing the quotes kube-proxy wrote around comments. */
-function unquote(t: string): string {
-  return t.length >= 2 && t.startsWith('"') && t.endsWith('"') ? t.slice(1, -1) : t;
+/** Split a kube-proxy argument string into tokens; a double-quoted comment is one token, without its quotes. */
+export function tokenize(args: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  while (i < args.length) {
+    if (args[i] === " ") {
+      i++;
+      continue;
+    }
+    if (args[i] === '"') {
+      const end = args.indexOf('"', i + 1);
+      if (end < 0) throw new Error(`unterminated quote in kube-proxy rule: ${args}`);
+      out.push(args.slice(i + 1, end));
+      i = end + 1;
+    } else {
+      let end = args.indexOf(" ", i);
+      if (end < 0) end = args.length;
+      out.push(args.slice(i, end));
+      i = end;
+    }
+  }
+  return out;
 }
 
 /** libxtables xtables_save_string: bare when only [A-Za-z0-9_-], otherwise double-quoted with \ escapes. */
@@ -47,7 +66,7 @@ interface Match {
 
 /** One kube-proxy rule in iptables-save's canonical text. */
 export function saveRule(rule: KubeRule): string {
-  const toks = rule.args.map(unquote);
+  const toks = tokenize(rule.args);
   const header: Record<string, string> = {};
   const matches: Match[] = [];
   let target = "";
@@ -70,7 +89,7 @@ export function saveRule(rule: KubeRule): string {
       break;
     } else if (t.startsWith("--")) {
       const owner = [...matches].reverse().find((m) => MATCH_OPTIONS[m.name]?.includes(t));
-      if (!owner) throw new Error(`kube-proxy rule option ${t} belongs to no match: ${rule.args.join(" ")}`);
+      if (!owner) throw new Error(`kube-proxy rule option ${t} belongs to no match: ${rule.args}`);
       const vals: string[] = [];
       if (!FLAG_OPTIONS.has(t)) vals.push(toks[++i]!);
       owner.opts.push({ key: t, neg, vals });
@@ -151,7 +170,7 @@ export function jumpRules(table: "filter" | "nat"): KubeRule[] {
   const out: KubeRule[] = [];
   for (const j of JUMP_CHAINS) {
     if (j.table !== table) continue;
-    const args = [...j.extra, ...(j.comment ? ["-m", "comment", "--comment", `"${j.comment}"`] : []), "-j", j.dst];
+    const args = [...j.extra, ...(j.comment ? ["-m", "comment", "--comment", `"${j.comment}"`] : []), "-j", j.dst].join(" ");
     out.unshift({ chain: j.src, args });
   }
   return out;

@@ -40,10 +40,14 @@ export interface IptablesProxierOptions {
   conntrackTCPLiberal?: boolean;
 }
 
-/** One rule as kube-proxy writes it: tokens after "-A CHAIN"; a comment token with spaces carries its quotes. */
+/**
+ * One rule as kube-proxy writes it: the arguments after "-A CHAIN" joined by spaces, comments with spaces in
+ * double quotes (kept as one string per rule: a 10k-Service sync holds ~100k rules, and token arrays were most
+ * of its garbage).
+ */
 export interface KubeRule {
   chain: string;
-  args: string[];
+  args: string;
 }
 
 export interface KubeProxyTables {
@@ -94,8 +98,8 @@ export function generateIptables(cluster: Cluster, opts: IptablesProxierOptions)
   const natChains = [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ];
   const filterRules: KubeRule[] = [];
   const natRules: KubeRule[] = [];
-  const nat = (chain: string, ...args: string[]) => natRules.push({ chain, args });
-  const filter = (chain: string, ...args: string[]) => filterRules.push({ chain, args });
+  const nat = (chain: string, ...args: string[]) => natRules.push({ chain, args: args.join(" ") });
+  const filter = (chain: string, ...args: string[]) => filterRules.push({ chain, args: args.join(" ") });
 
   nat(KUBE_POSTROUTING, "-m", "mark", "!", "--mark", markMask, "-j", "RETURN");
   nat(KUBE_POSTROUTING, "-j", "MARK", "--xor-mark", mark);
@@ -290,10 +294,10 @@ function writeServiceToEndpointRules(
 export function restorePayload(t: KubeProxyTables): string {
   const lines: string[] = ["*filter"];
   for (const c of t.filterChains) lines.push(`:${c} - [0:0]`);
-  for (const r of t.filterRules) lines.push(`-A ${r.chain} ${r.args.join(" ")}`.trimEnd());
+  for (const r of t.filterRules) lines.push(r.args ? `-A ${r.chain} ${r.args}` : `-A ${r.chain}`);
   lines.push("COMMIT", "*nat");
   for (const c of t.natChains) lines.push(`:${c} - [0:0]`);
-  for (const r of t.natRules) lines.push(`-A ${r.chain} ${r.args.join(" ")}`.trimEnd());
+  for (const r of t.natRules) lines.push(r.args ? `-A ${r.chain} ${r.args}` : `-A ${r.chain}`);
   lines.push("COMMIT");
   return lines.join("\n") + "\n";
 }
