@@ -1,7 +1,7 @@
 // Local delivery (ip_local_deliver: INPUT, then the protocol handler) and locally generated packets (sockets
 // sending: route, build, ip_local_out). Nothing listening answers as the kernel does: ICMP port unreachable for
 // UDP, a RST for TCP (tcp_v4_send_reset), protocol unreachable otherwise; echo requests get echo replies.
-import { get16, get32 } from "../packet/checksum.js";
+import { csumFold, csumPartial, get16, get32, l4Checksum } from "../packet/checksum.js";
 import {
   ENETUNREACH,
   ICMP_DEST_UNREACH,
@@ -43,6 +43,10 @@ export function localDeliver(ns: NetNamespace, dev: NetDevice, pkt: Pkt): void {
   const daddr = get32(buf, l3 + 16);
   const dport = proto === IPPROTO_TCP || proto === IPPROTO_UDP ? get16(buf, l4 + 2) : 0;
   w.trace.record(pkt.id, Ev.LOCAL_DELIVER, ns.id, dev.ifindex, proto, dport);
+  if (!l4ChecksumOk(buf, l3, ihl, proto)) {
+    w.drop(pkt, dev, Drop.BAD_CSUM);
+    return;
+  }
   if (proto === IPPROTO_ICMP) {
     const sock = ns.sockets.lookup(IPPROTO_ICMP, daddr, 0);
     if (sock !== null) deliverTo(ns, sock, pkt, 0);
@@ -74,6 +78,24 @@ export function localDeliver(ns: NetNamespace, dev: NetDevice, pkt: Pkt): void {
 }
 
 let sockKeeps = false;
+
+/**
+ * The receiver's checksum verification: TCP always, UDP unless the field is 0, ICMP over the whole message.
+ * (Loopback traffic is CHECKSUM_UNNECESSARY in the kernel; the model's packets always carry real checksums.)
+ */
+function l4ChecksumOk(buf: Uint8Array, l3: number, ihl: number, proto: number): boolean {
+  const l4 = l3 + ihl;
+  const l4len = get16(buf, l3 + 2) - ihl;
+  if (proto === IPPROTO_UDP) {
+    const field = get16(buf, l4 + 6);
+    if (field === 0) return true;
+    const c = l4Checksum(buf, l4, l4len, 6, get32(buf, l3 + 12), get32(buf, l3 + 16), IPPROTO_UDP);
+    return (c === 0 ? 0xffff : c) === field;
+  }
+  if (proto === IPPROTO_TCP) return l4Checksum(buf, l4, l4len, 16, get32(buf, l3 + 12), get32(buf, l3 + 16), IPPROTO_TCP) === get16(buf, l4 + 16);
+  if (proto === IPPROTO_ICMP) return csumFold(csumPartial(buf, l4, l4len)) === 0xffff;
+  return true;
+}
 
 function deliverTo(ns: NetNamespace, sock: import("./sockets.js").Socket, pkt: Pkt, sport: number): void {
   const l3 = pkt.off + 14;

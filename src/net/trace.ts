@@ -82,6 +82,8 @@ export const Drop = {
   ICMP_ERROR: 21,
   RP_FILTER: 22,
   NEIGH_QUEUE_FULL: 23,
+  /** L4 checksum wrong at local delivery (udp_lib_checksum_complete, tcp_checksum_complete, icmp_rcv). */
+  BAD_CSUM: 24,
 } as const;
 
 export const DROP_NAMES: Record<number, string> = Object.fromEntries(
