@@ -4,7 +4,7 @@ import {
   __sk_buff, csum_diff, get_hash_recalc, get_prandom_u32, jhash, jhash2, jhash_1word, jhash_2words, jhash_3words,
   l3_csum_replace, l4_csum_replace, redirect, redirect_peer, ktime_get_ns, TC_ACT_OK, map_def, map_lookup_elem,
   map_update_elem, map_delete_elem, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, BPF_ANY,
-  ringbuf_def, ringbuf_output, bpf_printk, store_u16, store_u32, load_u16,
+  ringbuf_def, ringbuf_output, bpf_printk, store_u16, store_u32, load_u16, ipv4,
 } from "tcbox";
 
 /** l3_csum_replace(skb, cb0, cb1, cb2, cb3) (from/to as raw network-order words read from the packet). */
@@ -74,7 +74,7 @@ export function misc(skb: __sk_buff): i32 {
 @unmanaged
 class LpmKey4 {
   prefixlen: u32;
-  addr: u32; // network order (an ipv4 field)
+  addr: ipv4; // network order
 }
 
 const CIDRS = map_def<LpmKey4, u32>(BPF_MAP_TYPE_LPM_TRIE, 64, "probe_cidrs");

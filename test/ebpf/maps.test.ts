@@ -1,0 +1,182 @@
+// Map semantics, from the host API and from programs on the same shared memory: update flags, full maps,
+// delete, LRU eviction order, LPM longest-prefix match, array bounds, per-CPU slots, ring buffer.
+import { beforeAll, describe, expect, it } from "vitest";
+import { buildUdp } from "../../src/packet/index.js";
+import { BpfKernel, type BpfObject } from "../../src/ebpf/kernel.js";
+import { SKB_CB } from "../../src/ebpf/abi.js";
+import { PacketBatch } from "../../src/ebpf/batch.js";
+import { MapError } from "../../src/ebpf/errors.js";
+import { BPF_EXIST, BPF_NOEXIST } from "../../src/ebpf/maps/layout.js";
+import { lruOrder } from "../../src/ebpf/maps/htab.js";
+import { ringbufConsume, ringbufDropped } from "../../src/ebpf/maps/ringbuf.js";
+
+let kernel: BpfKernel;
+let filler: BpfObject;
+let probe: BpfObject;
+beforeAll(async () => {
+  kernel = new BpfKernel();
+  filler = await kernel.load("programs/examples/map_filler.ts");
+  probe = await kernel.load("programs/examples/helpers_probe.ts");
+});
+
+const from = (src: string, dst = "10.0.0.254") => buildUdp({ src, dst, sport: 1000, dport: 53 });
+function run(obj: BpfObject, entry: string, pkt: Uint8Array, cb: number[] = []) {
+  const batch = new PacketBatch(kernel.mem);
+  batch.add(pkt, { cb });
+  obj.program(entry).runBatch(batch);
+  return { mark: batch.mark(0) | 0, cb: [0, 1, 2, 3, 4].map((k) => batch.field(0, SKB_CB + 4 * k)) };
+}
+const errnoOf = (f: () => void) => {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof MapError) return -e.errno;
+    throw e;
+  }
+  return 0;
+};
+
+describe("hash map (BPF_MAP_TYPE_HASH, max_entries 4)", () => {
+  it("program updates with flags: NOEXIST on an existing key -EEXIST, EXIST on a missing one -ENOENT, full -E2BIG", () => {
+    const m = filler.map("fill_hash");
+    m.clear();
+    const rows: [string, number, number][] = [
+      ["10.0.0.1", 1, 0],
+      ["10.0.0.1", 1, -17], // BPF_NOEXIST, exists
+      ["10.0.0.9", 2, -2], // BPF_EXIST, missing
+      ["10.0.0.1", 2, 0], // BPF_EXIST, exists: replaced
+      ["10.0.0.2", 0, 0],
+      ["10.0.0.3", 0, 0],
+      ["10.0.0.4", 0, 0],
+      ["10.0.0.5", 0, -7], // full
+      ["10.0.0.4", 0, 0], // replacing in a full map is fine
+    ];
+    for (const [src, flags, want] of rows) expect([src, flags, run(filler, "fill_hash", from(src), [flags, 42]).mark]).toEqual([src, flags, want]);
+    expect(m.count).toBe(4);
+    const t = m.typed();
+    expect(t.lookup({ saddr: "10.0.0.1" })).toEqual({ packets: 42 });
+    expect(t.lookup({ saddr: "10.0.0.5" })).toBeUndefined();
+  });
+
+  it("host updates follow the same rules, with errors naming map and key", () => {
+    const t = filler.map("fill_hash").typed();
+    expect(errnoOf(() => t.update({ saddr: "10.0.0.1" }, { packets: 1 }, BPF_NOEXIST))).toBe(-17);
+    expect(errnoOf(() => t.update({ saddr: "10.9.9.9" }, { packets: 1 }, BPF_EXIST))).toBe(-2);
+    expect(errnoOf(() => t.update({ saddr: "10.9.9.9" }, { packets: 1 }))).toBe(-7);
+    try {
+      t.update({ saddr: "10.9.9.9" }, { packets: 1 });
+    } catch (e) {
+      expect((e as MapError).where).toBe("map fill_hash: key 0a 09 09 09");
+      expect((e as MapError).message).toMatch(/-E2BIG/);
+    }
+  });
+
+  it("delete frees a slot the next insert reuses; deleting a missing key is -ENOENT", () => {
+    expect(run(filler, "forget", from("10.0.0.2")).mark).toBe(0);
+    expect(run(filler, "forget", from("10.0.0.2")).mark).toBe(-2);
+    expect(run(filler, "fill_hash", from("10.0.0.5"), [0, 5]).mark).toBe(0);
+    const keys = [...filler.map("fill_hash").typed().entries()].map((e) => e.key.saddr).sort();
+    expect(keys).toEqual(["10.0.0.1", "10.0.0.3", "10.0.0.4", "10.0.0.5"]);
+  });
+});
+
+describe("LRU hash (max_entries 4)", () => {
+  it("a full insert evicts the least recently used; a program lookup makes a key recent", () => {
+    const m = filler.map("fill_lru");
+    for (const s of ["10.1.0.1", "10.1.0.2", "10.1.0.3", "10.1.0.4"]) expect(run(filler, "fill_lru", from(s)).mark).toBe(0);
+    expect(run(filler, "fill_lru", from("10.1.0.1")).mark).toBe(1); // hit: 10.1.0.1 is now most recent
+    expect(run(filler, "fill_lru", from("10.1.0.5")).mark).toBe(0); // evicts 10.1.0.2
+    const t = m.typed();
+    expect(t.lookup({ saddr: "10.1.0.2" })).toBeUndefined();
+    expect(t.lookup({ saddr: "10.1.0.1" })).toEqual({ packets: 2 });
+    t.update({ saddr: "10.1.0.6" }, { packets: 7 }); // host insert evicts the next oldest: 10.1.0.3
+    expect(t.lookup({ saddr: "10.1.0.3" })).toBeUndefined();
+    const order = lruOrder(kernel.mem, m.base).length;
+    expect(order).toBe(4);
+    expect([...t.entries()].map((e) => e.key.saddr).sort()).toEqual(["10.1.0.1", "10.1.0.4", "10.1.0.5", "10.1.0.6"]);
+  });
+});
+
+describe("LPM trie", () => {
+  it("longest prefix wins, from the program and from the host; /0 is the default; delete is exact", () => {
+    const t = probe.map("probe_cidrs").typed();
+    t.update({ prefixlen: 8, addr: "10.0.0.0" }, 1);
+    t.update({ prefixlen: 16, addr: "10.1.0.0" }, 2);
+    t.update({ prefixlen: 24, addr: "10.1.2.0" }, 3);
+    t.update({ prefixlen: 32, addr: "10.1.2.3" }, 4);
+    t.update({ prefixlen: 0, addr: "0.0.0.0" }, 9);
+    t.update({ prefixlen: 20, addr: "10.1.255.255" }, 5); // stored masked: 10.1.240.0/20
+    const table: [string, number][] = [
+      ["10.1.2.3", 4],
+      ["10.1.2.4", 3],
+      ["10.1.3.1", 2],
+      ["10.1.241.7", 5],
+      ["10.2.0.1", 1],
+      ["192.168.1.1", 9],
+    ];
+    for (const [dst, want] of table) {
+      expect([dst, run(probe, "lpm", from("1.1.1.1", dst)).mark]).toEqual([dst, want]);
+      expect([dst, t.lookup({ prefixlen: 32, addr: dst })]).toEqual([dst, { value: want }]);
+    }
+    expect(errnoOf(() => t.delete({ prefixlen: 24, addr: "10.1.0.0" }))).toBe(-2);
+    t.delete({ prefixlen: 0, addr: "0.0.0.0" });
+    expect(run(probe, "lpm", from("1.1.1.1", "192.168.1.1")).mark).toBe(-1);
+    expect(errnoOf(() => t.update({ prefixlen: 33, addr: "10.0.0.0" }, 1))).toBe(-22);
+    expect(t.lookup({ prefixlen: 16, addr: "10.1.2.3" })).toEqual({ value: 2 }); // lookup key's prefixlen limits the match
+  });
+});
+
+describe("array", () => {
+  it("index < max_entries updates and looks up; beyond is -E2BIG; delete is -EINVAL; NOEXIST is -EEXIST", () => {
+    let r = run(probe, "array", from("1.1.1.1"), [3, 77]);
+    expect([r.mark, r.cb[2], r.cb[3] | 0]).toEqual([0, 77, -22]);
+    r = run(probe, "array", from("1.1.1.1"), [8, 1]);
+    expect([r.mark, r.cb[2]]).toEqual([-7, 0xffffffff]);
+    const t = probe.map("probe_array").typed();
+    expect(t.lookup(3)).toEqual({ value: 77 });
+    expect(errnoOf(() => t.update(8, 1))).toBe(-7);
+    expect(errnoOf(() => t.update(2, 1, BPF_NOEXIST))).toBe(-17);
+    expect(errnoOf(() => t.delete(2))).toBe(-22);
+    expect([...t.entries()].length).toBe(8);
+  });
+});
+
+describe("per-CPU hash with 2 CPUs", () => {
+  it("the program adds to its CPU's slot; the host sees one value per CPU", async () => {
+    const k2 = new BpfKernel({ nrCpus: 2 });
+    const p = await k2.load("programs/examples/helpers_probe.ts");
+    const batch = new PacketBatch(k2.mem);
+    for (const add of [5, 6]) {
+      batch.reset();
+      batch.add(from("1.1.1.1"), { cb: [1, add] });
+      p.program("pcpu").runBatch(batch);
+    }
+    const v = p.map("probe_pcpu").lookup(Uint8Array.of(1, 0, 0, 0))!;
+    expect(v.length).toBe(16);
+    const dv = new DataView(v.buffer);
+    expect([dv.getBigUint64(0, true), dv.getBigUint64(8, true)]).toEqual([11n, 0n]);
+  });
+});
+
+describe("ring buffer", () => {
+  it("records come out in order; a full ring returns -EAGAIN and counts the loss", () => {
+    const rb = probe.map("probe_events");
+    const got: number[][] = [];
+    ringbufConsume(rb, (d) => got.push([...d]));
+    const pkt = from("10.0.0.1");
+    for (let i = 0; i < 3; i++) expect(run(probe, "emit", pkt, [4 + i]).mark).toBe(0);
+    got.length = 0;
+    expect(ringbufConsume(rb, (d) => got.push([...d]))).toBe(3);
+    expect(got).toEqual([[...pkt.subarray(0, 4)], [...pkt.subarray(0, 5)], [...pkt.subarray(0, 6)]]);
+    // 4096 bytes hold 102 records of 40 bytes (32 + 8 header); the rest fail until consumed. Wrapping works.
+    const results = Array.from({ length: 120 }, () => run(probe, "emit", pkt, [32]).mark);
+    expect(results.filter((r) => r === 0).length).toBe(Math.floor(4096 / 40));
+    expect(results.filter((r) => r === -11).length).toBe(120 - Math.floor(4096 / 40));
+    expect(ringbufDropped(rb)).toBe(120 - Math.floor(4096 / 40));
+    expect(ringbufConsume(rb, () => {})).toBe(Math.floor(4096 / 40));
+    for (let i = 0; i < 150; i++) {
+      expect(run(probe, "emit", pkt, [32]).mark).toBe(0);
+      expect(ringbufConsume(rb, (d) => expect(d.length).toBe(32))).toBe(1);
+    }
+  });
+});
