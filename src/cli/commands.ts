@@ -2,7 +2,8 @@
 import type { Command } from "commander";
 import { register as kubeProxy } from "./kube-proxy.js";
 import { register as trace } from "./trace.js";
+import { register as conntrack } from "./conntrack.js";
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [kubeProxy, trace];
+export const commands: Register[] = [kubeProxy, trace, conntrack];
