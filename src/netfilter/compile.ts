@@ -188,7 +188,7 @@ function compileMatch(m: Match, data: IntBuf, ifId: (p: string) => number, env: 
         (m.hasState ? 1 : 0) | (m.stateInvert ? 2 : 0) | (m.origSrc ? 4 : 0) | (m.origSrc?.invert ? 8 : 0) |
         (m.origDst ? 16 : 0) | (m.origDst?.invert ? 32 : 0) | (m.origSrcPort ? 64 : 0) | (m.origSrcPort?.invert ? 128 : 0) |
         (m.origDstPort ? 256 : 0) | (m.origDstPort?.invert ? 512 : 0);
-      lastDataStart = data.push(f, m.state, m.origSrc?.addr ?? 0, m.origSrc?.mask ?? 0, m.origDst?.addr ?? 0, m.origDst?.mask ?? 0, m.origSrcPort?.port ?? 0, m.origDstPort?.port ?? 0);
+      lastDataStart = data.push(f, m.state, (m.origSrc?.addr ?? 0) & (m.origSrc?.mask ?? 0), m.origSrc?.mask ?? 0, (m.origDst?.addr ?? 0) & (m.origDst?.mask ?? 0), m.origDst?.mask ?? 0, m.origSrcPort?.port ?? 0, m.origDstPort?.port ?? 0);
       return Op.CONNTRACK;
     }
     case "addrtype":

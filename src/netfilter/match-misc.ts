@@ -182,11 +182,12 @@ export const physdevModule: MatchModule<PhysdevMatch> = {
   },
   print(m) {
     const inv = (x: { invert: boolean }) => (x.invert ? " !" : "");
+    // libxt_physdev save order: is-in, in, is-out, out, is-bridged.
     let s = "";
-    if (m.physIn) s += `${inv(m.physIn)} --physdev-in ${m.physIn.name}`;
-    if (m.physOut) s += `${inv(m.physOut)} --physdev-out ${m.physOut.name}`;
     if (m.isIn) s += `${inv(m.isIn)} --physdev-is-in`;
+    if (m.physIn) s += `${inv(m.physIn)} --physdev-in ${m.physIn.name}`;
     if (m.isOut) s += `${inv(m.isOut)} --physdev-is-out`;
+    if (m.physOut) s += `${inv(m.physOut)} --physdev-out ${m.physOut.name}`;
     if (m.isBridged) s += `${inv(m.isBridged)} --physdev-is-bridged`;
     return s;
   },

