@@ -2,8 +2,9 @@
 import type { Command } from "commander";
 import { register as kubeProxy } from "./kube-proxy.js";
 import { register as trace } from "./trace.js";
+import { register as pcap } from "./pcap.js";
 import { register as conntrack } from "./conntrack.js";
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [kubeProxy, trace, conntrack];
+export const commands: Register[] = [kubeProxy, trace, pcap, conntrack];

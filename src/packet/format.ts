@@ -4,7 +4,8 @@
 // the capture prints tcpdump's `[|proto]` marker, a malformed one a bracketed note.
 //
 // Differences from tcpdump, on purpose: timestamps are UTC (tcpdump prints local time); sequence numbers are
-// absolute (-S); application protocols are not decoded except VXLAN and the HTTP request/status line.
+// absolute (-S); application protocols are not decoded except VXLAN, DNS (port 53) and the HTTP
+// request/status line.
 
 import { formatIpv4, formatMac } from "./addr.js";
 import { ArpView } from "./arp.js";
@@ -24,6 +25,7 @@ import {
 } from "./constants.js";
 import { PacketError } from "./error.js";
 import { EthernetView } from "./ethernet.js";
+import { formatDns } from "./format-dns.js";
 import { formatIcmp } from "./format-icmp.js";
 import { parsePacket } from "./parse.js";
 import type { CaptureRecord } from "./pcap.js";
@@ -170,7 +172,7 @@ function formatIpv4Packet(fIn: FrameBytes, off: number, wireLen: number): string
     case IPPROTO_ICMP:
       return s + `${src} > ${dst}: ` + formatIcmp(f, l4, l4len);
     default:
-      return s + `${src} > ${dst}: ip-proto-${proto} ${l4len}`;
+      return s + `${src} > ${dst}:  ip-proto-${proto} ${l4len}`; // ip_demux_print's default: " ip-proto-N LEN"
   }
 }
 
@@ -190,6 +192,8 @@ function formatUdp(f: FrameBytes, off: number, len: number, src: string, dst: st
   if (sport === IANA_VXLAN_UDP_PORT || dport === IANA_VXLAN_UDP_PORT) {
     return head + formatVxlan(f, u.payloadOff, u.payloadLen);
   }
+  // tcpdump decodes DNS on port 53 (NAMESERVER_PORT); other application ports print as plain UDP here.
+  if (sport === 53 || dport === 53) return head + formatDns(f.buf, u.payloadOff, u.payloadLen, f.cap);
   return head + `UDP, length ${u.payloadLen}`;
 }
 
