@@ -72,9 +72,10 @@ function roundTrip(backend: "legacy" | "nft", text: string): string {
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/k8s/${name}`, import.meta.url), "utf8");
 
-const cases: { name: string; cluster: () => Cluster; node: string; ip: string; cidr: string }[] = [
+const cases: { name: string; cluster: () => Cluster; node: string; ip: string; cidr: string; localhostNodePorts?: boolean }[] = [
   { name: "every service kind on node-a", cluster: () => loadCluster(fixture("all-kinds.yaml"), "all-kinds.yaml"), node: "node-a", ip: "192.168.0.2", cidr: "10.244.0.0/16" },
   { name: "every service kind on node-b", cluster: () => loadCluster(fixture("all-kinds.yaml"), "all-kinds.yaml"), node: "node-b", ip: "192.168.0.3", cidr: "10.244.0.0/16" },
+  { name: "every service kind, localhost NodePorts off", cluster: () => loadCluster(fixture("all-kinds.yaml"), "all-kinds.yaml"), node: "node-a", ip: "192.168.0.2", cidr: "10.244.0.0/16", localhostNodePorts: false },
   { name: "demo cluster on node-3", cluster: () => loadDemoCluster(), node: "node-3", ip: "10.0.2.10", cidr: "10.244.0.0/16" },
 ];
 
@@ -84,7 +85,7 @@ describe("kube-proxy ruleset through the real iptables-restore / iptables-save",
       it(`${backend}: ${c.name}`, (ctx) => {
         if (!nsReady) return ctx.skip(`kernel test skipped: ${skipReason}`);
         if (!which(`iptables-${backend}-restore`) || !which(`iptables-${backend}-save`)) return ctx.skip(`iptables-${backend} not installed`);
-        const ours = iptablesSave(generateIptables(c.cluster(), { nodeName: c.node, nodeIPs: [c.ip], clusterCIDR: c.cidr }));
+        const ours = iptablesSave(generateIptables(c.cluster(), { nodeName: c.node, nodeIPs: [c.ip], clusterCIDR: c.cidr, localhostNodePorts: c.localhostNodePorts }));
         const kernel = roundTrip(backend, ours);
         const a = tablesOf(ours);
         const b = tablesOf(kernel);

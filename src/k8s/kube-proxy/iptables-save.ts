@@ -179,7 +179,9 @@ export function jumpRules(table: "filter" | "nat"): KubeRule[] {
 function saveTable(name: "mangle" | "filter" | "nat", chains: string[], rules: KubeRule[]): string[] {
   const lines = [`*${name}`];
   for (const b of BUILTIN[name]!) lines.push(`:${b} ACCEPT [0:0]`);
-  const user = [...new Set([...chains, KUBE_PROXY_CANARY])].sort();
+  // EnsureChain runs for every jump target (KUBE-FIREWALL too, even when kube-proxy writes no rule into it).
+  const ensured = name === "mangle" ? [] : JUMP_CHAINS.filter((j) => j.table === name).map((j) => j.dst);
+  const user = [...new Set([...chains, ...ensured, KUBE_PROXY_CANARY])].sort();
   for (const c of user) lines.push(`:${c} - [0:0]`);
   // iptables-save walks chains in order (built-ins first, then user chains sorted), each chain's rules in order.
   const order = [...BUILTIN[name]!, ...user];
