@@ -52,22 +52,29 @@ export async function compileProgram(file: string, opts: CompileOptions): Promis
   const outputs = new Map<string, Uint8Array>();
   const diagnostics: string[] = [];
   const btf = new BtfTransform();
+  const texts = new Map<string, string>();
   const display = opts.displayName ?? file;
   const argv = [entry, "--baseDir", baseDir, "--runtime", "stub", "--noAssert", "--importMemory", "--memoryBase", String(opts.memoryBase), "--noExportMemory", "-o", "out.wasm"];
   argv.push(...(opts.optimize === false ? ["-O0"] : ["-O3"]));
   const result = await asc.main(argv, {
     readFile: (name: string, dir: string) => {
       const p = resolve(dir, name);
-      if (p === abs) return source;
+      if (p === abs) {
+        texts.set(relative(baseDir, p), source);
+        return source;
+      }
       const i = p.indexOf(SDK_MARK);
       const real = i >= 0 ? resolve(SDK_DIR, p.slice(i + SDK_MARK.length)) : p;
-      return existsSync(real) ? readFileSync(real, "utf8") : null;
+      if (!existsSync(real)) return null;
+      const text = readFileSync(real, "utf8");
+      texts.set(i >= 0 ? `~lib/tcbox/${p.slice(i + SDK_MARK.length)}` : relative(baseDir, p), text);
+      return text;
     },
     writeFile: (name: string, contents: Uint8Array | string) => {
       outputs.set(name, typeof contents === "string" ? new TextEncoder().encode(contents) : contents);
     },
     listFiles: () => [],
-    reportDiagnostic: (d: { message: string; range?: { source: { normalizedPath: string }; line: number; column: number } | null; category: number }) => {
+    reportDiagnostic: (d: { message: string; range?: { source: { normalizedPath: string }; start: number } | null; category: number }) => {
       // category 3 = error (asc's DiagnosticCategory); warnings are not failures.
       if (d.category !== 3) return;
       const r = d.range;
@@ -75,7 +82,8 @@ export async function compileProgram(file: string, opts: CompileOptions): Promis
       if (r) {
         const np = r.source.normalizedPath;
         const shown = np === entry || resolve(baseDir, np) === abs ? display : np.replace(/^~lib\/tcbox\//, "assembly/");
-        where = `${shown}:${r.line}:${r.column}`;
+        const [line, col] = lineCol(texts.get(np) ?? "", r.start);
+        where = `${shown}:${line}:${col}`;
       }
       diagnostics.push(`${where}: ${d.message}`);
     },
@@ -99,4 +107,17 @@ export async function compileProgram(file: string, opts: CompileOptions): Promis
 function readSource(abs: string, display: string): string {
   if (!existsSync(abs)) throw new CompileError(`no such file`, display, [`${display}: no such file`]);
   return readFileSync(abs, "utf8");
+}
+
+/** 1-based line and column of a character offset. */
+function lineCol(text: string, pos: number): [number, number] {
+  let line = 1;
+  let start = 0;
+  for (let i = 0; i < pos && i < text.length; i++) {
+    if (text.charCodeAt(i) === 10) {
+      line++;
+      start = i + 1;
+    }
+  }
+  return [line, pos - start + 1];
 }

@@ -46,7 +46,8 @@ export function verify(bytes: Uint8Array, where: string): Verified {
     if (kind === "memory") hasMemory = true;
   }
   const facts = moduleFacts(bytes);
-  if (facts.definesMemory || !hasMemory) fail("program must import the kernel's shared memory as env.memory (build with tcbox build, or asc --importMemory)");
+  // A module that touches no memory may import none; one that defines its own cannot share the kernel's.
+  if (facts.definesMemory || (!hasMemory && facts.data.length > 0)) fail("program must import the kernel's shared memory as env.memory (build with tcbox build, or asc --importMemory)");
   if (facts.dynamicData > 0) fail("data segments with non-constant offsets are not supported");
   const region = dataRegion(facts);
   if (region) {
