@@ -16,6 +16,26 @@ describe("probabilities 1/n: kube-proxy writes %0.10f, the kernel stores round(p
     [100, "0.0100000000", "0.00999999978"],
     [1000, "0.0010000000", "0.00100000016"],
   ];
+  it("upstream TestComputeProbability vectors", () => {
+    const upstream: [number, string][] = [
+      [1, "1.0000000000"],
+      [2, "0.5000000000"],
+      [10, "0.1000000000"],
+      [100, "0.0100000000"],
+      [1000, "0.0010000000"],
+      [10000, "0.0001000000"],
+      [100000, "0.0000100000"],
+      [100001, "0.0000099999"],
+    ];
+    for (const [n, p] of upstream) expect(probability(n)).toBe(p);
+    // Strictly increasing as n falls, so no two consecutive endpoints share a probability string.
+    let prev = 0;
+    for (let i = 100000; i > 1; i--) {
+      const cur = Number(probability(i));
+      expect(cur > prev).toBe(true);
+      prev = cur;
+    }
+  });
   for (const [n, written, saved] of cases) {
     it(`1/${n}`, () => {
       expect(probability(n)).toBe(written);
