@@ -15,6 +15,7 @@
 //   isNew(ref) / ct.status[idx] / ct.mark[idx] status bits (IPS_*), CONNMARK
 //   NAT (nat.ts, nat-packet.ts) keeps its binding in the entry's reply tuple and status bits.
 // Every packet that got a NEW unconfirmed entry from in() must reach confirm() or destroy().
+// For hooks.ts (NetfilterPath), conntrack-hook.ts `ConntrackPathHook` implements ConntrackHook on packet bytes.
 //
 // Modelled: tuples of TCP, UDP, ICMP (id/type/code) and other protocols (generic, 600 s); TCP state machine
 // (conntrack-tcp.ts); UDP 30 s unreplied, 120 s stream once replied and older than 2 s (then ASSURED); ICMP 30 s;

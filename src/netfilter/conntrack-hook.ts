@@ -1,0 +1,126 @@
+// The conntrack + NAT model plugged into the hook path (hooks.ts `ConntrackHook`): the path walks the rules on its
+// PacketState, this adapter keeps the packet's bytes, its conntrack entry and its NAT binding in step.
+//
+//   const hook = new ConntrackPathHook(new Conntrack());
+//   const path = new NetfilterPath(rules, env, hook);
+//   hook.setPacket(frame, 14);  p.fromIpv4(frame, 14);  path.receive(p, out);
+//
+// in(hook, p) at PREROUTING/OUTPUT (priority -200): nf_conntrack_in on the bytes; ctstate, ctmark and the original
+//   tuple go to `p`; a packet of a known connection gets its destination manip now (nf_nat_packet at the DNAT hook),
+//   and `p` is refreshed from the rewritten bytes.
+// confirm(p, out) at the end of an accepted path: for a NEW connection the path's NAT decisions become bindings
+//   (nf_nat_setup_info: the kernel's port choice, clash handling; no decision = null binding), the bytes get their
+//   destination (first packet) and source manips, then __nf_conntrack_confirm. A failed confirmation drops the
+//   packet (out.verdict = NF_DROP). `p` is refreshed from the bytes.
+// A packet dropped by conntrack itself (table full) sets `dropped`; the caller should drop it.
+// Limits: the path hands over one address and port per NAT target (the first of the range), no random flags, and
+// the packet's own port when the target named none (so a port equal to the original counts as "none").
+import { get16 } from "../packet/checksum.js";
+import { Conntrack, CT_DROP, CT_INVALID, ctIndex, isNew } from "./conntrack.js";
+import type { ConntrackHook, PathResult } from "./hooks.js";
+import { natInitialized, natNullBinding, natSetupInfo, NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC, NF_NAT_RANGE_MAP_IPS, NF_NAT_RANGE_PROTO_SPECIFIED, type NatRange } from "./nat.js";
+import { natPacket } from "./nat-packet.js";
+import type { PacketState } from "./packet-state.js";
+import { IPPROTO_TCP, IPPROTO_UDP } from "./tuple.js";
+
+const NAT_KIND_NONE = 0;
+const NF_DROP = 0;
+
+export class ConntrackPathHook implements ConntrackHook {
+  buf: Uint8Array = new Uint8Array(0);
+  l3off = 0;
+  /** The packet's conntrack ref (see conntrack.ts), CT_INVALID before in(). */
+  ref = CT_INVALID;
+  /** Conntrack dropped the packet (table full). */
+  dropped = false;
+  private readonly range: NatRange = { flags: 0, minAddr: 0, maxAddr: 0, minProto: 0, maxProto: 0 };
+
+  constructor(readonly ct: Conntrack) {}
+
+  /**
+   * The bytes of the packet about to walk the path (IPv4 header at `l3off`). The previous packet is finished:
+   * if it was dropped before confirmation its unconfirmed entry is freed (kernel: the skb's last reference).
+   */
+  setPacket(buf: Uint8Array, l3off: number): void {
+    if (this.ref >= 0) this.ct.destroy(this.ref);
+    this.buf = buf;
+    this.l3off = l3off;
+    this.ref = CT_INVALID;
+    this.dropped = false;
+  }
+
+  in(hook: number, p: PacketState): void {
+    const ct = this.ct;
+    const ref = ct.in(this.buf, this.l3off, this.buf.length - this.l3off, hook);
+    this.ref = ref;
+    if (ref === CT_DROP) this.dropped = true;
+    p.ctState = ct.ctStateBits(ref);
+    if (ref < 0) return;
+    const i = ctIndex(ref);
+    const o = i * 2;
+    p.ctMark = ct.mark[i]!;
+    p.ctOrigSrc = ct.tSrc[o]!;
+    p.ctOrigDst = ct.tDst[o]!;
+    const proto = ct.tProto[o]!;
+    const ports = ct.tPorts[o]!;
+    p.ctOrigSport = proto === IPPROTO_TCP || proto === IPPROTO_UDP ? ports >>> 16 : 0;
+    p.ctOrigDport = proto === IPPROTO_TCP || proto === IPPROTO_UDP ? ports & 0xffff : 0;
+    if (!isNew(ref) || natInitialized(ct, i, NF_NAT_MANIP_DST)) {
+      natPacket(ct, ref, NF_NAT_MANIP_DST, this.buf, this.l3off);
+      this.refresh(p);
+    }
+  }
+
+  /** Has the connection's binding for this hook's manip been set up (the nat table must not be walked again)? */
+  natDone(hook: number): boolean {
+    if (this.ref < 0) return true;
+    const manip = hook === 0 || hook === 3 ? NF_NAT_MANIP_DST : NF_NAT_MANIP_SRC;
+    return natInitialized(this.ct, ctIndex(this.ref), manip);
+  }
+
+  confirm(p: PacketState, out: PathResult): void {
+    const ct = this.ct;
+    let ref = this.ref;
+    if (ref < 0) return;
+    const i = ctIndex(ref);
+    if (isNew(ref)) {
+      // PathResult reports the packet's own port when the target named none: only a changed port was asked for.
+      const origPorts = ct.tPorts[i * 2]!;
+      if (!natInitialized(ct, i, NF_NAT_MANIP_DST)) {
+        if (out.dnat) natSetupInfo(ct, i, this.rangeOf(out.dnatIp, out.dnatPort === (origPorts & 0xffff) ? 0 : out.dnatPort), NF_NAT_MANIP_DST);
+        else natNullBinding(ct, i, NF_NAT_MANIP_DST);
+        natPacket(ct, ref, NF_NAT_MANIP_DST, this.buf, this.l3off);
+      }
+      if (!natInitialized(ct, i, NF_NAT_MANIP_SRC)) {
+        if (out.snatKind !== NAT_KIND_NONE) natSetupInfo(ct, i, this.rangeOf(out.snatIp, out.snatPort === origPorts >>> 16 ? 0 : out.snatPort), NF_NAT_MANIP_SRC);
+        else natNullBinding(ct, i, NF_NAT_MANIP_SRC);
+      }
+    }
+    natPacket(ct, ref, NF_NAT_MANIP_SRC, this.buf, this.l3off);
+    ref = ct.confirm(ref);
+    this.ref = ref;
+    if (ref === CT_DROP) out.verdict = NF_DROP;
+    this.refresh(p);
+  }
+
+  private rangeOf(ip: number, port: number): NatRange {
+    const r = this.range;
+    r.flags = NF_NAT_RANGE_MAP_IPS | (port !== 0 ? NF_NAT_RANGE_PROTO_SPECIFIED : 0);
+    r.minAddr = r.maxAddr = ip;
+    r.minProto = r.maxProto = port;
+    return r;
+  }
+
+  /** Re-read what NAT changed in the bytes: addresses and ports. */
+  private refresh(p: PacketState): void {
+    const b = this.buf;
+    const l3 = this.l3off;
+    p.src = ((b[l3 + 12]! << 24) | (b[l3 + 13]! << 16) | (b[l3 + 14]! << 8) | b[l3 + 15]!) >>> 0;
+    p.dst = ((b[l3 + 16]! << 24) | (b[l3 + 17]! << 16) | (b[l3 + 18]! << 8) | b[l3 + 19]!) >>> 0;
+    if (p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP) {
+      const l4 = l3 + (b[l3]! & 15) * 4;
+      p.sport = get16(b, l4);
+      p.dport = get16(b, l4 + 2);
+    }
+  }
+}

@@ -1,0 +1,109 @@
+// The conntrack model inside the hook path: iptables-save rules (DNAT, MASQUERADE, a stateful FORWARD chain)
+// walked by NetfilterPath, conntrack and NAT applied to the packet bytes. Packets in, verdicts and bytes out.
+import { describe, expect, it } from "vitest";
+import { formatIpv4, parseIpv4 } from "../../src/packet/addr.js";
+import { get16, get32 } from "../../src/packet/checksum.js";
+import { compileRuleset } from "../../src/netfilter/compile.js";
+import { Conntrack } from "../../src/netfilter/conntrack.js";
+import { formatList } from "../../src/netfilter/conntrack-format.js";
+import { ConntrackPathHook } from "../../src/netfilter/conntrack-hook.js";
+import { AddrType } from "../../src/netfilter/ctstate.js";
+import { NF_ACCEPT, NF_DROP, type EvalEnv } from "../../src/netfilter/eval.js";
+import { NetfilterPath, PathResult, type RouteEnv } from "../../src/netfilter/hooks.js";
+import { IfaceRegistry } from "../../src/netfilter/iface.js";
+import { PacketState } from "../../src/netfilter/packet-state.js";
+import { RecentTables } from "../../src/netfilter/recent.js";
+import { parseIptablesRestore } from "../../src/netfilter/restore.js";
+import { checksumsOk, F, L3, tcp, udp } from "./conntrack-fixtures.js";
+
+const NODE = parseIpv4("192.168.0.2");
+const RULES = `*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.2.7:8080
+-A POSTROUTING -s 10.244.1.0/24 -o eth0 -j MASQUERADE
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -m conntrack --ctstate INVALID -j DROP
+-A FORWARD -d 10.244.2.7/32 -p tcp -m conntrack --ctstate NEW -m tcp --dport 8080 -j ACCEPT
+-A FORWARD -s 10.244.1.0/24 -p udp -j ACCEPT
+COMMIT
+`;
+
+function node() {
+  const ifaces = new IfaceRegistry();
+  const recent = new RecentTables();
+  const compiled = compileRuleset(parseIptablesRestore(RULES), { ifaces, recent });
+  const env: EvalEnv & RouteEnv = {
+    randomMatch: () => false,
+    addrType: (a) => (a === NODE ? AddrType.LOCAL : AddrType.UNICAST),
+    now: () => 0,
+    recent,
+    isLocal: (a) => a === NODE,
+    masqueradeAddr: () => NODE,
+  };
+  const ct = new Conntrack();
+  const hook = new ConntrackPathHook(ct);
+  const path = new NetfilterPath(compiled, env, hook);
+  const eth0 = ifaces.index("eth0");
+  const veth = ifaces.index("veth1");
+  const p = new PacketState();
+  const out = new PathResult();
+  /** Forward one frame: toward pods (10.244.2.0/24) out eth0, everything else out veth1. */
+  const send = (f: Uint8Array): string => {
+    hook.setPacket(f, L3);
+    p.reset();
+    p.fromIpv4(f, L3);
+    const toPods = (p.dst >>> 8) === (parseIpv4("10.244.2.0") >>> 8) || p.dst === parseIpv4("10.96.0.10");
+    p.iif = toPods ? veth : eth0;
+    p.oif = toPods ? eth0 : veth;
+    const v = path.receive(p, out);
+    if (v !== NF_ACCEPT || hook.dropped) return "DROP";
+    expect(checksumsOk(f)).toBe(true);
+    const l4 = L3 + 20;
+    return `${formatIpv4(get32(f, L3 + 12))}:${get16(f, l4)} > ${formatIpv4(get32(f, L3 + 16))}:${get16(f, l4 + 2)}`;
+  };
+  return { ct, send };
+}
+
+describe("conntrack + NAT in the hook path", () => {
+  it("a ClusterIP connection: DNAT and MASQUERADE on the way in, both undone on the way back", () => {
+    const { ct, send } = node();
+    const table: [Uint8Array, string][] = [
+      [tcp("10.244.1.5", 43210, "10.96.0.10", 80, F.SYN, 1), "192.168.0.2:43210 > 10.244.2.7:8080"],
+      [tcp("10.244.2.7", 8080, "192.168.0.2", 43210, F.SYN | F.ACK, 9, 2), "10.96.0.10:80 > 10.244.1.5:43210"],
+      [tcp("10.244.1.5", 43210, "10.96.0.10", 80, F.ACK, 2, 10), "192.168.0.2:43210 > 10.244.2.7:8080"],
+      [tcp("10.244.1.5", 43210, "10.96.0.10", 80, F.ACK | F.PSH, 2, 10, 20), "192.168.0.2:43210 > 10.244.2.7:8080"],
+      [tcp("10.244.2.7", 8080, "192.168.0.2", 43210, F.ACK, 10, 22), "10.96.0.10:80 > 10.244.1.5:43210"],
+      // A second client on the same source port gets another port from MASQUERADE.
+      [udp("10.244.1.5", 5000, "10.244.2.7", 53), "192.168.0.2:5000 > 10.244.2.7:53"],
+      // NEW but not allowed by FORWARD: dropped by the policy, its entry freed.
+      [tcp("10.244.1.5", 1234, "10.244.2.7", 22, F.SYN, 1), "DROP"],
+      // A stray FIN is INVALID: dropped by the INVALID rule.
+      [tcp("10.244.1.9", 999, "10.244.2.7", 8080, F.FIN | F.ACK, 1, 1), "DROP"],
+    ];
+    for (const [f, want] of table) expect(send(f)).toBe(want);
+    send(udp("10.244.1.5", 5001, "10.244.2.7", 53)); // next packet: the dropped SYN's entry is gone
+    const list = formatList(ct);
+    expect(list).toContain(
+      "tcp      6 432000 ESTABLISHED src=10.244.1.5 dst=10.96.0.10 sport=43210 dport=80 src=10.244.2.7 dst=192.168.0.2 sport=8080 dport=43210 [ASSURED] mark=0 use=1",
+    );
+    expect(list).not.toContain("dport=22");
+    expect(ct.count).toBe(3);
+  });
+
+  it("MASQUERADE picks a free port when two clients share a source port", () => {
+    const { send } = node();
+    expect(send(udp("10.244.1.5", 40000, "10.244.2.7", 53))).toBe("192.168.0.2:40000 > 10.244.2.7:53");
+    const second = send(udp("10.244.1.6", 40000, "10.244.2.7", 53));
+    expect(second).toMatch(/^192\.168\.0\.2:\d+ > 10\.244\.2\.7:53$/);
+    expect(second).not.toContain(":40000 ");
+    void NF_DROP;
+  });
+});
