@@ -119,6 +119,7 @@ function linkCommand(ns: NetNamespace, c: Words): void {
       let dev: NetDevice | null = null;
       let dstport = 4789;
       let learning = true;
+      let udpCsum = true;
       while (c.more()) {
         const k = c.next("option");
         if (k === "id" || k === "vni") vni = Number(c.next("vni"));
@@ -127,10 +128,12 @@ function linkCommand(ns: NetNamespace, c: Words): void {
         else if (k === "dstport") dstport = Number(c.next("dstport"));
         else if (k === "nolearning") learning = false;
         else if (k === "learning") learning = true;
+        else if (k === "udpcsum") udpCsum = true;
+        else if (k === "noudpcsum") udpCsum = false;
         else c.fail(`unsupported vxlan option "${k}"`);
       }
       if (!Number.isInteger(vni) || vni < 0 || vni > 0xffffff) c.fail("vxlan: id is required (0..16777215)");
-      createVxlan(ns, name, { vni, local, dev, dstport, learning });
+      createVxlan(ns, name, { vni, local, dev, dstport, learning, udpCsum });
     } else if (kind === "macvlan") {
       if (lower === null) c.fail("macvlan needs link LOWER");
       while (c.more()) {
@@ -160,7 +163,7 @@ function linkCommand(ns: NetNamespace, c: Words): void {
       else if (k === "netns") {
         const to = w.ns(c.next("netns"));
         dev.ns.moveDevice(dev, to);
-      } else if (k === "address") dev.mac = parseMacNum(c.next("address"));
+      } else if (k === "address") dev.ns.setMac(dev, parseMacNum(c.next("address")));
       else if (k === "mtu") dev.mtu = Number(c.next("mtu"));
       else if (k === "name") dev.ns.rename(dev, c.next("name"));
       else if (k === "type") {

@@ -4,6 +4,7 @@
 import { formatCidr, formatIpv4 } from "../packet/addr.js";
 import {
   EINVAL,
+  LinkKind,
   ENETUNREACH,
   RT_SCOPE_HOST,
   RT_SCOPE_LINK,
@@ -16,6 +17,7 @@ import {
   RTPROT_KERNEL,
 } from "./constants.js";
 import { LoopbackDevice, type NetDevice } from "./device.js";
+import type { BridgeDevice } from "./bridge.js";
 import { NetError } from "./error.js";
 import { ACCEPT_ALL, NfHookState, type NetfilterHooks } from "./hooks.js";
 import { NeighTable } from "./neigh.js";
@@ -129,6 +131,19 @@ export class NetNamespace {
     this.byName.set(name, dev);
   }
 
+  /** ip link set DEV address MAC: the bridge's local FDB entries follow (br_fdb_change_mac_address). */
+  setMac(dev: NetDevice, mac: number): void {
+    const br = dev.kind === LinkKind.BRIDGE ? (dev as BridgeDevice) : dev.master;
+    if (br !== null) {
+      const e = br.fdb.get(dev.mac);
+      if (e !== undefined && e.isLocal && e.port === dev) {
+        br.fdb.delete(dev.mac);
+        br.fdb.set(mac, { ...e, mac });
+      }
+    }
+    dev.mac = mac;
+  }
+
   dev(name: string): NetDevice {
     const d = this.byName.get(name);
     if (d === undefined) throw new NetError(`Cannot find device "${name}"`, this.name, 19);
@@ -147,6 +162,11 @@ export class NetNamespace {
   setLink(dev: NetDevice, up: boolean): void {
     if (dev.up === up) return;
     dev.up = up;
+    // inetdev_event(NETDEV_UP): the loopback device gets 127.0.0.1/8 the first time it comes up.
+    if (up && dev === this.lo && !this.addrs.some((a) => a.dev === dev)) {
+      this.addAddress(dev, 0x7f000001, 8, { scope: RT_SCOPE_HOST });
+      return;
+    }
     if (up) {
       for (const a of this.addrs) if (a.dev === dev) this.addAddrRoutes(a);
     } else {

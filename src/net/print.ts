@@ -58,7 +58,7 @@ function linkLines(d: NetDevice, details: boolean): string[] {
     if (d.kind === LinkKind.VXLAN) {
       const v = d as VxlanDevice;
       lines.push(
-        `    vxlan id ${v.vni}${v.local ? ` local ${formatIpv4(v.local)}` : ""}${v.underlay ? ` dev ${v.underlay.name}` : ""} srcport 0 0 dstport ${v.dstport}${v.remoteLearning ? "" : " nolearning"} ttl auto ageing 300 noudpcsum`,
+        `    vxlan id ${v.vni}${v.local ? ` local ${formatIpv4(v.local)}` : ""}${v.underlay ? ` dev ${v.underlay.name}` : ""} srcport 0 0 dstport ${v.dstport}${v.remoteLearning ? "" : " nolearning"} ttl auto ageing 300 ${v.udpCsum ? "udpcsum" : "noudpcsum"}`,
       );
     } else if (d.kind === LinkKind.VETH) lines.push("    veth");
     else if (d.kind === LinkKind.MACVLAN) lines.push(`    macvlan mode ${(d as MacvlanDevice).mode}`);

@@ -4,7 +4,8 @@
 // Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 = 50 bytes and sends the result as a locally generated packet of the
 // device's namespace (OUTPUT, routing, POSTROUTING, ARP, the underlay device). The outer UDP source port is a
 // hash of the inner flow spread over the local port range (udp_flow_src_port), so one flow keeps one port and
-// ECMP spreads flows; UDP checksum 0 (the default `noudpcsum` for IPv4). Receive is a kernel UDP socket on the
+// ECMP spreads flows; the outer UDP checksum is computed (`udpcsum`, this kernel's default) or 0 with
+// `noudpcsum`. Receive is a kernel UDP socket on the
 // destination port: match the VNI, learn the inner source MAC (unless `nolearning`), strip, and receive the
 // inner frame on the VXLAN device.
 import { get16, get32 } from "../packet/checksum.js";
@@ -33,6 +34,9 @@ export interface VxlanConfig {
   dstport?: number;
   /** `nolearning` = false. */
   learning?: boolean;
+  /** `udpcsum` / `noudpcsum`: whether the outer UDP checksum is computed. The kernel tested here (6.x) computes it
+   * by default; RFC 7348 allows 0, which `noudpcsum` sends. */
+  udpCsum?: boolean;
   mtu?: number;
 }
 
@@ -50,6 +54,7 @@ export class VxlanDevice extends NetDevice {
   readonly underlay: NetDevice | null;
   readonly dstport: number;
   remoteLearning: boolean;
+  udpCsum: boolean;
   /** Inner MAC -> remote VTEPs (several for the all-zeros default entry). */
   readonly fdb = new Map<number, VxlanFdbEntry[]>();
   private readonly sock: Socket;
@@ -62,6 +67,7 @@ export class VxlanDevice extends NetDevice {
     this.underlay = cfg.dev ?? null;
     this.dstport = cfg.dstport ?? IANA_VXLAN_UDP_PORT;
     this.remoteLearning = cfg.learning ?? true;
+    this.udpCsum = cfg.udpCsum ?? true;
     this.sock = vxlanSocket(ns, this.dstport);
     const devs = vxlanDevs.get(this.sock)!;
     if (devs.has(this.vni)) throw new NetError(`A VXLAN device with the specified VNI already exists`, `${ns.name}/${name}`, 17);
@@ -125,7 +131,7 @@ export class VxlanDevice extends NetDevice {
     buf[l4 + 13] = (this.vni >>> 8) & 255;
     buf[l4 + 14] = this.vni & 255;
     buf[l4 + 15] = 0;
-    writeUdp(buf, l4, sport, this.dstport, 8 + innerLen, src, remote, false);
+    writeUdp(buf, l4, sport, this.dstport, 8 + innerLen, src, remote, this.udpCsum);
     writeIpv4(buf, l3, 0, 20 + 8 + 8 + innerLen, ns.ipId++, false, IP_DEFAULT_TTL, IPPROTO_UDP, src, remote);
     buf[pkt.off + 12] = ETH_P_IP >>> 8;
     buf[pkt.off + 13] = ETH_P_IP & 255;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { get16, get32, ipv4HeaderChecksum } from "../../src/packet/checksum.js";
+import { get16, get32, ipv4HeaderChecksum, l4Checksum } from "../../src/packet/checksum.js";
 import { IPPROTO_UDP, World, bridgeFdb, ipLink, ipRoute, sendUdp, summarize, flowSrcPort } from "../../src/net/index.js";
 import { flannelCluster, ip } from "./topo.js";
 
@@ -34,11 +34,11 @@ describe("VXLAN between two nodes (Flannel style)", () => {
     expect(get32(o, 30)).toBe(ip("192.168.1.12"));
     expect(ipv4HeaderChecksum(o, 14, 20)).toBe(get16(o, 24));
     expect(get16(o, 20) & 0x4000).toBe(0);
-    // Outer UDP: dport 4789, sport from the flow hash in the local port range, checksum 0 (noudpcsum).
+    // Outer UDP: dport 4789, sport from the flow hash in the local port range, a valid checksum (udpcsum).
     expect(get16(o, 36)).toBe(4789);
     expect(get16(o, 34)).toBeGreaterThanOrEqual(32768);
     expect(get16(o, 34)).toBeLessThan(61000);
-    expect(get16(o, 40)).toBe(0);
+    expect(l4Checksum(o, 34, o.length - 34, 6, ip("192.168.1.11"), ip("192.168.1.12"), 17)).toBe(get16(o, 40));
     expect(get16(o, 38)).toBe(o.length - 34);
     // VXLAN: I flag, VNI 1; then the inner frame byte for byte.
     expect(o[42]).toBe(0x08);
@@ -78,7 +78,7 @@ describe("VXLAN between two nodes (Flannel style)", () => {
         "",
       ].join("\n"),
     );
-    expect(ipLink(n1, { details: true, dev: "flannel.1" })).toContain("vxlan id 1 local 192.168.1.11 dev eth0 srcport 0 0 dstport 4789 nolearning ttl auto ageing 300");
+    expect(ipLink(n1, { details: true, dev: "flannel.1" })).toContain("vxlan id 1 local 192.168.1.11 dev eth0 srcport 0 0 dstport 4789 nolearning ttl auto ageing 300 udpcsum");
     expect(ipLink(n1, { dev: "flannel.1" })).toMatch(/mtu 1450 /);
     expect(bridgeFdb(n1)).toMatch(/ dev flannel\.1 dst 192\.168\.1\.12 self permanent\n/);
   });
