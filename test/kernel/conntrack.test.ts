@@ -2,10 +2,12 @@
 //
 // Three namespaces: client (10.0.1.2 and 10.0.1.3), router, server (10.0.2.2). The router forwards with
 //   nat PREROUTING  -d 10.96.0.10 -p tcp --dport 80 -j DNAT --to-destination 10.0.2.2:8080
+//   nat PREROUTING  -d 10.96.0.10 -p udp --dport 53 -j DNAT --to-destination 10.0.2.2:5353   (closed: ICMP error back)
 //   nat POSTROUTING -p udp --dport 7000 -j SNAT --to-source 10.0.2.10-10.0.2.13
 //   nat POSTROUTING -o rs -j MASQUERADE
 // Real traffic (socat TCP and UDP, scapy-crafted UDP/ICMP/TCP, including two clients with the same source port and
-// ICMP id behind the MASQUERADE) crosses it while tcpdump captures what enters each router interface. The captured
+// ICMP id behind the MASQUERADE, a UDP flow still active after 2 s, a TCP connection left open, an unreplied SYN
+// answered by RST, a mid-stream ACK, a SYN+FIN) crosses it while tcpdump captures what enters each router interface. The captured
 // packets are fed, in capture order, through the model with the same rules; its table must match the kernel's
 // `conntrack -L`: the same entries (original tuples), states, reply tuples (the NAT choices), [UNREPLIED] and
 // [ASSURED], timeouts within 3 s. Where the kernel picks a port at random (a clash), the model's random source is
@@ -74,6 +76,7 @@ function setup(): void {
     ":OUTPUT ACCEPT [0:0]",
     ":POSTROUTING ACCEPT [0:0]",
     "-A PREROUTING -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.2.2:8080",
+    "-A PREROUTING -d 10.96.0.10/32 -p udp -m udp --dport 53 -j DNAT --to-destination 10.0.2.2:5353",
     "-A POSTROUTING -p udp -m udp --dport 7000 -j SNAT --to-source 10.0.2.10-10.0.2.13",
     "-A POSTROUTING -o rs -j MASQUERADE",
     "COMMIT",
@@ -108,6 +111,11 @@ beforeAll(() => {
 
 function cleanup(): void {
   for (const p of bg) if (p.pid !== undefined && p.exitCode === null) try { process.kill(p.pid, "SIGKILL"); } catch { /* gone */ }
+  // Processes started inside our namespaces (socat children, sleeps), by pid.
+  for (const n of [C, R, S]) {
+    const pids = spawnSync("ip", ["netns", "pids", n], { encoding: "utf8" }).stdout ?? "";
+    for (const pid of pids.split("\n").map(Number).filter((x) => x > 0)) try { process.kill(pid, "SIGKILL"); } catch { /* gone */ }
+  }
   for (const n of [C, R, S]) spawnSync("ip", ["netns", "del", n]);
   if (dir) rmSync(dir, { recursive: true, force: true });
 }
@@ -146,6 +154,10 @@ s(IP(src="10.0.1.2", dst="10.0.2.2")/TCP(sport=42000, dport=9, flags="A", seq=10
 s(IP(src="10.0.1.2", dst="10.0.2.2")/TCP(sport=43000, dport=9, flags="S", seq=3000))
 s(IP(src="10.0.1.2", dst="10.0.2.2")/TCP(sport=44000, dport=8080, flags="S", seq=5000))
 s(IP(src="10.0.1.2", dst="10.0.2.2")/TCP(sport=45000, dport=8080, flags="SF", seq=7000))
+s(IP(src="10.0.1.2", dst="10.96.0.10")/UDP(sport=47000, dport=53)/b"dns?")
+s(IP(src="10.0.1.2", dst="10.0.2.2")/UDP(sport=46000, dport=6000)/b"first")
+time.sleep(2.3)
+s(IP(src="10.0.1.2", dst="10.0.2.2")/UDP(sport=46000, dport=6000)/b"again")
 `;
 
 interface Entry {
@@ -191,6 +203,7 @@ function parseList(text: string): Map<string, Entry> {
 const ROUTER_IPS = new Set(["10.0.1.1", "10.0.2.1", "10.0.2.10", "10.0.2.11", "10.0.2.12", "10.0.2.13"].map(parseIpv4));
 const VIP = parseIpv4("10.96.0.10");
 const DNAT = parseNatRange("10.0.2.2:8080");
+const DNAT_UDP = parseNatRange("10.0.2.2:5353");
 const SNAT_RANGE = parseNatRange("10.0.2.10-10.0.2.13");
 const MASQ = parseNatRange("10.0.2.1");
 const S_NET = parseIpv4("10.0.2.0");
@@ -204,6 +217,7 @@ function routerPath(ct: Conntrack, f: Uint8Array): void {
   const l4 = l3 + (f[l3]! & 15) * 4;
   if (isNew(ref) && !natInitialized(ct, ctIndex(ref), NF_NAT_MANIP_DST)) {
     if (proto === 6 && get32(f, l3 + 16) === VIP && get16(f, l4 + 2) === 80) natSetupInfo(ct, ctIndex(ref), DNAT, NF_NAT_MANIP_DST);
+    else if (proto === 17 && get32(f, l3 + 16) === VIP && get16(f, l4 + 2) === 53) natSetupInfo(ct, ctIndex(ref), DNAT_UDP, NF_NAT_MANIP_DST);
     else natNullBinding(ct, ctIndex(ref), NF_NAT_MANIP_DST);
   }
   natPacket(ct, ref, NF_NAT_MANIP_DST, f, l3);
@@ -238,6 +252,9 @@ describe("conntrack and NAT against the kernel (client → router → server)", 
     await sleep(400);
     execFileSync("ip", ["netns", "exec", C, "socat", "-t", "0.5", "-", "TCP:10.96.0.10:80"], { input: "hello through DNAT\n" });
     execFileSync("ip", ["netns", "exec", C, "socat", "-t", "0.5", "-", "UDP:10.0.2.2:6000"], { input: "udp echo\n" });
+    // A connection still open when the table is read: ESTABLISHED, ASSURED.
+    background(C, "sh", ["-c", "(echo still open; sleep 30) | timeout 31 socat - TCP:10.96.0.10:80"]);
+    await sleep(300);
     execFileSync("ip", ["netns", "exec", C, "/usr/bin/python3", "-c", SCAPY]);
     await sleep(500);
     const kernelText = ns(R, "conntrack", ["-L"]);
@@ -295,7 +312,10 @@ describe("conntrack and NAT against the kernel (client → router → server)", 
     const remapped = [...kernel.values()].filter((e) => e.key.startsWith("udp 10.0.1.3 10.0.2.2 40000") || e.key.startsWith("icmp 10.0.1.3"));
     expect(remapped.length).toBe(2);
     expect(remapped.every((e) => e.reply.dport !== "40000" && e.reply.id !== "4660")).toBe(true);
-    expect(kernel.size).toBeGreaterThanOrEqual(8);
+    expect(kernel.size).toBeGreaterThanOrEqual(11);
+    // A UDP flow still active after 2 s is a stream (120 s, ASSURED); a connection left open is ESTABLISHED.
+    expect(kernel.get("udp 10.0.1.2 10.0.2.2 46000>6000")?.assured).toBe(true);
+    expect([...kernel.values()].some((e) => e.state === "ESTABLISHED" && e.assured)).toBe(true);
   });
 });
 
