@@ -12,11 +12,14 @@ export class AllocationError extends Error {}
 /** kube-apiserver's bitmap allocator with a static band at the bottom (KEP-3070). */
 class BandedAllocator {
   private readonly used = new Set<number>();
+  private readonly staticBand: number;
   constructor(
     private readonly size: number,
-    private readonly staticBand: number,
+    staticBand: number,
     private readonly rng: Rng,
-  ) {}
+  ) {
+    this.staticBand = Math.min(staticBand, size);
+  }
 
   take(offset: number): boolean {
     if (this.used.has(offset)) return false;
