@@ -57,6 +57,7 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
   const chainIndex = new Map(chains.map((c, i) => [c.name, i]));
   const nRules = chains.reduce((n, c) => n + c.rules.length, 0);
   const ip = new Int32Array(nRules * IP_STRIDE);
+  const scan = new Int32Array(nRules * 4);
   const mStart = new Int32Array(nRules);
   const mEnd = new Int32Array(nRules);
   const tKind = new Int32Array(nRules);
@@ -86,6 +87,10 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
       ruleChain[r] = ci;
       ruleNum[r] = k + 1;
       compileIp(rule, ip, r * IP_STRIDE, ifId);
+      const o = r * IP_STRIDE;
+      if ((ip[o + IP.FLAGS]! & (IpFlag.INV_SRC | IpFlag.INV_DST)) === 0) {
+        scan.set([ip[o + IP.SRC]!, ip[o + IP.SRC_MASK]!, ip[o + IP.DST]!, ip[o + IP.DST_MASK]!], r * 4);
+      }
       mStart[r] = mOp.n;
       for (const m of rule.matches) {
         const op = compileMatch(m, data, ifId, env, recent, () => nth++);
@@ -114,7 +119,7 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
   const compiled: CompiledTable = {
     name: table.name, id, source: table, chainNames: chains.map((c) => c.name), chainStart, chainEnd, chainPolicy,
     hookChain, policyPackets: new Float64Array(chains.length), policyBytes: new Float64Array(chains.length),
-    nRules, ip, mStart, mEnd, tKind, tArg, ruleChain, ruleNum,
+    nRules, ip, scan, mStart, mEnd, tKind, tArg, ruleChain, ruleNum,
     packets: new Float64Array(nRules), bytes: new Float64Array(nRules),
     mOp: mOp.done(), mArg: mArg.done(), data: data.done(), nthCount: new Int32Array(nth), recent,
     nat: nat.done(), ifPatterns, ifMatch, maxDepth: chains.length,

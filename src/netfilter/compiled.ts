@@ -56,6 +56,11 @@ export interface CompiledTable {
   policyBytes: Float64Array;
   nRules: number;
   ip: Int32Array;
+  /**
+   * Scan array, stride 4 (src, srcMask, dst, dstMask): the address test alone, for the tight loop that skips rules
+   * which cannot match. Rules with an inverted address hold zeros here (always a candidate; `ip` decides).
+   */
+  scan: Int32Array;
   mStart: Int32Array;
   mEnd: Int32Array;
   tKind: Int32Array;

@@ -71,6 +71,10 @@ export class EvalResult {
   }
 }
 
+/** ip header checks beyond the addresses, tested only when a rule has one of them. */
+const SLOW_IP = IpFlag.HAS_PROTO | IpFlag.HAS_IIF | IpFlag.HAS_OIF | IpFlag.FRAG;
+const INV_ADDR = IpFlag.INV_SRC | IpFlag.INV_DST;
+
 /** Depth of the jump stack (kernel: sized by the deepest chain nesting; xtables caps user chain depth). */
 const STACK = new Int32Array(1024);
 
@@ -86,23 +90,48 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
   let i = t.chainStart[chain]!;
   let end = t.chainEnd[chain]!;
   const trace = r.trace;
+  // Addresses do not change during one table's walk (NAT targets are terminal), so read them once.
+  const ps = p.src | 0;
+  const pd = p.dst | 0;
+  let n = 0;
+  const scan = t.scan;
   for (;;) {
+    // Tight scan: skip rules whose addresses cannot match (most rules, for most packets). Each skipped rule
+    // still counts as evaluated, as the kernel reads it.
+    const i0 = i;
+    while (i < end) {
+      const a = i << 2;
+      if ((((ps & scan[a + 1]!) ^ scan[a]!) | ((pd & scan[a + 3]!) ^ scan[a + 2]!)) === 0) break;
+      i++;
+    }
+    n += i - i0;
     if (i >= end) {
       // Fell off the chain: a user chain returns (with nothing pushed, e.g. after a goto from the built-in chain,
       // to the hook's underflow), a built-in applies its policy.
       if (cur !== chain && trace) trace.record(t.id, cur, end - t.chainStart[cur]! + 1, TraceKind.RETURN);
-      if (sp === 0) return policy(t, chain, p, r);
+      if (sp === 0) {
+        r.rulesEvaluated += n;
+        return policy(t, chain, p, r);
+      }
       i = STACK[--sp]!;
       cur = t.ruleChain[i - 1]!;
       end = t.chainEnd[cur]!;
       continue;
     }
-    r.rulesEvaluated++;
+    n++;
     const o = i * IP_STRIDE;
     const f = ip[o + IP.FLAGS]!;
-    if (f !== 0) {
-      if (f & IpFlag.HAS_DST && (((p.dst & ip[o + IP.DST_MASK]!) === ip[o + IP.DST]!) === ((f & IpFlag.INV_DST) !== 0))) { i++; continue; }
-      if (f & IpFlag.HAS_SRC && (((p.src & ip[o + IP.SRC_MASK]!) === ip[o + IP.SRC]!) === ((f & IpFlag.INV_SRC) !== 0))) { i++; continue; }
+    // Absent -s/-d compile to mask 0 / address 0, which always compare equal: no branch on presence. Without
+    // inversions one OR of two XORs decides both addresses (the common, fast case).
+    const sMiss = (ps & ip[o + 1]!) ^ ip[o]!;
+    const dMiss = (pd & ip[o + 3]!) ^ ip[o + 2]!;
+    if ((f & INV_ADDR) === 0) {
+      if ((sMiss | dMiss) !== 0) { i++; continue; }
+    } else if ((sMiss === 0) === ((f & IpFlag.INV_SRC) !== 0) || (dMiss === 0) === ((f & IpFlag.INV_DST) !== 0)) {
+      i++;
+      continue;
+    }
+    if (f & SLOW_IP) {
       if (f & IpFlag.HAS_PROTO && ((p.proto === ip[o + IP.PROTO]!) === ((f & IpFlag.INV_PROTO) !== 0))) { i++; continue; }
       if (f & IpFlag.HAS_IIF && ((t.ifMatch[ip[o + IP.IIF]!]![p.iif] === 1) === ((f & IpFlag.INV_IIF) !== 0))) { i++; continue; }
       if (f & IpFlag.HAS_OIF && ((t.ifMatch[ip[o + IP.OIF]!]![p.oif] === 1) === ((f & IpFlag.INV_OIF) !== 0))) { i++; continue; }
@@ -121,14 +150,20 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
         i++;
         continue;
       case T.ACCEPT:
+        r.rulesEvaluated += n;
         return (r.verdict = NF_ACCEPT);
       case T.DROP:
+        r.rulesEvaluated += n;
         return (r.verdict = NF_DROP);
       case T.REJECT:
+        r.rulesEvaluated += n;
         r.rejectWith = t.tArg[i]!;
         return (r.verdict = NF_REJECT);
       case T.RETURN:
-        if (sp === 0) return policy(t, chain, p, r);
+        if (sp === 0) {
+          r.rulesEvaluated += n;
+          return policy(t, chain, p, r);
+        }
         i = STACK[--sp]!;
         cur = t.ruleChain[i - 1]!;
         end = t.chainEnd[cur]!;
@@ -145,14 +180,15 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
         end = t.chainEnd[cur]!;
         continue;
       case T.NAT: {
-        const n = t.tArg[i]! * NAT_STRIDE;
+        const q = t.tArg[i]! * NAT_STRIDE;
         const nat = t.nat;
-        r.natKind = nat[n]!;
-        r.natMinIp = nat[n + 1]! >>> 0;
-        r.natMaxIp = nat[n + 2]! >>> 0;
-        r.natMinPort = nat[n + 3]!;
-        r.natMaxPort = nat[n + 4]!;
-        r.natFlags = nat[n + 5]!;
+        r.natKind = nat[q]!;
+        r.natMinIp = nat[q + 1]! >>> 0;
+        r.natMaxIp = nat[q + 2]! >>> 0;
+        r.natMinPort = nat[q + 3]!;
+        r.natMaxPort = nat[q + 4]!;
+        r.natFlags = nat[q + 5]!;
+        r.rulesEvaluated += n;
         return (r.verdict = NF_ACCEPT);
       }
       case T.MARK: {
