@@ -125,6 +125,8 @@ export class ConntrackTable {
   lastFlags = new Uint8Array(0);
 
   readonly heads: Int32Array;
+  /** 32 - log2(buckets) when the bucket count is a power of two, else -1. */
+  private readonly bucketShift: number;
   readonly bsHeads: Int32Array;
   private freeList = new Int32Array(0);
   private freeTop = 0;
@@ -138,6 +140,8 @@ export class ConntrackTable {
     this.buckets = opts.buckets ?? Math.min(262144, Math.max(16, this.max));
     this.hashSeed = (opts.hashSeed ?? 0x5eed1234) >>> 0;
     this.heads = new Int32Array(this.buckets).fill(-1);
+    const log2 = Math.log2(this.buckets);
+    this.bucketShift = Number.isInteger(log2) ? 32 - log2 : -1;
     this.bsHeads = new Int32Array(this.buckets).fill(-1);
     this.grow(Math.min(INITIAL_CAPACITY, Math.max(1, this.max)));
   }
@@ -213,11 +217,13 @@ export class ConntrackTable {
   }
 
   bucketOf(node: number): number {
-    return reciprocalScale(tupleHash(this.tSrc[node]!, this.tDst[node]!, this.tPorts[node]!, this.tProto[node]!, this.hashSeed), this.buckets);
+    return this.bucketOfTuple(this.tSrc[node]!, this.tDst[node]!, this.tPorts[node]!, this.tProto[node]!);
   }
 
   bucketOfTuple(src: number, dst: number, ports: number, proto: number): number {
-    return reciprocalScale(tupleHash(src, dst, ports, proto, this.hashSeed), this.buckets);
+    const h = tupleHash(src, dst, ports, proto, this.hashSeed);
+    // reciprocal_scale(h, 2^k) is h >>> (32 - k): no multiply when the bucket count is a power of two.
+    return this.bucketShift >= 0 ? (this.bucketShift === 32 ? 0 : h >>> this.bucketShift) : reciprocalScale(h, this.buckets);
   }
 
   /** Link a node at the head of its chain (kernel hlist_nulls_add_head_rcu). */
@@ -245,9 +251,14 @@ export class ConntrackTable {
    * is removed, as the kernel's lookup does (nf_ct_gc_expired), and does not match.
    */
   findNode(src: number, dst: number, ports: number, proto: number): number {
+    const tSrc = this.tSrc;
+    const tDst = this.tDst;
+    const tPorts = this.tPorts;
+    const tProto = this.tProto;
+    const hnext = this.hnext;
     let n = this.heads[this.bucketOfTuple(src, dst, ports, proto)]!;
     while (n >= 0) {
-      if (this.tSrc[n] === src && this.tDst[n] === dst && this.tPorts[n] === ports && this.tProto[n] === proto) {
+      if (tSrc[n] === src && tDst[n] === dst && tPorts[n] === ports && tProto[n] === proto) {
         const i = n >> 1;
         if (this.expires[i]! <= this.now) {
           this.kill(i);
@@ -255,7 +266,7 @@ export class ConntrackTable {
         }
         return n;
       }
-      n = this.hnext[n]!;
+      n = hnext[n]!;
     }
     return -1;
   }
