@@ -24,15 +24,31 @@ export interface Neighbour {
   probes: number;
 }
 
-export function neighKey(ifindex: number, ip: number): number {
-  return ifindex * 0x100000000 + ip;
-}
-
+/** Keys are the IPv4 address as a signed 32-bit number (a V8 small integer: no allocation per lookup). */
 export class NeighTable {
+  /** All entries in insertion order (for `ip neigh`), keyed by an id; per-device maps serve lookups. */
   readonly entries = new Map<number, Neighbour>();
+  private readonly byDev: Array<Map<number, Neighbour> | undefined> = [];
+  private nextId = 1;
 
   get(dev: NetDevice, ip: number): Neighbour | undefined {
-    return this.entries.get(neighKey(dev.ifindex, ip));
+    const m = this.byDev[dev.ifindex];
+    return m === undefined ? undefined : m.get(ip | 0);
+  }
+
+  private add(n: Neighbour): void {
+    let m = this.byDev[n.dev.ifindex];
+    if (m === undefined) {
+      m = new Map();
+      this.byDev[n.dev.ifindex] = m;
+    }
+    m.set(n.ip | 0, n);
+    this.entries.set(this.nextId++, n);
+  }
+
+  private remove(n: Neighbour): void {
+    this.byDev[n.dev.ifindex]?.delete(n.ip | 0);
+    for (const [k, v] of this.entries) if (v === n) this.entries.delete(k);
   }
 
   /** Current state, aging REACHABLE into STALE on the model clock. */
@@ -43,11 +59,10 @@ export class NeighTable {
 
   /** Create or update an entry (neigh_update). PERMANENT entries only change through `set` with PERMANENT. */
   set(dev: NetDevice, ip: number, mac: number, state: number, now: number): Neighbour {
-    const key = neighKey(dev.ifindex, ip);
-    let n = this.entries.get(key);
+    let n = this.get(dev, ip);
     if (n === undefined) {
       n = { ip, dev, mac, state, confirmed: now, queue: [], probes: 0 };
-      this.entries.set(key, n);
+      this.add(n);
       return n;
     }
     if (n.state === NUD_PERMANENT && state !== NUD_PERMANENT) return n;
@@ -59,11 +74,10 @@ export class NeighTable {
 
   /** An INCOMPLETE entry for a resolution about to start. */
   incomplete(dev: NetDevice, ip: number, now: number): Neighbour {
-    const key = neighKey(dev.ifindex, ip);
-    let n = this.entries.get(key);
+    let n = this.get(dev, ip);
     if (n === undefined) {
       n = { ip, dev, mac: 0, state: NUD_INCOMPLETE, confirmed: now, queue: [], probes: 0 };
-      this.entries.set(key, n);
+      this.add(n);
     } else if (n.state === NUD_FAILED) {
       n.state = NUD_INCOMPLETE;
     }
@@ -71,16 +85,19 @@ export class NeighTable {
   }
 
   delete(dev: NetDevice, ip: number): boolean {
-    return this.entries.delete(neighKey(dev.ifindex, ip));
+    const n = this.get(dev, ip);
+    if (n === undefined) return false;
+    this.remove(n);
+    return true;
   }
 
   /** Remove every entry on a device (device down or moved: neigh_ifdown). */
   flushDev(dev: NetDevice): Pkt[] {
     const dropped: Pkt[] = [];
-    for (const [k, n] of this.entries) {
+    for (const n of [...this.entries.values()]) {
       if (n.dev === dev) {
         dropped.push(...n.queue);
-        this.entries.delete(k);
+        this.remove(n);
       }
     }
     return dropped;

@@ -1,6 +1,7 @@
 // The FIB: routing tables with longest-prefix match and policy rules, as net/ipv4/fib_trie.c and fib_rules.c
-// behave for what dataplanes configure. Each table keeps one Map per prefix length (key = masked destination, a
-// number) and the prefix lengths in use, longest first, so a lookup is at most 33 Map probes and no allocation.
+// behave for what dataplanes configure. Each table keeps one Map per prefix length (key = masked destination as
+// a signed 32-bit number, so V8 keeps it a small integer and a probe allocates nothing) and the prefix lengths in
+// use, longest first, so a lookup is at most 33 Map probes.
 import type { NetDevice } from "./device.js";
 import { RT_SCOPE_UNIVERSE, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN, RTN_UNICAST, RTPROT_BOOT } from "./constants.js";
 
@@ -60,7 +61,7 @@ export class FibTable {
     for (let i = 0; i < lens.length; i++) {
       const len = lens[i]!;
       const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
-      const arr = this.buckets[len]!.get((ip & mask) >>> 0);
+      const arr = this.buckets[len]!.get(ip & mask);
       if (arr !== undefined) return arr[0]!;
     }
     return null;
@@ -68,17 +69,17 @@ export class FibTable {
 
   /** Exact entry (same destination, length and, if given, metric). */
   find(dst: number, len: number, metric?: number): Route | undefined {
-    const arr = this.buckets[len]!.get(dst);
+    const arr = this.buckets[len]!.get(dst | 0);
     if (arr === undefined) return undefined;
     return metric === undefined ? arr[0] : arr.find((r) => r.metric === metric);
   }
 
   insert(r: Route): void {
     const b = this.buckets[r.len]!;
-    let arr = b.get(r.dst);
+    let arr = b.get(r.dst | 0);
     if (arr === undefined) {
       arr = [];
-      b.set(r.dst, arr);
+      b.set(r.dst | 0, arr);
       if (!this.lens.includes(r.len)) this.lens = [...this.lens, r.len].sort((x, y) => y - x);
     }
     let i = 0;
@@ -88,13 +89,13 @@ export class FibTable {
 
   remove(r: Route): boolean {
     const b = this.buckets[r.len]!;
-    const arr = b.get(r.dst);
+    const arr = b.get(r.dst | 0);
     if (arr === undefined) return false;
     const i = arr.indexOf(r);
     if (i < 0) return false;
     arr.splice(i, 1);
     if (arr.length === 0) {
-      b.delete(r.dst);
+      b.delete(r.dst | 0);
       if (b.size === 0) this.lens = this.lens.filter((l) => l !== r.len);
     }
     return true;

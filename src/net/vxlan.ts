@@ -223,8 +223,11 @@ export function flowSrcPort(pkt: Pkt): number {
 }
 
 /** jhash_3words' final mix (Bob Jenkins' lookup3), on unsigned 32-bit numbers. */
+function rot(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
 function mix3(a: number, b: number, c: number): number {
-  const rot = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
   a = (a + 0xdeadbeef + 12) >>> 0;
   b = (b + 0xdeadbeef + 12) >>> 0;
   c = (c + 0xdeadbeef + 12) >>> 0;
