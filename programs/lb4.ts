@@ -1,0 +1,81 @@
+// lb4: the Service load balancer of Cilium's datapath (bpf/lib/lb.h lb4_local + lb4_rev_nat), as one tc
+// program for both directions:
+//  - a packet to a frontend {address, dport, proto} in cilium_lb4_services_v2 is DNATed to a backend: the
+//    connection's TUPLE_F_SERVICE conntrack entry remembers the backend, so every later packet of the flow goes
+//    to the same one; a new connection takes the client's affinity backend (sessionAffinity: ClientIP), else
+//    Maglev (per-service table) or a random slot; a service without backends drops with DROP_NO_SERVICE;
+//  - a reply from a backend whose reversed tuple is a load-balanced connection gets its source written back
+//    to the frontend (reverse NAT);
+//  - anything else passes. ICMP is not load-balanced: an echo to a ClusterIP passes unchanged (tcbox does not
+//    model Cilium's optional ICMP echo replies for service addresses); non-first fragments pass too (Cilium's
+//    fragment tracking map is not modelled).
+// Checksums are fixed incrementally with l3_csum_replace/l4_csum_replace (lib/nat.ts).
+import { __sk_buff, IPPROTO_ICMP, IPPROTO_TCP, TC_ACT_OK } from "tcbox";
+import { bpf_mono_now, ct_create, ct_lookup, ct_tuple_set, ct_update } from "./lib/conntrack";
+import { CT_F_LB, ipv4_ct_tuple, TUPLE_F_OUT, TUPLE_F_SERVICE } from "./lib/conntrack_map";
+import { DROP_CT_CREATE_FAILED, DROP_INVALID, DROP_NO_SERVICE, METRIC_EGRESS } from "./lib/drop_reasons";
+import {
+  lb4_affinity_backend_id, lb4_lookup_backend, lb4_lookup_service, lb4_rev_nat, lb4_rev_nat_lookup, lb4_select_backend_id,
+  lb4_update_affinity, lb4_xlate,
+} from "./lib/lb";
+import { SVC_FLAG_AFFINITY } from "./lib/lb_map";
+import { drop_packet } from "./lib/metrics";
+import {
+  parse_ipv4, PARSE_INVALID, PARSE_OK, pkt_daddr, pkt_dport, pkt_nexthdr, pkt_saddr, pkt_sport, pkt_tcp_flags,
+} from "./lib/parse";
+
+const tuple = changetype<ipv4_ct_tuple>(memory.data(offsetof<ipv4_ct_tuple>()));
+
+export function cls_main(skb: __sk_buff): i32 {
+  const r = parse_ipv4(skb);
+  if (r == PARSE_INVALID) return drop_packet(skb, DROP_INVALID, METRIC_EGRESS);
+  if (r != PARSE_OK || pkt_nexthdr == IPPROTO_ICMP) return TC_ACT_OK;
+  const saddr = pkt_saddr;
+  const daddr = pkt_daddr;
+  const sport = pkt_sport;
+  const dport = pkt_dport;
+  const proto = pkt_nexthdr;
+  const now = bpf_mono_now();
+
+  const svc = lb4_lookup_service(daddr, dport, proto);
+  if (svc == null) {
+    // Not to a frontend: maybe a reply of a load-balanced connection.
+    const e = lb4_rev_nat_lookup(saddr, daddr, sport, dport, proto, now);
+    if (e != null) {
+      ct_update(e, proto, pkt_tcp_flags, true, skb.len, now);
+      lb4_rev_nat(skb, e.rev_nat_index, saddr, sport);
+    }
+    return TC_ACT_OK;
+  }
+  if (svc.count == 0) return drop_packet(skb, DROP_NO_SERVICE, METRIC_EGRESS);
+
+  // Established: the service entry holds the backend (unless the service was re-created or the backend went).
+  ct_tuple_set(tuple, saddr, daddr, sport, dport, proto, TUPLE_F_SERVICE);
+  const e = ct_lookup(tuple, now);
+  if (e != null && e.rev_nat_index == svc.rev_nat_index) {
+    const be = lb4_lookup_backend(e.backend_id);
+    if (be != null) {
+      ct_update(e, proto, pkt_tcp_flags, false, skb.len, now);
+      lb4_xlate(skb, daddr, dport, be);
+      return TC_ACT_OK;
+    }
+  }
+
+  // New connection (or its backend is gone): choose a backend.
+  let backend_id: u32 = 0;
+  const affinity = (svc.flags & SVC_FLAG_AFFINITY) != 0;
+  if (affinity) backend_id = lb4_affinity_backend_id(svc, saddr, now);
+  if (backend_id == 0) backend_id = lb4_select_backend_id(svc, saddr, daddr, sport, dport);
+  const be = lb4_lookup_backend(backend_id);
+  if (be == null) return drop_packet(skb, DROP_NO_SERVICE, METRIC_EGRESS);
+  if (affinity) lb4_update_affinity(svc, saddr, backend_id, now);
+  const rev = svc.rev_nat_index;
+  const tcp_flags: u8 = proto == IPPROTO_TCP ? pkt_tcp_flags : 0;
+  // TUPLE_F_SERVICE entry: client -> frontend, holding the backend; then the entry of the translated
+  // connection (client -> backend), whose rev_nat_index reverse-NATs the replies.
+  if (ct_create(tuple, proto, tcp_flags, skb.len, now, backend_id, rev, CT_F_LB, 0) < 0) return drop_packet(skb, DROP_CT_CREATE_FAILED, METRIC_EGRESS);
+  ct_tuple_set(tuple, saddr, be.address, sport, be.port, proto, TUPLE_F_OUT);
+  if (ct_create(tuple, proto, tcp_flags, skb.len, now, backend_id, rev, CT_F_LB, 0) < 0) return drop_packet(skb, DROP_CT_CREATE_FAILED, METRIC_EGRESS);
+  lb4_xlate(skb, daddr, dport, be);
+  return TC_ACT_OK;
+}

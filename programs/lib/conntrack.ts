@@ -1,0 +1,84 @@
+// Conntrack logic (bpf/lib/conntrack.h): look a tuple up, reverse it for replies, create and refresh entries.
+// Time is bpf_mono_now(): seconds of the kernel's monotonic clock (tcbox: the host's virtual clock).
+import { BPF_ANY, IPPROTO_TCP, ktime_get_ns, map_lookup, map_update_elem } from "tcbox";
+import {
+  CT_CLOSE_TIMEOUT, CT_CONNECTION_LIFETIME_NONTCP, CT_CONNECTION_LIFETIME_TCP, CT_F_RX_CLOSING, CT_F_SEEN_NON_SYN,
+  CT_F_TX_CLOSING, CT_MAP, CT_SYN_TIMEOUT, ct_entry, ipv4_ct_tuple,
+} from "./conntrack_map";
+
+export const TCP_FLAG_FIN: u8 = 0x01;
+export const TCP_FLAG_SYN: u8 = 0x02;
+export const TCP_FLAG_RST: u8 = 0x04;
+export const TCP_FLAG_ACK: u8 = 0x10;
+
+/** bpf_mono_now(): seconds. */
+// @ts-ignore: decorator
+@inline export function bpf_mono_now(): u32 {
+  return <u32>(ktime_get_ns() / 1000000000);
+}
+
+/** Fill `t` from packet fields (addresses and ports raw, network order). */
+// @ts-ignore: decorator
+@inline export function ct_tuple_set(t: ipv4_ct_tuple, saddr: u32, daddr: u32, sport: u16, dport: u16, nexthdr: u8, flags: u8): void {
+  t.daddr = daddr;
+  t.saddr = saddr;
+  t.dport = dport;
+  t.sport = sport;
+  t.nexthdr = nexthdr;
+  t.flags = flags;
+  t.pad = 0;
+}
+
+/** Swap the tuple's directions in place (ipv4_ct_tuple_reverse). */
+// @ts-ignore: decorator
+@inline export function ct_tuple_reverse(t: ipv4_ct_tuple): void {
+  const a = t.daddr;
+  t.daddr = t.saddr;
+  t.saddr = a;
+  const p = t.dport;
+  t.dport = t.sport;
+  t.sport = p;
+}
+
+/** The live entry for `t`, or null (an expired one counts as gone: Cilium's GC would have removed it). */
+export function ct_lookup(t: ipv4_ct_tuple, now: u32): ct_entry | null {
+  const e = map_lookup<ct_entry>(CT_MAP, changetype<usize>(t));
+  if (e == null || e.lifetime < now) return null;
+  return e;
+}
+
+/** Lifetime for a packet of the connection (ct_update_timeout): SYN-only and closing states are short. */
+// @ts-ignore: decorator
+@inline export function ct_lifetime(nexthdr: u8, tcp_flags: u8, e_flags: u16): u32 {
+  if (nexthdr != IPPROTO_TCP) return CT_CONNECTION_LIFETIME_NONTCP;
+  if ((e_flags & (CT_F_RX_CLOSING | CT_F_TX_CLOSING)) != 0) return CT_CLOSE_TIMEOUT;
+  return (e_flags & CT_F_SEEN_NON_SYN) != 0 ? CT_CONNECTION_LIFETIME_TCP : CT_SYN_TIMEOUT;
+}
+
+/** Account a packet on a live entry; `reply` says which side sent it. */
+export function ct_update(e: ct_entry, nexthdr: u8, tcp_flags: u8, reply: bool, bytes: u32, now: u32): void {
+  e.packets += 1;
+  e.bytes += bytes;
+  let f = e.flags;
+  if (nexthdr == IPPROTO_TCP) {
+    if (reply) e.rx_flags_seen |= tcp_flags;
+    else e.tx_flags_seen |= tcp_flags;
+    if ((tcp_flags & TCP_FLAG_SYN) == 0) f |= CT_F_SEEN_NON_SYN;
+    if ((tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) != 0) f |= reply ? CT_F_RX_CLOSING : CT_F_TX_CLOSING;
+    e.flags = f;
+  }
+  e.lifetime = now + ct_lifetime(nexthdr, tcp_flags, f);
+}
+
+const scratch = changetype<ct_entry>(memory.data(offsetof<ct_entry>()));
+
+/** ct_create4(): a new entry for `t`; returns 0 or the map's negative errno. */
+export function ct_create(t: ipv4_ct_tuple, nexthdr: u8, tcp_flags: u8, bytes: u32, now: u32, backend_id: u32, rev_nat_index: u32, flags: u16, src_sec_id: u32): i32 {
+  memory.fill(changetype<usize>(scratch), 0, offsetof<ct_entry>());
+  scratch.backend_id = backend_id;
+  scratch.rev_nat_index = rev_nat_index;
+  scratch.src_sec_id = src_sec_id;
+  scratch.flags = flags;
+  ct_update(scratch, nexthdr, tcp_flags, false, bytes, now);
+  return map_update_elem(CT_MAP, changetype<usize>(t), changetype<usize>(scratch), BPF_ANY);
+}
