@@ -351,7 +351,7 @@ export class Conntrack extends ConntrackTable {
 
   /**
    * kernel __nf_conntrack_confirm: insert the entry's two tuples into the hash. A clash with a confirmed entry is
-   * resolved for UDP as Linux 6.x nf_ct_resolve_clash does (attach to the winner when both agree on NAT, else insert
+   * resolved for UDP and ICMP as Linux 6.x nf_ct_resolve_clash does (attach to the winner when both agree on NAT, else insert
    * the loser as a 1 s NAT_CLASH entry reachable only by its reply tuple), otherwise the packet is dropped and
    * counted in insert_failed and drop.
    */
@@ -378,7 +378,9 @@ export class Conntrack extends ConntrackTable {
 
   private resolveClash(ref: number, clashNode: number): number {
     const loser = ref >>> 3;
-    if (this.tProto[loser * 2] === IPPROTO_UDP) {
+    // l4proto->allow_clash: UDP (and UDP-Lite, DCCP, GRE), and ICMP since Linux 6.x; never TCP.
+    const proto = this.tProto[loser * 2];
+    if (proto === IPPROTO_UDP || proto === IPPROTO_ICMP) {
       const r = this.resolveClashWith(ref, clashNode >> 1);
       if (r >= 0) return r;
       // nf_ct_resolve_clash_harder: a clash in the reply direction is resolved only with the same flow.

@@ -154,6 +154,16 @@ describe("confirmation clash (two unconfirmed entries with one tuple)", () => {
     expect(ct.count).toBe(1);
   });
 
+  it("ICMP (allow_clash since Linux 6.x): the second echo joins the first entry", () => {
+    const ct = new Conntrack();
+    const a = ping("10.0.0.1", "10.0.0.9", 7);
+    const ra = ct.in(a, L3, a.length - L3);
+    const rb = ct.in(a, L3, a.length - L3);
+    ct.confirm(ra);
+    expect(ctIndex(ct.confirm(rb))).toBe(ctIndex(ra));
+    expect(ct.stats.insert_failed).toBe(0);
+  });
+
   it("TCP: the loser is dropped (insert_failed, drop)", () => {
     const ct = new Conntrack();
     const a = tcp("10.0.0.1", 1000, "10.0.0.9", 80, F.SYN, 1);
