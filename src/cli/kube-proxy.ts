@@ -1,13 +1,16 @@
 // tcbox kube-proxy: the ruleset kube-proxy programs on one node, from manifests.
 // Contract (issue 3): tcbox kube-proxy --manifests FILE --node-name NAME --node-ip IP[,IP...] --cluster-cidr CIDR
 //                     [--mode iptables|ipvs|nftables]
-// iptables mode prints `iptables-save` text that `iptables-restore` accepts.
+// iptables mode prints `iptables-save` text that `iptables-restore` accepts; nftables mode prints the table as
+// `nft list ruleset` shows it (--restore-payload: the transaction kube-proxy runs with `nft -f`).
 import type { Command } from "commander";
 import { CliError, print, printJson } from "./output.js";
 import { loadClusterFile } from "../k8s/cluster.js";
 import { loadDemoCluster } from "../k8s/demo-cluster.js";
 import { generateIptables, restorePayload, type KubeProxyTables } from "../k8s/kube-proxy/iptables.js";
 import { iptablesSave, jumpRules, saveRule } from "../k8s/kube-proxy/iptables-save.js";
+import { generateNftables, nftTransaction } from "../k8s/kube-proxy/nftables.js";
+import { nftListRuleset } from "../k8s/kube-proxy/nftables-list.js";
 import { AddrError, parseCidr, parseIpv4 } from "../packet/addr.js";
 
 interface Opts {
@@ -50,7 +53,7 @@ export function register(program: Command): void {
     .requiredOption("--cluster-cidr <cidr>", "pod network CIDR: sources outside it are masqueraded to ClusterIPs")
     .option("--mode <mode>", "proxy mode: iptables, ipvs or nftables", "iptables")
     .option("--seed <n>", "seed for allocations (ClusterIPs, node ports, generated names)", "1")
-    .option("--restore-payload", "print the exact input kube-proxy passes to iptables-restore instead of iptables-save output")
+    .option("--restore-payload", "print kube-proxy's own input (iptables-restore text, or the nft -f transaction) instead of the saved/listed ruleset")
     .option("--nfacct", "the nfacct counters exist on the node (adds kube-proxy's -m nfacct rules)")
     .option("--json", "print the tables as JSON")
     .action((opts: Opts) => {
@@ -70,8 +73,15 @@ export function register(program: Command): void {
         const names = cluster.nodes.map((n) => n.metadata.name).join(", ") || "none";
         throw new CliError(`node "${opts.nodeName}" not found in ${opts.manifests ?? "the demo cluster"} (nodes: ${names})`, "--node-name");
       }
-      if (opts.mode !== "iptables") {
-        throw new CliError(`--mode ${opts.mode} is not implemented yet (only iptables)`, "kube-proxy");
+      if (opts.mode === "ipvs") {
+        throw new CliError(`--mode ipvs is not implemented yet (iptables and nftables are)`, "kube-proxy");
+      }
+      if (opts.mode === "nftables") {
+        const table = generateNftables(cluster, { nodeName: opts.nodeName, nodeIPs, clusterCIDR: opts.clusterCidr });
+        if (opts.json) printJson({ mode: "nftables", node: opts.nodeName, table });
+        else if (opts.restorePayload) print(nftTransaction(table));
+        else print(nftListRuleset(table));
+        return;
       }
       const tables = generateIptables(cluster, { nodeName: opts.nodeName, nodeIPs, clusterCIDR: opts.clusterCidr, nfacct: opts.nfacct ?? false });
       if (opts.json) printJson({ mode: "iptables", node: opts.nodeName, stats: tables.stats, tables: tablesJson(tables) });

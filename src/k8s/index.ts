@@ -10,3 +10,5 @@ export * from "./kube-proxy/chain-names.js";
 export { buildServicePorts, categorizeEndpoints, type ProxyServicePort, type ProxyEndpoint } from "./kube-proxy/service-ports.js";
 export { generateIptables, restorePayload, probability, type IptablesProxierOptions, type KubeProxyTables, type KubeRule } from "./kube-proxy/iptables.js";
 export { iptablesSave, saveRule, savedProbability, jumpRules } from "./kube-proxy/iptables-save.js";
+export { generateNftables, nftTransaction, nftNameBase, type NftTable, type NftChain, type NftSet, type NftProxierOptions } from "./kube-proxy/nftables.js";
+export { nftListRuleset } from "./kube-proxy/nftables-list.js";

@@ -56,6 +56,17 @@ describe("tcbox kube-proxy", () => {
     expect(j.stats.services).toBeGreaterThan(5);
   });
 
+  it("--mode nftables prints the table like nft list ruleset, --restore-payload the nft -f transaction", async () => {
+    const r = await run([...base, "--mode", "nftables"]);
+    expect(r.code).toBe(0);
+    expect(r.out.startsWith('table ip kube-proxy {\n\tcomment "rules for kube-proxy"\n')).toBe(true);
+    expect(r.out).toMatch(/numgen random mod 3 vmap \{ 0 : goto endpoint-\S+, 1 : goto endpoint-\S+, 2 : goto endpoint-\S+ \}/);
+    const tx = await run([...base, "--mode", "nftables", "--restore-payload"]);
+    expect(tx.out.startsWith('add table ip kube-proxy { comment "rules for kube-proxy" ; }\n')).toBe(true);
+    const j = JSON.parse((await run([...base, "--mode", "nftables", "--json"])).out);
+    expect(j.table.sets.map((s: { name: string }) => s.name)).toContain("service-ips");
+  });
+
   it("uses the demo cluster when --manifests is omitted", async () => {
     const r = await run(["--node-name", "node-2", "--node-ip", "10.0.1.11", "--cluster-cidr", "10.244.0.0/16"]);
     expect(r.code).toBe(0);
@@ -69,8 +80,7 @@ describe("tcbox kube-proxy", () => {
     ["bad CIDR", ["--cluster-cidr", "10.244.0.0/40"], "tcbox: --cluster-cidr: invalid prefix length 40"],
     ["CIDR without prefix", ["--cluster-cidr", "10.244.0.0"], 'tcbox: --cluster-cidr: invalid CIDR "10.244.0.0" (expected ADDRESS/PREFIX)'],
     ["unknown mode", ["--mode", "userspace"], 'tcbox: --mode: unknown mode "userspace" (iptables, ipvs or nftables)'],
-    ["ipvs not implemented", ["--mode", "ipvs"], "tcbox: kube-proxy: --mode ipvs is not implemented yet (only iptables)"],
-    ["nftables not implemented", ["--mode", "nftables"], "tcbox: kube-proxy: --mode nftables is not implemented yet (only iptables)"],
+    ["ipvs not implemented", ["--mode", "ipvs"], "tcbox: kube-proxy: --mode ipvs is not implemented yet (iptables and nftables are)"],
     ["missing manifests file", ["--manifests", "/nonexistent/c.yaml"], "tcbox: /nonexistent/c.yaml: cannot read manifests:"],
   ];
   for (const [name, override, message] of errors) {

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { loadCluster } from "../../src/k8s/cluster.js";
 import { generateIptables, probability, restorePayload } from "../../src/k8s/kube-proxy/iptables.js";
 import { iptablesSave } from "../../src/k8s/kube-proxy/iptables-save.js";
+import { generateNftables, nftTransaction } from "../../src/k8s/kube-proxy/nftables.js";
 import { sortIPTablesRules } from "./upstream-sort.js";
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/k8s/kube-proxy/${name}`, import.meta.url), "utf8");
@@ -69,4 +70,16 @@ describe("large cluster mode (more than 1000 endpoints)", () => {
       expect(svcToSep[n - 1]!.args).not.toContain("statistic");
     });
   }
+});
+
+// Upstream pkg/proxy/nftables/proxier_test.go TestOverallNFTablesRules: same Services and EndpointSlices as the
+// iptables test (overall.yaml); its expected transaction compared as a set of lines (knftables' fake dump order
+// is not an executable order, ours is).
+describe("kube-proxy nftables golden (upstream TestOverallNFTablesRules)", () => {
+  it("overall", () => {
+    const cluster = loadCluster(fixture("overall.yaml"), "overall.yaml", UPSTREAM_CLUSTER);
+    const lines = (text: string) => text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).sort();
+    const tx = nftTransaction(generateNftables(cluster, { nodeName: "test-node", nodeIPs: ["192.168.0.2"], clusterCIDR: "10.0.0.0/8" }));
+    expect(lines(tx)).toEqual(lines(fixture("overall.nft.expected")));
+  });
 });
