@@ -51,7 +51,10 @@ export const NFPROTO_BRIDGE = 7;
 export const TC_ACT_UNSPEC = -1;
 export const TC_ACT_OK = 0;
 export const TC_ACT_SHOT = 2;
+export const TC_ACT_STOLEN = 4;
+export const TC_ACT_QUEUED = 5;
 export const TC_ACT_REDIRECT = 7;
+export const TC_ACT_TRAP = 8;
 /** bpf_redirect() flag: deliver to the target's ingress instead of its egress. */
 export const BPF_F_INGRESS = 1;
 /** Model flag for bpf_redirect_peer(): ingress of the target veth's peer, in the peer's namespace. */

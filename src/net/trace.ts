@@ -84,6 +84,8 @@ export const Drop = {
   NEIGH_QUEUE_FULL: 23,
   /** L4 checksum wrong at local delivery (udp_lib_checksum_complete, tcp_checksum_complete, icmp_rcv). */
   BAD_CSUM: 24,
+  /** A tc program consumed the packet (TC_ACT_STOLEN / QUEUED / TRAP). */
+  TC_STOLEN: 25,
 } as const;
 
 export const DROP_NAMES: Record<number, string> = Object.fromEntries(

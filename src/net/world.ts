@@ -2,7 +2,7 @@
 // trace, and the receive queue that stands in for each CPU's backlog (netif_rx). Devices hand frames to the next
 // device through `enqueueRx`; `run()` drains the queue one frame at a time, so a path is a sequence of hops, not
 // a deep recursion, and ARP can wait for its reply the way the kernel's neighbour queue does.
-import { BPF_F_INGRESS, BPF_F_PEER, ETH_P_ARP, ETH_P_IP, LinkKind, MAC_BROADCAST, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST, PACKET_OTHERHOST, TC_ACT_REDIRECT, TC_ACT_SHOT, TC_EGRESS, TC_INGRESS } from "./constants.js";
+import { BPF_F_INGRESS, BPF_F_PEER, ETH_P_ARP, ETH_P_IP, LinkKind, MAC_BROADCAST, PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST, PACKET_OTHERHOST, TC_ACT_QUEUED, TC_ACT_REDIRECT, TC_ACT_SHOT, TC_ACT_STOLEN, TC_ACT_TRAP, TC_EGRESS, TC_INGRESS } from "./constants.js";
 import type { NetDevice } from "./device.js";
 import { NetError } from "./error.js";
 import { getMac } from "./emit.js";
@@ -146,6 +146,10 @@ export class World {
         this.redirect(dev, pkt, true);
         return;
       }
+      if (act === TC_ACT_STOLEN || act === TC_ACT_QUEUED || act === TC_ACT_TRAP) {
+        this.drop(pkt, dev, Drop.TC_STOLEN);
+        return;
+      }
     }
     if (dev.master !== null) {
       dev.master.handleFrame(dev, pkt);
@@ -185,6 +189,10 @@ export class World {
       }
       if (act === TC_ACT_REDIRECT) {
         this.redirect(dev, pkt, false);
+        return;
+      }
+      if (act === TC_ACT_STOLEN || act === TC_ACT_QUEUED || act === TC_ACT_TRAP) {
+        this.drop(pkt, dev, Drop.TC_STOLEN);
         return;
       }
     }
