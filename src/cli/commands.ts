@@ -4,7 +4,10 @@ import { register as kubeProxy } from "./kube-proxy.js";
 import { register as trace } from "./trace.js";
 import { register as pcap } from "./pcap.js";
 import { register as conntrack } from "./conntrack.js";
+import { register as build } from "./build.js";
+import { register as map } from "./map.js";
+import { register as run } from "./run.js";
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [kubeProxy, trace, pcap, conntrack];
+export const commands: Register[] = [kubeProxy, trace, pcap, conntrack, build, map, run];
