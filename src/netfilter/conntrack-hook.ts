@@ -83,6 +83,7 @@ export class ConntrackPathHook implements ConntrackHook {
     let ref = this.ref;
     if (ref < 0) return;
     const i = ctIndex(ref);
+    ct.mark[i] = p.ctMark; // CONNMARK on the way (kernel: written to ct->mark at once; nothing reads it in between)
     if (isNew(ref)) {
       // PathResult reports the packet's own port when the target named none: only a changed port was asked for.
       const origPorts = ct.tPorts[i * 2]!;
