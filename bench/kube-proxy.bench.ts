@@ -41,6 +41,8 @@ export function syntheticCluster(nServices: number, perService = 3): Cluster {
       sessionAffinity: "None",
       sessionAffinityTimeoutSeconds: 10800,
       publishNotReadyAddresses: false,
+      trafficDistribution: null,
+      loadBalancerProxyIPs: [],
     });
     endpointSlices.push({
       kind: "EndpointSlice",

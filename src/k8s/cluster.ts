@@ -286,6 +286,8 @@ function kubernetesService(ip: string): Service {
     sessionAffinity: "None",
     sessionAffinityTimeoutSeconds: 10800,
     publishNotReadyAddresses: false,
+    trafficDistribution: null,
+    loadBalancerProxyIPs: [],
   };
 }
 

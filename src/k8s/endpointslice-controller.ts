@@ -91,6 +91,13 @@ export function sliceService(svc: Service, pods: Pod[], nodes: Map<string, Node>
     };
   };
 
+  // trafficDistribution PreferClose (PreferSameZone): every endpoint is hinted for its own zone, but only when
+  // every endpoint has a zone; otherwise no hints at all (kube-proxy then uses every endpoint).
+  if (svc.trafficDistribution === "PreferClose" || svc.trafficDistribution === "PreferSameZone") {
+    const all = [...groups.values()].flatMap((g) => g.endpoints);
+    if (all.length > 0 && all.every((e) => e.zone)) for (const e of all) e.hintsZones = [e.zone!];
+  }
+
   const slices: EndpointSlice[] = [];
   for (const g of groups.values()) {
     for (let i = 0; i < g.endpoints.length; i += max) slices.push(make(g.ports, g.endpoints.slice(i, i + max)));

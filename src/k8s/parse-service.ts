@@ -84,11 +84,13 @@ export function readService(root: Field): Service {
   spec.get("externalIPs").list().forEach((f, i) => checkIpv4(f, externalIPs[i]!));
 
   const ingress: string[] = [];
+  const proxyIngress: string[] = [];
   for (const ing of root.get("status").get("loadBalancer").get("ingress").list()) {
     const ipField = ing.get("ip");
     if (!ipField.present) continue; // hostname-only ingress: kube-proxy has no IP to capture
     checkIpv4(ipField, ipField.str());
-    ingress.push(ipField.str());
+    const mode = ing.get("ipMode").oneOf(["VIP", "Proxy"] as const, "VIP");
+    (mode === "VIP" ? ingress : proxyIngress).push(ipField.str());
   }
 
   const srField = spec.get("loadBalancerSourceRanges");
@@ -143,6 +145,8 @@ export function readService(root: Field): Service {
     sessionAffinity,
     sessionAffinityTimeoutSeconds,
     publishNotReadyAddresses: spec.get("publishNotReadyAddresses").bool(),
+    trafficDistribution: spec.get("trafficDistribution").optStr(),
+    loadBalancerProxyIPs: type === "LoadBalancer" ? proxyIngress : [],
   };
 }
 

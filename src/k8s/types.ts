@@ -112,6 +112,10 @@ export interface Service {
   /** sessionAffinityConfig.clientIP.timeoutSeconds, default 10800. */
   sessionAffinityTimeoutSeconds: number;
   publishNotReadyAddresses: boolean;
+  /** spec.trafficDistribution: "PreferClose"/"PreferSameZone" make the EndpointSlice controller add zone hints. */
+  trafficDistribution: string | null;
+  /** status.loadBalancer.ingress IPs with ipMode Proxy: kube-proxy does not capture them (KEP-1860). */
+  loadBalancerProxyIPs: string[];
 }
 
 export interface EndpointConditions {

@@ -219,7 +219,7 @@ spec:
   externalIPs: [192.168.99.1]
   loadBalancerSourceRanges: [203.0.113.0/24]
   sessionAffinity: ClientIP
-status: {loadBalancer: {ingress: [{ip: 1.2.3.4}, {hostname: lb.example.com}]}}
+status: {loadBalancer: {ingress: [{ip: 1.2.3.4}, {hostname: lb.example.com}, {ip: 5.6.7.8, ipMode: Proxy}]}}
 `;
   it("fills defaults and allocates as the apiserver does", () => {
     const c = loadCluster(text, "c.yaml", { seed: 7 });
@@ -228,7 +228,9 @@ status: {loadBalancer: {ingress: [{ip: 1.2.3.4}, {hostname: lb.example.com}]}}
       ["http", "TCP", 80, "http"],
       ["dns", "UDP", 53, 53],
     ]);
+    // ipMode Proxy: the load balancer proxies, so kube-proxy must not capture that IP (KEP-1860).
     expect(s.loadBalancerIngress).toEqual(["1.2.3.4"]);
+    expect(s.loadBalancerProxyIPs).toEqual(["5.6.7.8"]);
     expect(s.sessionAffinityTimeoutSeconds).toBe(10800);
     for (const p of s.ports) expect(p.nodePort).toBeGreaterThanOrEqual(30000);
     expect(s.healthCheckNodePort).toBeGreaterThanOrEqual(30000);
