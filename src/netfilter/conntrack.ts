@@ -37,6 +37,30 @@ import {
   IPS_SEEN_REPLY,
   IPS_SRC_NAT,
 } from "./conntrack-table.js";
+import {
+  CT_DROP,
+  CT_INVALID,
+  CT_UNTRACKED,
+  ctDir,
+  GENERIC_TIMEOUT,
+  ICMP_TIMEOUT,
+  IP_CT_ESTABLISHED,
+  IP_CT_ESTABLISHED_REPLY,
+  IP_CT_IS_REPLY,
+  IP_CT_NEW,
+  IP_CT_RELATED,
+  IP_CT_RELATED_REPLY,
+  NF_CT_EVICTION_RANGE,
+  NF_INET_PRE_ROUTING,
+  seededRandom16,
+  UDP_STREAM_DELAY,
+  UDP_TIMEOUT,
+  UDP_TIMEOUT_STREAM,
+  XT_CONNTRACK_STATE_DNAT,
+  XT_CONNTRACK_STATE_INVALID,
+  XT_CONNTRACK_STATE_SNAT,
+  XT_CONNTRACK_STATE_UNTRACKED,
+} from "./conntrack-const.js";
 import { TCP_INVALID, TCP_REPEAT, tcpError, tcpNew, tcpPacket } from "./conntrack-tcp.js";
 import {
   IPPROTO_ICMP,
@@ -53,59 +77,11 @@ import {
 
 export * from "./conntrack-table.js";
 
-// enum ip_conntrack_info
-export const IP_CT_ESTABLISHED = 0;
-export const IP_CT_RELATED = 1;
-export const IP_CT_NEW = 2;
-export const IP_CT_IS_REPLY = 3;
-export const IP_CT_ESTABLISHED_REPLY = 3;
-export const IP_CT_RELATED_REPLY = 4;
+export * from "./conntrack-const.js";
 
-export const CT_INVALID = -1;
-export const CT_DROP = -2;
-export const CT_UNTRACKED = -3;
-
-// enum nf_inet_hooks
-export const NF_INET_PRE_ROUTING = 0;
-export const NF_INET_LOCAL_IN = 1;
-export const NF_INET_FORWARD = 2;
-export const NF_INET_LOCAL_OUT = 3;
-export const NF_INET_POST_ROUTING = 4;
-
-// xt_conntrack / xt_state state bits
-export const XT_CONNTRACK_STATE_INVALID = 1 << 0;
-export const XT_CONNTRACK_STATE_ESTABLISHED = 1 << 1;
-export const XT_CONNTRACK_STATE_RELATED = 1 << 2;
-export const XT_CONNTRACK_STATE_NEW = 1 << 3;
-export const XT_CONNTRACK_STATE_SNAT = 1 << 6;
-export const XT_CONNTRACK_STATE_DNAT = 1 << 7;
-export const XT_CONNTRACK_STATE_UNTRACKED = 1 << 8;
-
-/** Default timeouts in seconds (sysctl net.netfilter.nf_conntrack_*_timeout on Linux 6.18). */
-export const UDP_TIMEOUT = 30;
-export const UDP_TIMEOUT_STREAM = 120;
-export const ICMP_TIMEOUT = 30;
-export const GENERIC_TIMEOUT = 600;
-/** kernel: a replied UDP flow becomes a stream only when still active 2 s after it started. */
-export const UDP_STREAM_DELAY = 2;
-/** kernel NF_CT_EVICTION_RANGE: buckets early_drop scans. */
-export const NF_CT_EVICTION_RANGE = 8;
 /** kernel gc_worker: interval between full scans in this model (seconds of model time). */
 const GC_INTERVAL = 1;
 const REPEAT = -100;
-
-export function ctIndex(ref: number): number {
-  return ref >>> 3;
-}
-export function ctInfo(ref: number): number {
-  return ref & 7;
-}
-export function ctDir(ref: number): number {
-  return (ref & 7) >= IP_CT_IS_REPLY ? IP_CT_DIR_REPLY : IP_CT_DIR_ORIGINAL;
-}
-export function isNew(ref: number): boolean {
-  return ref >= 0 && (ref & 7) === IP_CT_NEW;
-}
 
 export interface ConntrackOptions extends ConntrackTableOptions {
   /** net.netfilter.nf_conntrack_tcp_loose (default 1: pick up connections mid-stream). */
@@ -116,19 +92,6 @@ export interface ConntrackOptions extends ConntrackTableOptions {
   seed?: number;
   /** net.netfilter.nf_conntrack_acct: count packets and bytes per direction (default off, as in the kernel). */
   acct?: boolean;
-}
-
-/** A small xorshift32 generator so runs are reproducible. */
-export function seededRandom16(seed: number): () => number {
-  let x = seed >>> 0 || 0x2545f491;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x & 0xffff;
-  };
 }
 
 export class Conntrack extends ConntrackTable {
