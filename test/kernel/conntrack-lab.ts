@@ -153,8 +153,10 @@ export class ConntrackLab {
     await sleep(1500);
     await traffic();
     await sleep(500);
+    const before = Date.now() / 1000;
     const kernelText = this.ns(this.R, "conntrack", ["-L"]);
-    const readAt = Date.now() / 1000;
+    // The kernel computed its timeouts during the call: take the middle (the comparison allows 3 s).
+    const readAt = (before + Date.now() / 1000) / 2;
     for (const p of dumps) if (p.pid !== undefined) process.kill(p.pid, "SIGINT");
     await sleep(700);
     const recs = caps
