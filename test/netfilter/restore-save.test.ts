@@ -1,6 +1,6 @@
 // Golden round trips over dumps iptables-legacy-save printed (test/fixtures/iptables/*.save, produced by restoring
 // the *.in next to them in a scratch namespace), canonical forms, probabilities and error lines.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { NetfilterError } from "../../src/netfilter/errors.js";
 import { formatProbability, probabilityToKernel } from "../../src/netfilter/match-misc.js";
@@ -154,5 +154,21 @@ describe("generated rulesets", () => {
       expect(printIptablesSave(parseIptablesRestore(first), { date: new Date(0) })).toBe(first);
     }
     expect(accepted).toBeGreaterThan(250);
+  });
+});
+
+describe("tcbox kube-proxy output (helper fixtures under test/fixtures/k8s/kube-proxy)", () => {
+  const dir = new URL("../fixtures/k8s/kube-proxy/", import.meta.url);
+  const list = (re: RegExp) => (existsSync(dir) ? readdirSync(dir).filter((f) => re.test(f) && !f.includes("nft")) : []);
+  const saves = list(/\.save$/);
+  const payloads = list(/\.expected$/);
+  it.skipIf(saves.length === 0).each(saves)("%s (saved form) parses and prints back exactly", (name) => {
+    const text = readFileSync(new URL(name, dir), "utf8");
+    expect(printIptablesSave(parseIptablesRestore(text, { file: name }), { generateComments: false })).toBe(text);
+  });
+  it.skipIf(payloads.length === 0).each(payloads)("%s (restore payload) is accepted and prints as its saved form", (name) => {
+    const rs = parseIptablesRestore(readFileSync(new URL(name, dir), "utf8"), { file: name });
+    const once = printIptablesSave(rs, { date: new Date(0) });
+    expect(printIptablesSave(parseIptablesRestore(once), { date: new Date(0) })).toBe(once);
   });
 });
