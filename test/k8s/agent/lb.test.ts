@@ -43,7 +43,7 @@ describe("ServiceManager: Services + EndpointSlices -> lb4 maps", () => {
     const services = obj.map("cilium_lb4_services_v2").typed();
     for (const node of cluster.nodes) {
       const v = services.lookup({ address: node.internalIP, dport: fe.ports[0]!.nodePort, backend_slot: 0, proto: 6 });
-      expect(v?.flags as number & SVC_FLAG_NODEPORT).toBeTruthy();
+      expect((v?.flags as number) & SVC_FLAG_NODEPORT).toBeTruthy();
       expect(v?.flags2).toBe(SVC_FLAG2_MAGLEV);
     }
     const lb = services.lookup({ address: "203.0.113.10", dport: 443, backend_slot: 0, proto: 6 });
