@@ -85,6 +85,8 @@ export class ConntrackTable {
   tDst = new Uint32Array(0);
   tPorts = new Uint32Array(0);
   tProto = new Uint8Array(0);
+  /** The same four words interleaved per node (src, dst, ports, proto): one cache line per chain step. */
+  keys = new Uint32Array(0);
   /** Next node in the same hash chain, -1 at the end. */
   hnext = new Int32Array(0);
   /** 1 while the node is linked into its chain (confirmed entries; NAT_CLASH entries link only their REPLY node). */
@@ -156,6 +158,7 @@ export class ConntrackTable {
     this.tDst = u32(this.tDst, n);
     this.tPorts = u32(this.tPorts, n);
     this.tProto = u8(this.tProto, n);
+    this.keys = u32(this.keys, n * 4);
     this.hnext = i32(this.hnext, n);
     this.hashed = u8(this.hashed, n);
     this.packets = f64(this.packets, n);
@@ -197,8 +200,8 @@ export class ConntrackTable {
     this.count++;
     const o = i * 2;
     const r = o + 1;
-    this.tSrc[o] = src; this.tDst[o] = dst; this.tPorts[o] = ports; this.tProto[o] = proto;
-    this.tSrc[r] = rsrc; this.tDst[r] = rdst; this.tPorts[r] = rports; this.tProto[r] = proto;
+    this.setTuple(o, src, dst, ports, proto);
+    this.setTuple(r, rsrc, rdst, rports, proto);
     this.hashed[o] = 0; this.hashed[r] = 0;
     this.packets[o] = 0; this.packets[r] = 0; this.bytes[o] = 0; this.bytes[r] = 0;
     this.tdEnd[o] = 0; this.tdEnd[r] = 0; this.tdMaxack[o] = 0; this.tdMaxack[r] = 0;
@@ -214,6 +217,19 @@ export class ConntrackTable {
     this.lastIndex[i] = 0; this.lastDir[i] = 0; this.lastSeq[i] = 0; this.lastAck[i] = 0;
     this.lastEnd[i] = 0; this.lastWin[i] = 0; this.retrans[i] = 0; this.lastFlags[i] = 0;
     return i;
+  }
+
+  /** Write a node's tuple (both layouts). Only for unhashed nodes: the bucket depends on it. */
+  setTuple(node: number, src: number, dst: number, ports: number, proto: number): void {
+    this.tSrc[node] = src;
+    this.tDst[node] = dst;
+    this.tPorts[node] = ports;
+    this.tProto[node] = proto;
+    const k = node * 4;
+    this.keys[k] = src;
+    this.keys[k + 1] = dst;
+    this.keys[k + 2] = ports;
+    this.keys[k + 3] = proto;
   }
 
   bucketOf(node: number): number {
@@ -251,14 +267,12 @@ export class ConntrackTable {
    * is removed, as the kernel's lookup does (nf_ct_gc_expired), and does not match.
    */
   findNode(src: number, dst: number, ports: number, proto: number): number {
-    const tSrc = this.tSrc;
-    const tDst = this.tDst;
-    const tPorts = this.tPorts;
-    const tProto = this.tProto;
+    const keys = this.keys;
     const hnext = this.hnext;
     let n = this.heads[this.bucketOfTuple(src, dst, ports, proto)]!;
     while (n >= 0) {
-      if (tSrc[n] === src && tDst[n] === dst && tPorts[n] === ports && tProto[n] === proto) {
+      const k = n * 4;
+      if (keys[k] === src && keys[k + 1] === dst && keys[k + 2] === ports && keys[k + 3] === proto) {
         const i = n >> 1;
         if (this.expires[i]! <= this.now) {
           this.kill(i);

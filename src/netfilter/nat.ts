@@ -287,9 +287,7 @@ export function natSetupInfo(ct: Conntrack, i: number, r: NatRange, maniptype: n
   orig.proto = proto;
   getUniqueTuple(ct, i, r, maniptype);
   if (cand.src !== orig.src || cand.dst !== orig.dst || cand.ports !== orig.ports) {
-    ct.tSrc[rn] = cand.dst;
-    ct.tDst[rn] = cand.src;
-    ct.tPorts[rn] = invertPorts(proto, cand.ports);
+    ct.setTuple(rn, cand.dst, cand.src, invertPorts(proto, cand.ports), proto);
     ct.status[i] |= maniptype === NF_NAT_MANIP_SRC ? IPS_SRC_NAT : IPS_DST_NAT;
   }
   if (maniptype === NF_NAT_MANIP_SRC) ct.linkBysource(i);
