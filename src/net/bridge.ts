@@ -145,6 +145,7 @@ export class BridgeDevice extends NetDevice {
     if ((buf[pkt.off]! & 1) !== 0) {
       // Broadcast/multicast: every other port, and up to the bridge device.
       const up = w.clone(pkt);
+      w.trace.record(pkt.id, Ev.CLONE, ns.id, this.ifindex, 0, up.id);
       this.flood(pkt, port, brnf);
       this.passUp(up, brnf);
       return;
@@ -192,7 +193,8 @@ export class BridgeDevice extends NetDevice {
     for (const p of this.ports) if (p.up && (p !== from || p.hairpin)) targets.push(p);
     w.trace.record(pkt.id, Ev.BR_FLOOD, this.ns.id, this.ifindex, targets.length, 0);
     if (targets.length === 0) {
-      w.drop(pkt, from ?? this, Drop.NO_ROUTE);
+      // Nowhere to flood (a single-port bridge): the frame is simply consumed.
+      w.free(pkt);
       return;
     }
     for (let i = 0; i < targets.length; i++) {
