@@ -19,6 +19,12 @@ export interface ConntrackHook {
   in(hook: number, p: PacketState): void;
   /** The packet left the last hook accepted: confirm the entry and store the NAT binding the path decided. */
   confirm(p: PacketState, path: PathResult): void;
+  /**
+   * Is this hook's NAT manip already set up for the packet's connection (or is there no connection)? The kernel
+   * walks the nat table only when it is not (nf_nat_inet_fn: !nf_nat_initialized(ct, manip)). Without this method
+   * the path walks nat for packets whose ct state is NEW.
+   */
+  natDone?(hook: number): boolean;
 }
 
 /** The routing decision and the addresses the path needs; injected by the caller (the kernel model or the CLI). */
@@ -110,7 +116,7 @@ export class NetfilterPath {
         ctDone = true;
       }
       // nat: only a connection's first packet is NATed by rules; later ones use the binding (applied by conntrack).
-      if (t.name === "nat" && (p.ctState & CtState.NEW) === 0) continue;
+      if (t.name === "nat" && this.natDone(hook, p)) continue;
       r.resetVerdict();
       evalChain(t, t.hookChain[hook]!, p, this.env, r);
       if (r.verdict !== NF_ACCEPT) {
@@ -122,6 +128,12 @@ export class NetfilterPath {
     }
     if (!ctDone) this.conntrackIn(hook, p);
     return true;
+  }
+
+  private natDone(hook: number, p: PacketState): boolean {
+    const ct = this.conntrack;
+    if (ct?.natDone) return ct.natDone(hook);
+    return (p.ctState & CtState.NEW) === 0;
   }
 
   private conntrackIn(hook: number, p: PacketState): void {
