@@ -1,9 +1,11 @@
 // The control-plane cost kube-proxy pays on every full sync: categorize endpoints, generate the iptables ruleset
-// and print it, at 10, 100, 1k and 10k Services (3 endpoints each, one port, a NodePort on every 10th).
+// (or the nftables transaction) and print it, at 10, 100, 1k and 10k Services (3 endpoints each, one port, a
+// NodePort on every 10th).
 // Items are Services, so the per-item figure is the cost per Service per sync.
 import { runGroup, type BenchOptions } from "./harness.js";
 import { generateIptables, restorePayload } from "../src/k8s/kube-proxy/iptables.js";
 import { iptablesSave } from "../src/k8s/kube-proxy/iptables-save.js";
+import { generateNftables, nftTransaction } from "../src/k8s/kube-proxy/nftables.js";
 import type { Cluster, EndpointSlice, Node, Service } from "../src/k8s/types.js";
 
 export function syntheticCluster(nServices: number, perService = 3): Cluster {
@@ -84,6 +86,11 @@ export default async function (opts: BenchOptions): Promise<void> {
   await runGroup(
     "kube-proxy iptables full sync: generate + print as iptables-save (per Service)",
     sizes.map((n) => ({ name: `${n} Services`, items: n, fn: () => void iptablesSave(generateIptables(clusters.get(n)!, OPTS)) })),
+    opts,
+  );
+  await runGroup(
+    "kube-proxy nftables full sync: generate + print the nft -f transaction (per Service)",
+    sizes.map((n) => ({ name: `${n} Services`, items: n, fn: () => void nftTransaction(generateNftables(clusters.get(n)!, OPTS)) })),
     opts,
   );
 }
