@@ -2,7 +2,10 @@
 // DNAT, POSTROUTING with optional SNAT) and print the table as `conntrack -L` does, the `-S` counters, or JSON.
 //   tcbox conntrack --pcap FILE [--dnat [PROTO/]VIP:PORT=IP[:PORT]]... [--snat CIDR=IP[-IP][:PORT[-PORT]]]...
 //                   [--random-fully] [--max N] [--buckets N] [--no-loose] [--at SECONDS] [--extended] [--stats] [--json]
-// JSON: {"entries":[{"proto","protonum","timeout","state","original":{src,dst,sport,dport|type,code,id,packets,bytes},
+//   tcbox conntrack --pcap FILE --rules IPTABLES-SAVE [--local-ip IP,...] [--iif IF] [--oif IF] [...]
+//     NAT and filtering from the ruleset (NetfilterPath); local sources take OUTPUT, local destinations INPUT.
+// JSON (with --rules the replay summary is {frames,ipv4,accepted,dropped}):
+// {"entries":[{"proto","protonum","timeout","state","original":{src,dst,sport,dport|type,code,id,packets,bytes},
 //        "reply":{...},"status":[...],"mark","use"}],"count","max","stats":{found,invalid,...},"replay":{frames,ipv4,invalid,dropped}}
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
@@ -13,6 +16,8 @@ import { Conntrack } from "../netfilter/conntrack.js";
 import { formatList, formatStats, formatSummary, tableJson } from "../netfilter/conntrack-format.js";
 import { ConntrackReplay, type DnatRule, type SnatRule } from "../netfilter/conntrack-replay.js";
 import { parseNatRange } from "../netfilter/nat.js";
+import { ConntrackRulesReplay } from "../netfilter/conntrack-rules-replay.js";
+import { parseIptablesRestore } from "../netfilter/restore.js";
 
 interface Opts {
   pcap?: string;
@@ -26,6 +31,10 @@ interface Opts {
   extended?: boolean;
   stats?: boolean;
   json?: boolean;
+  rules?: string;
+  localIp?: string;
+  iif?: string;
+  oif?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -63,6 +72,23 @@ function positiveInt(where: string, v: string | undefined, dflt: number): number
   return n;
 }
 
+function rulesReplay(ct: Conntrack, o: Opts): ConntrackRulesReplay {
+  if (o.dnat.length > 0 || o.snat.length > 0) throw new CliError("--dnat/--snat cannot be combined with --rules", "--rules");
+  let text: string;
+  try {
+    text = readFileSync(o.rules!, "utf8");
+  } catch (e) {
+    throw new CliError(`cannot read: ${(e as Error).message}`, o.rules);
+  }
+  const rs = parseIptablesRestore(text, { file: o.rules! });
+  const localIps = (o.localIp ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")
+    .map((s) => flag("--local-ip", () => parseIpv4(s)));
+  return new ConntrackRulesReplay(ct, rs, { localIps, iif: o.iif, oif: o.oif });
+}
+
 export function register(program: Command): void {
   program
     .command("conntrack")
@@ -71,6 +97,10 @@ export function register(program: Command): void {
     .option("--dnat <spec>", "DNAT new connections: [tcp|udp|icmp/]VIP[:PORT]=IP[-IP][:PORT[-PORT]] (repeatable)", collect, [])
     .option("--snat <spec>", "SNAT new connections from CIDR: CIDR=IP[-IP][:PORT[-PORT]] (repeatable)", collect, [])
     .option("--random-fully", "NAT ports chosen at random (--random-fully)")
+    .option("--rules <file>", "iptables-save ruleset to walk instead of --dnat/--snat (e.g. tcbox kube-proxy output)")
+    .option("--local-ip <ips>", "with --rules: this box's addresses, comma-separated (127.0.0.1 is always local)")
+    .option("--iif <name>", "with --rules: input device of received packets (default eth0)")
+    .option("--oif <name>", "with --rules: output device of forwarded packets (default eth0)")
     .option("--max <n>", "nf_conntrack_max (default 262144)")
     .option("--buckets <n>", "nf_conntrack_buckets")
     .option("--no-loose", "nf_conntrack_tcp_loose=0: do not pick up TCP connections mid-stream")
@@ -89,7 +119,7 @@ export function register(program: Command): void {
       const rf = !!o.randomFully;
       const max = positiveInt("--max", o.max, 262144);
       const ct = new Conntrack({ max, buckets: positiveInt("--buckets", o.buckets, Math.min(262144, Math.max(16, max))), tcpLoose: o.loose });
-      const replay = new ConntrackReplay(ct, o.dnat.map((s) => parseDnat(s, rf)), o.snat.map((s) => parseSnat(s, rf)));
+      const replay = o.rules ? rulesReplay(ct, o) : new ConntrackReplay(ct, o.dnat.map((s) => parseDnat(s, rf)), o.snat.map((s) => parseSnat(s, rf)));
       const cap = readCapture(bytes, file);
       let last = 0;
       for (const r of cap.records) {
@@ -97,6 +127,7 @@ export function register(program: Command): void {
         // A copy: NAT rewrites packets in place and the capture stays as read.
         replay.frame(new Uint8Array(r.data), last);
       }
+      if (replay instanceof ConntrackRulesReplay) replay.finish();
       const at = o.at === undefined ? 0 : Number(o.at);
       if (!Number.isFinite(at) || at < 0) throw new CliError(`expected seconds >= 0, got "${o.at}"`, "--at");
       ct.setTime(replay.elapsed(last) + at);

@@ -75,6 +75,50 @@ describe("tcbox conntrack --pcap", () => {
     expect(r.out).toMatch(/^cpu=0   \tfound=0 invalid=0 insert=0 insert_failed=0 drop=2 early_drop=0 /);
   });
 
+  it("--rules walks an iptables-save ruleset: DNAT, MASQUERADE and a stateful FORWARD chain drive the table", async () => {
+    const rules = join(dir, "rules.txt");
+    writeFileSync(
+      rules,
+      [
+        "*nat",
+        ":PREROUTING ACCEPT [0:0]",
+        ":INPUT ACCEPT [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+        ":POSTROUTING ACCEPT [0:0]",
+        "-A PREROUTING -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.2.7:8080",
+        "-A POSTROUTING -s 10.244.0.0/16 ! -d 10.244.0.0/16 -o eth0 -j MASQUERADE",
+        "COMMIT",
+        "*filter",
+        ":INPUT ACCEPT [0:0]",
+        ":FORWARD DROP [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+        "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "-A FORWARD -p tcp -m conntrack --ctstate NEW -j ACCEPT",
+        "COMMIT",
+        "",
+      ].join("\n"),
+    );
+    const cap = capture("rules.pcap", [
+      tcp("10.244.1.5", 43210, "10.96.0.10", 80, F.SYN, 1),
+      tcp("10.244.2.7", 8080, "10.244.1.5", 43210, F.SYN | F.ACK, 9, 2),
+      tcp("10.244.1.5", 43210, "10.96.0.10", 80, F.ACK, 2, 10),
+      udp("10.244.1.5", 5353, "8.8.8.8", 53), // UDP is not allowed by FORWARD: dropped, no entry
+      tcp("10.244.1.5", 40000, "1.1.1.1", 443, F.SYN, 1), // masqueraded to the first local address
+    ]);
+    const r = await run(["conntrack", "--pcap", cap, "--rules", rules, "--local-ip", "192.168.1.10", "--json"]);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.replay).toEqual({ frames: 5, ipv4: 5, accepted: 4, dropped: 1 });
+    expect(j.entries.map((e: { state: string; reply: { src: string; dst: string; sport: number } }) => [e.state, e.reply.src, e.reply.dst, e.reply.sport])).toEqual([
+      ["ESTABLISHED", "10.244.2.7", "10.244.1.5", 8080],
+      ["SYN_SENT", "1.1.1.1", "192.168.1.10", 443],
+    ]);
+    expect(j.count).toBe(2);
+    const both = await run(["conntrack", "--pcap", cap, "--rules", rules, "--dnat", "10.96.0.10:80=1.2.3.4"]);
+    expect(both.code).toBe(1);
+    expect(both.err).toBe("tcbox: --rules: --dnat/--snat cannot be combined with --rules\n");
+  });
+
   it("reports a bad flag or file as one line with its location", async () => {
     const bad = await run(["conntrack", "--pcap", handshake, "--dnat", "10.96.0.10:80"]);
     expect(bad.code).toBe(1);
