@@ -34,6 +34,9 @@ export class BridgeDevice extends NetDevice {
   readonly ports: NetDevice[] = [];
   readonly fdb = new Map<number, FdbEntry>();
   ageingTime = BR_AGEING_TIME_S;
+  /** Scratch list reused by flood(): forwarding only queues frames, so flood() does not re-enter (except a tc
+   * egress program redirecting a flooded copy back into this same bridge, which the model does not support). */
+  private readonly floodTargets: NetDevice[] = [];
 
   constructor(ns: NetNamespace, name: string, mac: number) {
     super(ns, name, LinkKind.BRIDGE, mac, 1500);
@@ -189,7 +192,8 @@ export class BridgeDevice extends NetDevice {
   /** br_flood: a copy to every port that may take it (not the ingress port unless hairpin). */
   private flood(pkt: Pkt, from: NetDevice | null, brnf: boolean): void {
     const w = this.ns.world;
-    const targets: NetDevice[] = [];
+    const targets = this.floodTargets;
+    targets.length = 0;
     for (const p of this.ports) if (p.up && (p !== from || p.hairpin)) targets.push(p);
     w.trace.record(pkt.id, Ev.BR_FLOOD, this.ns.id, this.ifindex, targets.length, 0);
     if (targets.length === 0) {

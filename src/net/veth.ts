@@ -21,6 +21,12 @@ export class VethDevice extends NetDevice {
       w.drop(pkt, this, Drop.NO_PEER);
       return;
     }
+    // veth_xmit -> __dev_forward_skb -> skb_scrub_packet: the conntrack reference is dropped, and crossing into
+    // another namespace also clears the mark.
+    pkt.ct = -1;
+    pkt.ctinfo = 0;
+    pkt.prerouted = false;
+    if (this.peer.ns !== this.ns) pkt.mark = 0;
     w.enqueueRx(this.peer, pkt);
   }
   override linkSuffix(): string {

@@ -53,13 +53,17 @@ export class Segment {
         return;
       }
     }
-    const targets = this.ports.filter((p) => p !== from && p.up);
-    w.trace.record(pkt.id, Ev.WIRE, from.ns.id, from.ifindex, targets.length, 0);
-    if (targets.length === 0) {
-      w.drop(pkt, from, Drop.NO_ROUTE);
+    let n = 0;
+    for (const p of this.ports) if (p !== from && p.up) n++;
+    w.trace.record(pkt.id, Ev.WIRE, from.ns.id, from.ifindex, n, 0);
+    if (n === 0) {
+      w.free(pkt);
       return;
     }
-    for (let i = 0; i < targets.length; i++) w.enqueueRx(targets[i]!, i === targets.length - 1 ? pkt : w.clone(pkt));
+    for (const p of this.ports) {
+      if (p === from || !p.up) continue;
+      w.enqueueRx(p, --n === 0 ? pkt : w.clone(pkt));
+    }
   }
 }
 
