@@ -15,7 +15,7 @@ export let pkt_l4off: u32 = 0; // offset of the L4 header
 export let pkt_saddr: u32 = 0;
 export let pkt_daddr: u32 = 0;
 export let pkt_sport: u16 = 0; // TCP/UDP source port; ICMP echo: identifier
-export let pkt_dport: u16 = 0; // TCP/UDP destination port; ICMP: 0
+export let pkt_dport: u16 = 0; // TCP/UDP destination port; ICMP echo: identifier too
 export let pkt_nexthdr: u8 = 0;
 export let pkt_tcp_flags: u8 = 0;
 export let pkt_icmp_type: u8 = 0;
@@ -57,7 +57,11 @@ export function parse_ipv4(skb: __sk_buff): i32 {
     if (l4 + 8 > end) return PARSE_INVALID;
     pkt_icmp_type = load<u8>(l4);
     // Echo request/reply: the identifier plays the port's role in conntrack (as in the kernel and Cilium).
-    if (pkt_icmp_type == 8 || pkt_icmp_type == 0) pkt_sport = load<u16>(l4, 4);
+    // Both "ports" hold it so a reply's reversed tuple equals the request's.
+    if (pkt_icmp_type == 8 || pkt_icmp_type == 0) {
+      pkt_sport = load<u16>(l4, 4);
+      pkt_dport = pkt_sport;
+    }
     return PARSE_OK;
   }
   return PARSE_NO_L4;

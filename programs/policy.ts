@@ -1,0 +1,68 @@
+// policy: identity-based network policy for the endpoints of a node (Cilium's bpf_lxc policy enforcement,
+// both directions in one program so it can sit on any hook a packet between endpoints crosses):
+//  - a packet of a connection policy already allowed (its conntrack entry carries CT_F_POLICY_ALLOWED) passes,
+//    and so does a reply to one (found by its reversed tuple) -- replies are never policy-checked;
+//  - a new connection is checked at egress of its source endpoint and at ingress of its destination endpoint,
+//    each only when a policy selects that endpoint in that direction (ENDPOINT_F_POLICY_*): otherwise allowed,
+//    as Kubernetes allows everything to an endpoint no NetworkPolicy selects;
+//  - allowed: the connection's conntrack entry gets CT_F_POLICY_ALLOWED (created, or set on the entry lb4
+//    created: lb4 and policy share cilium_ct4_global by pinning, so lb4 -> policy chains see one table and
+//    the DNATed tuple is what policy checks); denied: TC_ACT_SHOT with DROP_POLICY (no matching entry) or
+//    DROP_POLICY_DENY (a deny entry), counted in cilium_metrics.
+import { __sk_buff, IPPROTO_ICMP, TC_ACT_OK } from "tcbox";
+import { bpf_mono_now, ct_create, ct_lookup, ct_tuple_reverse, ct_tuple_set, ct_update } from "./lib/conntrack";
+import { CT_F_POLICY_ALLOWED, ipv4_ct_tuple, TUPLE_F_OUT } from "./lib/conntrack_map";
+import { DROP_INVALID, DROP_POLICY, DROP_POLICY_DENY, METRIC_EGRESS, METRIC_INGRESS } from "./lib/drop_reasons";
+import { drop_packet } from "./lib/metrics";
+import { identity_of, lookup_endpoint, POLICY_ALLOW, POLICY_DENY_ENTRY, policy_can_access } from "./lib/policy";
+import { ENDPOINT_F_POLICY_EGRESS, ENDPOINT_F_POLICY_INGRESS } from "./lib/policy_map";
+import { parse_ipv4, PARSE_INVALID, PARSE_NOT_IPV4, pkt_daddr, pkt_dport, pkt_nexthdr, pkt_saddr, pkt_sport, pkt_tcp_flags } from "./lib/parse";
+
+const tuple = changetype<ipv4_ct_tuple>(memory.data(offsetof<ipv4_ct_tuple>()));
+
+export function cls_main(skb: __sk_buff): i32 {
+  const r = parse_ipv4(skb);
+  if (r == PARSE_NOT_IPV4) return TC_ACT_OK;
+  if (r == PARSE_INVALID) return drop_packet(skb, DROP_INVALID, METRIC_INGRESS);
+  const saddr = pkt_saddr;
+  const daddr = pkt_daddr;
+  const proto = pkt_nexthdr;
+  const now = bpf_mono_now();
+  const dport: u16 = proto == IPPROTO_ICMP ? 0 : pkt_dport; // policy ports: ICMP has none (tcbox: no ICMP type rules)
+
+  // Established, or a reply.
+  ct_tuple_set(tuple, saddr, daddr, pkt_sport, pkt_dport, proto, TUPLE_F_OUT);
+  const fwd = ct_lookup(tuple, now);
+  if (fwd != null && (fwd.flags & CT_F_POLICY_ALLOWED) != 0) {
+    ct_update(fwd, proto, pkt_tcp_flags, false, skb.len, now);
+    return TC_ACT_OK;
+  }
+  ct_tuple_reverse(tuple);
+  const rev = ct_lookup(tuple, now);
+  if (rev != null && (rev.flags & CT_F_POLICY_ALLOWED) != 0) {
+    ct_update(rev, proto, pkt_tcp_flags, true, skb.len, now);
+    return TC_ACT_OK;
+  }
+  ct_tuple_reverse(tuple);
+
+  // A new connection: egress of the source endpoint, then ingress of the destination endpoint.
+  const src_ep = lookup_endpoint(saddr);
+  const src_id = src_ep != null ? src_ep.sec_id : identity_of(saddr);
+  if (src_ep != null && (src_ep.flags & ENDPOINT_F_POLICY_EGRESS) != 0) {
+    const v = policy_can_access(src_ep.lxc_id, identity_of(daddr), dport, proto, 1, skb.len);
+    if (v != POLICY_ALLOW) return drop_packet(skb, v == POLICY_DENY_ENTRY ? DROP_POLICY_DENY : DROP_POLICY, METRIC_EGRESS);
+  }
+  const dst_ep = lookup_endpoint(daddr);
+  if (dst_ep != null && (dst_ep.flags & ENDPOINT_F_POLICY_INGRESS) != 0) {
+    const v = policy_can_access(dst_ep.lxc_id, src_id, dport, proto, 0, skb.len);
+    if (v != POLICY_ALLOW) return drop_packet(skb, v == POLICY_DENY_ENTRY ? DROP_POLICY_DENY : DROP_POLICY, METRIC_INGRESS);
+  }
+  if (fwd != null) {
+    fwd.flags |= CT_F_POLICY_ALLOWED;
+    fwd.src_sec_id = src_id;
+    ct_update(fwd, proto, pkt_tcp_flags, false, skb.len, now);
+  } else {
+    ct_create(tuple, proto, pkt_tcp_flags, skb.len, now, 0, 0, CT_F_POLICY_ALLOWED, src_id);
+  }
+  return TC_ACT_OK;
+}
