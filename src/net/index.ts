@@ -19,6 +19,6 @@ export { sendUdp, sendTcp, sendIcmpEcho, sendIpv4, type SendOpts, type UdpOpts, 
 export { icmpSend } from "./icmp.js";
 export { nfHook } from "./ipv4.js";
 export { exec } from "./iproute.js";
-export { ipAddr, ipLink, ipRoute, ipRule, ipNeigh, bridgeFdb, formatRoute } from "./print.js";
+export { ipAddr, ipLink, ipRoute, ipRouteGet, ipRule, ipNeigh, bridgeFdb, formatRoute } from "./print.js";
 export { renderRecord, summarize, type PacketSummary } from "./render.js";
 export { getMac, setMac, macToString, parseMacNum } from "./emit.js";

@@ -179,3 +179,24 @@ export function bridgeFdb(ns: NetNamespace): string {
   }
   return lines.length === 0 ? "" : lines.join("\n") + "\n";
 }
+
+/**
+ * `ip route get DST [from SRC] [iif DEV]`: the route a packet would take, as iproute2 prints it
+ * (`10.244.1.2 via 10.244.1.0 dev flannel.1 src 10.244.0.0`); `local ...` for our own addresses, or the error.
+ */
+export function ipRouteGet(ns: NetNamespace, dst: number, opts: { from?: number; iif?: string } = {}): string {
+  const iif = opts.iif !== undefined ? ns.dev(opts.iif) : null;
+  const r = ns.routeLookup(dst, opts.from ?? 0, iif, 0);
+  if (r === null) return "RTNETLINK answers: Network is unreachable\n";
+  const type = RTN_NAMES[r.type] ?? String(r.type);
+  if (r.type !== RTN_UNICAST && r.type !== 2) return `RTNETLINK answers: ${r.type === 6 ? "Invalid argument" : r.type === 8 ? "Permission denied" : "No route to host"}\n`;
+  const parts: string[] = [];
+  if (r.type !== RTN_UNICAST) parts.push(type);
+  parts.push(formatIpv4(dst));
+  if (opts.from !== undefined) parts.push(`from ${formatIpv4(opts.from)}`);
+  if (r.gw !== 0) parts.push(`via ${formatIpv4(r.gw)}`);
+  parts.push(`dev ${r.type === 2 && iif === null ? "lo" : r.dev!.name}`);
+  if (iif === null) parts.push(`src ${formatIpv4(opts.from ?? ns.routeSrc(r, dst))}`);
+  else parts.push(`iif ${iif.name}`);
+  return parts.join(" ") + "\n";
+}

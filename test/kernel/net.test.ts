@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { World, exec, ipAddr, ipNeigh, ipLink, ipRoute, bridgeFdb, macToString, sendIcmpEcho, sendUdp, RT_TABLE_LOCAL } from "../../src/net/index.js";
+import { World, exec, ipAddr, ipNeigh, ipLink, ipRoute, ipRouteGet, bridgeFdb, macToString, sendIcmpEcho, sendUdp, RT_TABLE_LOCAL } from "../../src/net/index.js";
 import { parseIpv4, formatIpv4 } from "../../src/packet/addr.js";
 import { get16, get32, l4Checksum } from "../../src/packet/checksum.js";
 import { readPcap } from "../../src/packet/pcap.js";
@@ -34,6 +34,8 @@ interface Side {
   fdb: string[];
   neigh: string[];
   vxlan: string;
+  /** `ip route get` on node 1 for a few destinations (first line, without `uid 0`). */
+  routeGet: string[];
   /** ICMP messages pod A received, in order. */
   atPod: string[];
   /** Every IPv4 frame on node 1's underlay, fingerprinted, sorted. */
@@ -83,6 +85,8 @@ function icmpAtPod(f: Uint8Array): string | null {
   return `icmp ${f[l4]}/${f[l4 + 1]} from ${formatIpv4(get32(f, 26))} ttl ${f[22]} tos 0x${f[15]!.toString(16)} len ${get16(f, 16)}${f[l4] === 0 ? "" : ` quoted ${quoted}`}`;
 }
 
+const GET_DSTS = ["10.244.1.2", "10.244.0.2", "192.168.50.12", "192.168.50.11", "203.0.113.5", "127.0.0.1"];
+
 /** The sends, in order: scapy on the kernel side (no ping binary needed), the model's senders on the other. */
 const SCAPY = `
 import time
@@ -131,6 +135,7 @@ async function runKernel(): Promise<Side> {
   return {
     route: Object.fromEntries([N.n1, N.n2, N.a].map((ns) => [ROLE[ns]!, trimLines(inNs(ns, "ip route"))])),
     local: trimLines(inNs(N.n1, "ip route show table local")),
+    routeGet: GET_DSTS.map((d) => inNs(N.n1, `ip route get ${d}`).split("\n")[0]!.replace(/ uid \d+/, "").trim()),
     addr: Object.fromEntries([N.n1, N.a].map((ns) => [ROLE[ns]!, normAddr(inNs(ns, "ip addr"))])),
     fdb: normFdb(inNs(N.n1, "bridge fdb show"), macs),
     neigh: normNeigh(inNs(N.n1, "ip neigh"), macs),
@@ -170,6 +175,7 @@ function runModel(): Side {
   return {
     route: Object.fromEntries([N.n1, N.n2, N.a].map((ns) => [ROLE[ns]!, ipRoute(w.ns(ns))])),
     local: ipRoute(w.ns(N.n1), RT_TABLE_LOCAL),
+    routeGet: GET_DSTS.map((d) => ipRouteGet(w.ns(N.n1), parseIpv4(d)).trim()),
     addr: Object.fromEntries([N.n1, N.a].map((ns) => [ROLE[ns]!, normAddr(ipAddr(w.ns(ns)))])),
     fdb: normFdb(bridgeFdb(w.ns(N.n1)), macs),
     neigh: normNeigh(ipNeigh(w.ns(N.n1)), macs),
@@ -219,6 +225,10 @@ describe("kernel model vs the kernel: Flannel-style nodes", () => {
   it("ip route show table local of node 1", (ctx) => {
     skip(ctx);
     expect(model!.local).toBe(kernel!.local);
+  });
+  it("ip route get on node 1", (ctx) => {
+    skip(ctx);
+    expect(model!.routeGet).toEqual(kernel!.routeGet);
   });
   it("ip addr of node 1 and pod A", (ctx) => {
     skip(ctx);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { get16, get32, ipv4HeaderChecksum, l4Checksum } from "../../src/packet/checksum.js";
-import { IPPROTO_UDP, World, bridgeFdb, ipLink, ipRoute, sendUdp, summarize, flowSrcPort } from "../../src/net/index.js";
+import { IPPROTO_UDP, World, bridgeFdb, ipLink, ipRoute, ipRouteGet, sendUdp, summarize, flowSrcPort } from "../../src/net/index.js";
 import { flannelCluster, ip } from "./topo.js";
 
 describe("VXLAN between two nodes (Flannel style)", () => {
@@ -94,4 +94,21 @@ describe("VXLAN between two nodes (Flannel style)", () => {
     expect(s.encaps).toBe(0);
     expect(sock.lastSrc).toBe(ip("10.244.0.2")); // no masquerade in the bare model: iptables adds it
   });
+});
+
+describe("ip route get", () => {
+  const cases = [
+    { ns: "node1", dst: "10.244.1.2", out: "10.244.1.2 via 10.244.1.0 dev flannel.1 src 10.244.0.0" },
+    { ns: "node1", dst: "10.244.0.2", out: "10.244.0.2 dev cni0 src 10.244.0.1" },
+    { ns: "node1", dst: "8.8.8.8", out: "8.8.8.8 via 192.168.1.1 dev eth0 src 192.168.1.11" },
+    { ns: "node1", dst: "192.168.1.11", out: "local 192.168.1.11 dev lo src 192.168.1.11" },
+    { ns: "pod1", dst: "10.244.1.2", out: "10.244.1.2 via 10.244.0.1 dev eth0 src 10.244.0.2" },
+  ];
+  for (const c of cases) {
+    it(`${c.ns}: ${c.dst}`, () => {
+      const w = new World();
+      flannelCluster(w);
+      expect(ipRouteGet(w.ns(c.ns), ip(c.dst))).toBe(c.out + "\n");
+    });
+  }
 });
