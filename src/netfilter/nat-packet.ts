@@ -20,9 +20,14 @@ function icmpIsQuery(type: number): boolean {
 
 /**
  * kernel nf_nat_ipv4_manip_pkt: rewrite the IPv4 datagram at `iph` (whose bytes end at `end`) to the target tuple
- * (src, dst, ports) for one manip type. Returns false when the L4 header is too short to rewrite.
+ * for one manip type. The target is conntrack node `node`'s tuple, inverted when `invert` (the usual case: the
+ * inverse of the other direction). The tuple is read here rather than passed in so that no 32-bit value is boxed
+ * on the call. Returns false when the L4 header is too short to rewrite.
  */
-export function manipPkt(buf: Uint8Array, iph: number, end: number, tsrc: number, tdst: number, tports: number, maniptype: number): boolean {
+export function manipPkt(buf: Uint8Array, iph: number, end: number, ct: Conntrack, node: number, invert: boolean, maniptype: number): boolean {
+  const tsrc = invert ? ct.tDst[node]! : ct.tSrc[node]!;
+  const tdst = invert ? ct.tSrc[node]! : ct.tDst[node]!;
+  const tports = invert ? invertPorts(ct.tProto[node]!, ct.tPorts[node]!) : ct.tPorts[node]!;
   const ihl = (buf[iph]! & 15) * 4;
   const proto = buf[iph + 9]!;
   const hdroff = iph + ihl;
@@ -85,7 +90,7 @@ export function natPacket(ct: Conntrack, ref: number, maniptype: number, buf: Ui
   if (!(ct.status[i]! & statusbit)) return true;
   const other = i * 2 + (dir ^ 1);
   const end = l3off + get16(buf, l3off + 2);
-  return manipPkt(buf, l3off, end, ct.tDst[other]!, ct.tSrc[other]!, invertPorts(ct.tProto[other]!, ct.tPorts[other]!), maniptype);
+  return manipPkt(buf, l3off, end, ct, other, true, maniptype);
 }
 
 /**
@@ -108,7 +113,7 @@ function icmpReplyTranslation(ct: Conntrack, i: number, dir: number, maniptype: 
   if (!(st & statusbit)) return true;
   const other = i * 2 + (dir ^ 1);
   // Inner: the other direction's tuple itself (not inverted), opposite manip.
-  if (!manipPkt(buf, icmp + 8, end, ct.tSrc[other]!, ct.tDst[other]!, ct.tPorts[other]!, maniptype ^ 1)) return false;
+  if (!manipPkt(buf, icmp + 8, end, ct, other, false, maniptype ^ 1)) return false;
   set16(buf, icmp + 2, 0);
   set16(buf, icmp + 2, csumFinish(csumPartial(buf, icmp, end - icmp)));
   // Outer: as a reply to the other direction, L3 only (an ICMP error has no id to rewrite).
