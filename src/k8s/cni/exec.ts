@@ -75,10 +75,11 @@ export function parseConf(stdin: string, command: string): NetConf {
   const c = conf as NetConf;
   // libcni: a config without cniVersion is version 0.1.0.
   const version = typeof c.cniVersion === "string" ? c.cniVersion : "0.1.0";
+  // VERSION answers whatever the caller's version; it is how a runtime finds out what the plugin supports.
+  if (command === "VERSION") return c;
   if (!SUPPORTED_VERSIONS.includes(version)) {
     throw new CniError(CniCode.INCOMPATIBLE_VERSION, `incompatible CNI versions; config is "${version}", plugin supports [${SUPPORTED_VERSIONS.map((v) => `"${v}"`).join(" ")}]`, "", "stdin: cniVersion");
   }
-  if (command === "VERSION") return c;
   if (command === "CHECK" && vnum(version) < vnum("0.4.0")) throw new CniError(CniCode.INCOMPATIBLE_VERSION, `config version "${version}" does not allow CHECK`, "", "stdin: cniVersion");
   if (typeof c.name !== "string" || c.name === "") throw new CniError(CniCode.INVALID_NETWORK_CONFIG, "missing network name", "", "stdin: name");
   if (typeof c.type !== "string" || PLUGINS[c.type] === undefined) {
