@@ -9,7 +9,8 @@ import { register as conntrack } from "./conntrack.js";
 import { register as build } from "./build.js";
 import { register as map } from "./map.js";
 import { register as run } from "./run.js";
+import { register as ip } from "./ip.js";
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [kubeProxy, cni, topology, trace, pcap, conntrack, build, map, run];
+export const commands: Register[] = [kubeProxy, cni, topology, trace, pcap, conntrack, build, map, run, ip];
