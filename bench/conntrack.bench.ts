@@ -5,6 +5,15 @@ import { Conntrack, ctIndex } from "../src/netfilter/conntrack.js";
 import { natSetupInfo, NF_NAT_MANIP_DST, parseNatRange } from "../src/netfilter/nat.js";
 import { natPacket } from "../src/netfilter/nat-packet.js";
 import { runGroup, type BenchOptions } from "./harness.js";
+import { compileRuleset } from "../src/netfilter/compile.js";
+import { ConntrackPathHook } from "../src/netfilter/conntrack-hook.js";
+import { AddrType } from "../src/netfilter/ctstate.js";
+import type { EvalEnv } from "../src/netfilter/eval.js";
+import { NetfilterPath, PathResult, type RouteEnv } from "../src/netfilter/hooks.js";
+import { IfaceRegistry } from "../src/netfilter/iface.js";
+import { PacketState } from "../src/netfilter/packet-state.js";
+import { RecentTables } from "../src/netfilter/recent.js";
+import { parseIptablesRestore } from "../src/netfilter/restore.js";
 
 const BATCH = 1024;
 const L3 = 14;
@@ -126,5 +135,71 @@ export default async function (opts: BenchOptions): Promise<void> {
     ],
     opts,
   );
+  sink ^= await pathGroup(opts);
   if (sink === 0.5) console.log(sink);
+}
+
+/** Established packets through NetfilterPath (DNAT, MASQUERADE, stateful FORWARD) with ConntrackPathHook. */
+async function pathGroup(opts: BenchOptions): Promise<number> {
+  const rules = [
+    "*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]",
+    "-A PREROUTING -d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.200.7:8080",
+    "-A POSTROUTING -s 10.244.0.0/16 -o eth0 -j MASQUERADE", "COMMIT",
+    "*filter", ":INPUT ACCEPT [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]",
+    "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    "-A FORWARD -m conntrack --ctstate NEW -j ACCEPT", "COMMIT", "",
+  ].join("\n");
+  const ifaces = new IfaceRegistry();
+  const recent = new RecentTables();
+  const compiled = compileRuleset(parseIptablesRestore(rules), { ifaces, recent });
+  const node = 0xc0a8010a;
+  const env: EvalEnv & RouteEnv = {
+    randomMatch: () => false,
+    addrType: (a) => (a === node ? AddrType.LOCAL : AddrType.UNICAST),
+    now: () => 0,
+    recent,
+    isLocal: (a) => a === node,
+    masqueradeAddr: () => node,
+  };
+  const ct = new Conntrack({ max: 1 << 16, buckets: 1 << 14 });
+  const hook = new ConntrackPathHook(ct);
+  const path = new NetfilterPath(compiled, env, hook);
+  const eth0 = ifaces.index("eth0");
+  const p = new PacketState();
+  const out = new PathResult();
+  const send = (f: Uint8Array) => {
+    hook.setPacket(f, L3);
+    p.reset();
+    p.fromIpv4(f, L3);
+    p.iif = eth0;
+    p.oif = eth0;
+    return path.receive(p, out);
+  };
+  const tmpl: Uint8Array[] = [];
+  for (let k = 0; k < BATCH; k++) {
+    const src = clientIp(k);
+    send(buildTcp({ src, dst: "10.96.0.10", sport: 20000 + k, dport: 80, flags: SYN, seq: 1 }));
+    send(buildTcp({ src: "10.244.200.7", dst: node, sport: 8080, dport: 20000 + k, flags: SYN | ACK, seq: 9, ack: 2 }));
+    tmpl.push(buildTcp({ src, dst: "10.96.0.10", sport: 20000 + k, dport: 80, flags: ACK, seq: 2, ack: 10 }));
+  }
+  const work = tmpl.map((f) => new Uint8Array(f.length));
+  let sink = 0;
+  await runGroup(
+    `path: established packets through NetfilterPath + ConntrackPathHook (${BATCH} connections)`,
+    [
+      {
+        name: "copy + PREROUTING/FORWARD/POSTROUTING + conntrack + DNAT/SNAT rewrite",
+        items: BATCH,
+        fn: () => {
+          for (let b = 0; b < BATCH; b++) {
+            const w = work[b]!;
+            w.set(tmpl[b]!);
+            sink ^= send(w);
+          }
+        },
+      },
+    ],
+    opts,
+  );
+  return sink;
 }
