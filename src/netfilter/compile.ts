@@ -73,7 +73,7 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
   const nat = new IntBuf();
   const recent: RecentInfo[] = [];
   const ifPatterns: string[] = [];
-  let nth = 0;
+  const nthInit: number[] = [];
   const ifId = (pattern: string) => {
     let k = ifPatterns.indexOf(pattern);
     if (k < 0) k = ifPatterns.push(pattern) - 1;
@@ -93,7 +93,7 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
       }
       mStart[r] = mOp.n;
       for (const m of rule.matches) {
-        const op = compileMatch(m, data, ifId, env, recent, () => nth++);
+        const op = compileMatch(m, data, ifId, env, recent, (init) => nthInit.push(init) - 1);
         if (op < 0) continue;
         mOp.push(op);
         mArg.push(op === Op.RECENT ? recent.length - 1 : lastDataStart);
@@ -121,7 +121,7 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
     hookChain, policyPackets: new Float64Array(chains.length), policyBytes: new Float64Array(chains.length),
     nRules, ip, scan, mStart, mEnd, tKind, tArg, ruleChain, ruleNum,
     packets: new Float64Array(nRules), bytes: new Float64Array(nRules),
-    mOp: mOp.done(), mArg: mArg.done(), data: data.done(), nthCount: new Int32Array(nth), recent,
+    mOp: mOp.done(), mArg: mArg.done(), data: data.done(), nthCount: Int32Array.from(nthInit), nthInit: Int32Array.from(nthInit), recent,
     nat: nat.done(), ifPatterns, ifMatch, maxDepth: chains.length,
   };
   env.ifaces.onAdd((idx, name) => {
@@ -169,7 +169,7 @@ function compileIp(rule: Rule, ip: Int32Array, o: number, ifId: (p: string) => n
 let lastDataStart = 0;
 
 /** Appends the match's operands to `data` (start in lastDataStart) and returns its opcode, or -1 for no-ops. */
-function compileMatch(m: Match, data: IntBuf, ifId: (p: string) => number, env: CompileEnv, recent: RecentInfo[], nextNth: () => number): number {
+function compileMatch(m: Match, data: IntBuf, ifId: (p: string) => number, env: CompileEnv, recent: RecentInfo[], nextNth: (init: number) => number): number {
   switch (m.kind) {
     case "tcp":
     case "udp":
@@ -204,8 +204,8 @@ function compileMatch(m: Match, data: IntBuf, ifId: (p: string) => number, env: 
         lastDataStart = data.push(m.probability, m.invert ? 1 : 0);
         return Op.STAT_RANDOM;
       }
-      // The kernel stores every-1 and counts 0..every-1.
-      lastDataStart = data.push(m.every - 1, m.packet, nextNth(), m.invert ? 1 : 0);
+      // The kernel stores every-1 and counts 0..every-1, starting so that the first packet counts 0.
+      lastDataStart = data.push(m.every - 1, m.packet, nextNth(m.every - 1), m.invert ? 1 : 0);
       return Op.STAT_NTH;
     case "recent": {
       const cmd = { set: RecentCmd.SET, rcheck: RecentCmd.RCHECK, update: RecentCmd.UPDATE, remove: RecentCmd.REMOVE }[m.command];

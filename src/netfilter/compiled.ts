@@ -76,6 +76,8 @@ export interface CompiledTable {
   data: Int32Array;
   /** statistic nth counters (kernel: info->master->count), one per nth match. */
   nthCount: Int32Array;
+  /** Their starting values: every-1, so the first packet counts 0 and `--packet 0` matches it (tested). */
+  nthInit: Int32Array;
   recent: RecentInfo[];
   nat: Int32Array;
   /** MARK/CONNMARK operands at tArg: value, mask (CONNMARK: mode, value, mask, nfmask, ctmask). */

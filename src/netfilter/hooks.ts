@@ -64,6 +64,12 @@ export class PathResult {
 export class NetfilterPath {
   /** Tables per hook in priority order, resolved once. */
   private readonly onHook: CompiledTable[][];
+  /**
+   * Is connection tracking active in this namespace? The kernel registers conntrack's hooks per namespace only when
+   * something needs it (nf_ct_netns_get: NAT targets, conntrack/state matches, CONNMARK, CT); without it packets
+   * have no conntrack entry and the nat table is never walked (tested: an empty nat table counts nothing).
+   */
+  readonly tracking: boolean;
   readonly result = new EvalResult();
 
   constructor(
@@ -71,6 +77,7 @@ export class NetfilterPath {
     readonly env: EvalEnv & RouteEnv,
     readonly conntrack: ConntrackHook | null = null,
   ) {
+    this.tracking = conntrack !== null || usesConntrack(rules);
     this.onHook = (["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"] as HookName[]).map((h) =>
       tablesOnHook(h).map((n) => rules.byName[n]).filter((t): t is CompiledTable => t !== undefined),
     );
@@ -138,6 +145,10 @@ export class NetfilterPath {
 
   private conntrackIn(hook: number, p: PacketState): void {
     if (p.ctState === CtState.UNTRACKED) return;
+    if (!this.tracking) {
+      p.ctState = CtState.INVALID;
+      return;
+    }
     if (this.conntrack) this.conntrack.in(hook, p);
     else p.setOrigFromPacket();
   }
@@ -166,4 +177,19 @@ export class NetfilterPath {
       out.snatPort = p.sport;
     }
   }
+}
+
+const CT_TARGETS = new Set(["DNAT", "SNAT", "MASQUERADE", "REDIRECT", "CONNMARK", "CT", "NOTRACK"]);
+
+/** Does any rule make the kernel enable conntrack in the namespace (nf_ct_netns_get from its checkentry)? */
+export function usesConntrack(rules: CompiledRuleset): boolean {
+  for (const t of rules.tables) {
+    for (const c of t.source.chains.values()) {
+      for (const r of c.rules) {
+        if (r.target && CT_TARGETS.has(r.target.kind)) return true;
+        if (r.matches.some((m) => m.kind === "conntrack" || m.kind === "state")) return true;
+      }
+    }
+  }
+  return false;
 }

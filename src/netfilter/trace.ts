@@ -158,7 +158,7 @@ export function traceRuleset(rs: Ruleset, spec: TraceSpec): TraceOutcome[] {
 
 function resetState(c: CompiledRuleset): void {
   for (const t of c.tables) {
-    t.nthCount.fill(0);
+    t.nthCount.set(t.nthInit);
     for (const r of t.recent) r.list.clear();
   }
 }

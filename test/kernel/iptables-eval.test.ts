@@ -20,6 +20,8 @@ import { Gen, mulberry32 } from "../netfilter/ruleset-gen.js";
 const A = `tcbxeva${process.pid}`;
 const B = `tcbxevb${process.pid}`;
 const DST = "10.99.0.2";
+/** A second local address, a DNAT target that keeps the packet on the INPUT path. */
+const DST2 = "10.99.1.2";
 const SRCS = ["10.1.2.3", "10.1.9.9", "172.16.5.5", "192.168.7.1", "10.200.0.1", "172.31.255.1"];
 const PORTS = [22, 53, 80, 443, 8080, 30001, 1024, 65535];
 
@@ -38,6 +40,7 @@ function setup(): string | null {
     ["ip", "link", "add", "vA", "netns", A, "type", "veth", "peer", "name", "vB", "netns", B],
     ["ip", "netns", "exec", A, "ip", "addr", "add", "10.99.0.1/24", "dev", "vA"],
     ["ip", "netns", "exec", B, "ip", "addr", "add", `${DST}/24`, "dev", "vB"],
+    ["ip", "netns", "exec", B, "ip", "addr", "add", `${DST2}/24`, "dev", "vB"],
     ["ip", "netns", "exec", A, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"],
     ["ip", "netns", "exec", B, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"],
     ["ip", "netns", "exec", B, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"],
@@ -98,7 +101,7 @@ function build(p: Pkt): Uint8Array {
     set16(b, 26, l4Checksum(b, 20, l4len, 6, src, dst, 17) || 0xffff);
   } else {
     b[20] = p.icmpType;
-    set16(b, 24, 7);
+    set16(b, 24, p.sport);
     set16(b, 22, csumFinish(csumPartial(b, 20, l4len)));
   }
   return b;
@@ -106,6 +109,7 @@ function build(p: Pkt): Uint8Array {
 
 function randomCase(seed: number): { rules: string; packets: Pkt[] } {
   const g = new Gen(mulberry32(seed));
+  const withNat = g.chance(0.5);
   const users = ["U0", "U1", "U2"].slice(0, g.int(0, 3));
   const lines = ["*filter", `:INPUT ${g.pick(["ACCEPT", "DROP"])} [0:0]`, ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ...users.map((u) => `:${u} - [0:0]`)];
   const rule = (chain: string, jumpable: string[]) => {
@@ -134,11 +138,45 @@ function randomCase(seed: number): { rules: string; packets: Pkt[] } {
     for (let k = g.int(1, 4); k > 0; k--) rule(u, users.slice(i + 1));
   });
   lines.push("COMMIT");
-  const packets = Array.from({ length: 24 }, () => {
+  // Always restore nat (empty without rules), so the previous case's nat rules do not stay behind.
+  if (withNat) natTable(g, lines);
+  else lines.push("*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]", "COMMIT");
+  // With a nat table each packet is its own connection (unique source port / ICMP id) whose first packet conntrack
+  // can track (SYN, or ACK picked up mid-stream; echo requests), so the kernel walks nat for every one of them.
+  const packets = Array.from({ length: 24 }, (_, k) => {
     const proto = g.pick([6, 6, 17, 17, 1]);
-    return { proto, src: g.pick(SRCS), sport: g.pick(PORTS), dport: g.pick(PORTS), flags: g.pick([0x02, 0x10, 0x12, 0x01, 0x11]), icmpType: g.pick([8, 0, 3]) };
+    const sport = withNat ? 20000 + seed * 24 + k : g.pick(PORTS);
+    return {
+      proto, src: g.pick(SRCS), sport, dport: g.pick(PORTS),
+      flags: withNat ? g.pick([0x02, 0x10]) : g.pick([0x02, 0x10, 0x12, 0x01, 0x11]),
+      icmpType: withNat ? 8 : g.pick([8, 0, 3]),
+    };
   });
   return { rules: lines.join("\n") + "\n", packets };
+}
+
+/** nat PREROUTING (DNAT to a local address, so packets stay on the INPUT path) and nat INPUT (SNAT). */
+function natTable(g: Gen, lines: string[]): void {
+  lines.push("*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]", ":SVC - [0:0]");
+  const rule = (chain: string, canJump: boolean) => {
+    let s = `-A ${chain} `;
+    if (g.chance(0.4)) s += `${g.not()}-s ${g.pick(SRCS)}/${g.pick([8, 16, 24, 32])} `;
+    const proto = g.pick(["tcp", "udp", "icmp", ""]);
+    if (proto) s += `-p ${proto} `;
+    const ports = proto === "tcp" || proto === "udp";
+    if (ports && g.chance(0.6)) s += `${g.not(0.15)}--dport ${g.pick(PORTS)} `;
+    if (g.chance(0.15)) s += `-m statistic --mode nth --every ${g.int(2, 3)} --packet 0 `;
+    const k = g.int(0, 5);
+    if (chain === "INPUT") s += k < 3 ? `-j SNAT --to-source ${g.pick(["10.50.0.1", "10.50.0.9"])}${ports && g.chance(0.5) ? ":" + g.int(1024, 2000) : ""}` : k === 3 ? "-j RETURN" : "-j MARK --set-mark 0x1";
+    else if (k === 0 && canJump) s += "-j SVC";
+    else if (k <= 3) s += `-j DNAT --to-destination ${g.pick([DST, DST2])}${ports && g.chance(0.6) ? ":" + g.pick(PORTS) : ""}`;
+    else s += k === 4 ? "-j RETURN" : "-j MARK --or-mark 0x2";
+    lines.push(s.trimEnd());
+  };
+  for (let i = g.int(1, 5); i > 0; i--) rule("PREROUTING", true);
+  for (let i = g.int(0, 3); i > 0; i--) rule("SVC", false);
+  for (let i = g.int(0, 3); i > 0; i--) rule("INPUT", false);
+  lines.push("COMMIT");
 }
 
 const DRIVER = `
@@ -155,23 +193,28 @@ for case in job["cases"]:
     r = ipt(["iptables-legacy-restore"], case["rules"])
     if r.returncode != 0:
         out.append({"error": r.stderr}); continue
-    before = ipt(["iptables-legacy-save", "-c", "-t", "filter"]).stdout
+    subprocess.run(["ip", "netns", "exec", B, "conntrack", "-F"], capture_output=True)
+    before = ipt(["iptables-legacy-save", "-c"]).stdout
     frames = [Ether(dst=mac, type=0x0800) / Raw(bytes.fromhex(h)) for h in case["packets"]]
     sendp(frames, iface="vA")
     time.sleep(0.05)
-    after = ipt(["iptables-legacy-save", "-c", "-t", "filter"]).stdout
+    after = ipt(["iptables-legacy-save", "-c"]).stdout
     out.append({"before": before, "after": after})
 json.dump(out, sys.stdout)
 `;
 
 /** Rule and policy packet/byte counters of INPUT-reachable chains, in save order: "CHAIN n: p/b". */
-function counters(rs: Ruleset): Map<string, string> {
+/** Chains a locally delivered packet never walks (REJECT's replies do: OUTPUT, POSTROUTING). */
+const NOT_ON_INPUT_PATH = new Set(["OUTPUT", "FORWARD", "POSTROUTING"]);
+
+function counters(rs: Ruleset, tables: string[]): Map<string, string> {
   const m = new Map<string, string>();
-  const t = rs.tables.find((x) => x.name === "filter")!;
-  for (const c of chainsInSaveOrder(t)) {
-    if (c.name === "OUTPUT" || c.name === "FORWARD") continue;
-    if (c.builtin) m.set(`${c.name} policy`, `${c.counters.packets}/${c.counters.bytes}`);
-    c.rules.forEach((r, i) => m.set(`${c.name} ${i + 1}`, `${r.counters.packets}/${r.counters.bytes}`));
+  for (const t of rs.tables.filter((x) => tables.includes(x.name))) {
+    for (const c of chainsInSaveOrder(t)) {
+      if (NOT_ON_INPUT_PATH.has(c.name)) continue;
+      if (c.builtin) m.set(`${t.name} ${c.name} policy`, `${c.counters.packets}/${c.counters.bytes}`);
+      c.rules.forEach((r, i) => m.set(`${t.name} ${c.name} ${i + 1}`, `${r.counters.packets}/${r.counters.bytes}`));
+    }
   }
   return m;
 }
@@ -192,12 +235,13 @@ function tcboxCounters(text: string, packets: Uint8Array[]): Map<string, string>
   const rs = parseIptablesRestore(text);
   const compiled = compileRuleset(rs, { ifaces });
   const local = parseIpv4(DST);
+  const local2 = parseIpv4(DST2);
   const path = new NetfilterPath(compiled, {
     randomMatch: () => false,
-    addrType: (a) => (a === local ? AddrType.LOCAL : AddrType.UNICAST),
+    addrType: (a) => (a === local || a === local2 ? AddrType.LOCAL : AddrType.UNICAST),
     now: () => 0,
     recent: new RecentTables(),
-    isLocal: (a) => a === local,
+    isLocal: (a) => a === local || a === local2,
     masqueradeAddr: () => local,
   });
   const p = new PacketState();
@@ -208,19 +252,20 @@ function tcboxCounters(text: string, packets: Uint8Array[]): Map<string, string>
     p.iif = vB;
     path.receive(p, out);
   }
-  const t = compiled.byName.filter!;
   const m = new Map<string, string>();
-  t.chainNames.forEach((name, ci) => {
-    if (name === "OUTPUT" || name === "FORWARD") return;
-    if (t.chainPolicy[ci]! >= 0) m.set(`${name} policy`, `${t.policyPackets[ci]}/${t.policyBytes[ci]}`);
-    for (let r = t.chainStart[ci]!; r < t.chainEnd[ci]!; r++) m.set(`${name} ${r - t.chainStart[ci]! + 1}`, `${t.packets[r]}/${t.bytes[r]}`);
-  });
+  for (const t of compiled.tables) {
+    t.chainNames.forEach((name, ci) => {
+      if (NOT_ON_INPUT_PATH.has(name)) return;
+      if (t.chainPolicy[ci]! >= 0) m.set(`${t.name} ${name} policy`, `${t.policyPackets[ci]}/${t.policyBytes[ci]}`);
+      for (let r = t.chainStart[ci]!; r < t.chainEnd[ci]!; r++) m.set(`${t.name} ${name} ${r - t.chainStart[ci]! + 1}`, `${t.packets[r]}/${t.bytes[r]}`);
+    });
+  }
   return m;
 }
 
-describe.skipIf(skipReason !== null)("kernel INPUT counters vs tcbox evaluation (iptables-legacy, scapy over veth)", () => {
-  it("40 generated rulesets × 24 packets: every rule and policy counter agrees", () => {
-    const N = 40;
+describe.skipIf(skipReason !== null)("kernel counters vs tcbox evaluation: nat PREROUTING/INPUT and filter INPUT (iptables-legacy, scapy over veth)", () => {
+  it("30 generated rulesets × 24 packets: every rule and policy counter agrees", () => {
+    const N = 30;
     const cases = Array.from({ length: N }, (_, i) => randomCase(1000 + i));
     const bytes = cases.map((c) => c.packets.map(build));
     const mac = sh(["ip", "netns", "exec", B, "cat", "/sys/class/net/vB/address"]).out.trim();
@@ -236,7 +281,8 @@ describe.skipIf(skipReason !== null)("kernel INPUT counters vs tcbox evaluation 
         bad.push(`case ${i}: kernel rejected: ${res.error.split("\n")[0]}`);
         return;
       }
-      const kernel = minus(counters(parseIptablesRestore(res.after!)), counters(parseIptablesRestore(res.before!)));
+      const tables = [...cases[i]!.rules.matchAll(/^\*(\w+)/gm)].map((x) => x[1]!);
+      const kernel = minus(counters(parseIptablesRestore(res.after!), tables), counters(parseIptablesRestore(res.before!), tables));
       const mine = tcboxCounters(cases[i]!.rules, bytes[i]!);
       for (const [k, v] of kernel) {
         counted++;

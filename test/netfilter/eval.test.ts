@@ -179,10 +179,15 @@ describe("hook path with nat", () => {
 });
 
 describe("statistic, recent, addrtype", () => {
-  it("nth --every 3 --packet 0 matches every third packet, starting with the third", () => {
-    const { send } = setup("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m statistic --mode nth --every 3 --packet 0 -j DROP\nCOMMIT\n");
+  // Observed with iptables-legacy and socat: --packet P of --every 3 hits packets P+1 and P+4.
+  it.each([
+    [0, [NF_DROP, NF_ACCEPT, NF_ACCEPT, NF_DROP, NF_ACCEPT, NF_ACCEPT]],
+    [1, [NF_ACCEPT, NF_DROP, NF_ACCEPT, NF_ACCEPT, NF_DROP, NF_ACCEPT]],
+    [2, [NF_ACCEPT, NF_ACCEPT, NF_DROP, NF_ACCEPT, NF_ACCEPT, NF_DROP]],
+  ])("nth --every 3 --packet %i", (packet, expected) => {
+    const { send } = setup(`*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m statistic --mode nth --every 3 --packet ${packet} -j DROP\nCOMMIT\n`);
     const v = [1, 2, 3, 4, 5, 6].map(() => send("udp 10.0.0.1:1 -> 192.168.0.2:2 iif eth0").v);
-    expect(v).toEqual([NF_ACCEPT, NF_ACCEPT, NF_DROP, NF_ACCEPT, NF_ACCEPT, NF_DROP]);
+    expect(v).toEqual(expected);
   });
 
   it("random 0.25 matches about a quarter of draws", () => {
