@@ -19,6 +19,15 @@ export const JHASH_INITVAL: u32 = 0xdeadbeef;
   return c;
 }
 
+/** The first n (0..4) bytes at p as a little-endian word. */
+// @ts-ignore: decorator
+@inline function tail_word(p: usize, n: u32): u32 {
+  if (n >= 4) return load<u32>(p);
+  if (n == 3) return <u32>load<u16>(p) | (<u32>load<u8>(p, 2) << 16);
+  if (n == 2) return <u32>load<u16>(p);
+  return n == 1 ? <u32>load<u8>(p) : 0;
+}
+
 /** jhash(key, length, initval): hash `length` bytes at `key`. */
 export function jhash(key: usize, length: u32, initval: u32): u32 {
   let a: u32 = JHASH_INITVAL + length + initval;
@@ -40,19 +49,18 @@ export function jhash(key: usize, length: u32, initval: u32): u32 {
     k += 12;
   }
   if (length == 0) return c;
-  // The fall-through switch of the C code: add the remaining 1..12 bytes, little-endian per word.
-  if (length >= 12) c += <u32>load<u8>(k, 11) << 24;
-  if (length >= 11) c += <u32>load<u8>(k, 10) << 16;
-  if (length >= 10) c += <u32>load<u8>(k, 9) << 8;
-  if (length >= 9) c += <u32>load<u8>(k, 8);
-  if (length >= 8) b += <u32>load<u8>(k, 7) << 24;
-  if (length >= 7) b += <u32>load<u8>(k, 6) << 16;
-  if (length >= 6) b += <u32>load<u8>(k, 5) << 8;
-  if (length >= 5) b += <u32>load<u8>(k, 4);
-  if (length >= 4) a += <u32>load<u8>(k, 3) << 24;
-  if (length >= 3) a += <u32>load<u8>(k, 2) << 16;
-  if (length >= 2) a += <u32>load<u8>(k, 1) << 8;
-  a += <u32>load<u8>(k);
+  // The C code's fall-through switch adds the last 1..12 bytes as little-endian partial words; whole words
+  // are loaded at once (same value on little-endian), only the final partial word byte by byte.
+  if (length >= 8) {
+    a += load<u32>(k);
+    b += load<u32>(k, 4);
+    c += tail_word(k + 8, length - 8);
+  } else if (length >= 4) {
+    a += load<u32>(k);
+    b += tail_word(k + 4, length - 4);
+  } else {
+    a += tail_word(k, length);
+  }
   return jhash_final(a, b, c);
 }
 

@@ -74,6 +74,11 @@ declare function __map_create(type: u32, key_size: u32, value_size: u32, max_ent
 }
 
 function key_eq(a: usize, b: usize, size: u32): bool {
+  // Common key sizes compare without a loop (each loop iteration costs a budget unit too).
+  if (size == 8) return load<u64>(a) == load<u64>(b);
+  if (size == 4) return load<u32>(a) == load<u32>(b);
+  if (size == 12) return load<u64>(a) == load<u64>(b) && load<u32>(a, 8) == load<u32>(b, 8);
+  if (size == 16) return load<u64>(a) == load<u64>(b) && load<u64>(a, 8) == load<u64>(b, 8);
   let i: u32 = 0;
   for (; i + 4 <= size; i += 4) if (load<u32>(a + i) != load<u32>(b + i)) return false;
   for (; i < size; i++) if (load<u8>(a + i) != load<u8>(b + i)) return false;

@@ -24,7 +24,7 @@ class Backend {
   pad: u16;
 }
 
-const SERVICES = map_def<SvcKey, Backend>(BPF_MAP_TYPE_HASH, 131072, "rewrite_services", PIN_GLOBAL_NS);
+const SERVICES = map_def<SvcKey, Backend>(BPF_MAP_TYPE_HASH, 262144, "rewrite_services", PIN_GLOBAL_NS);
 const key = changetype<SvcKey>(memory.data(offsetof<SvcKey>()));
 
 const IP_CHECK_OFF: u32 = ETH_HLEN + <u32>offsetof<iphdr>("check");

@@ -132,7 +132,8 @@ export class BpfKernel {
     const name = opts.name ?? basename(file);
     if (extname(file) === ".wasm") return this.loadWasm(readFileSync(file), name);
     // Compile at the lowest free address; if the result does not fit the hole there, compile again above.
-    let base = this.mem.findFree(1, 16);
+    // 64 KiB is a guess at the size (most programs have far less static data), so small holes are skipped.
+    let base = this.mem.findFree(65536, 16);
     for (let attempt = 0; attempt < 3; attempt++) {
       const built = await compileProgram(file, { memoryBase: base, displayName: name, source: opts.source });
       const facts = verify(built.wasm, `program ${name}`).region;

@@ -2,7 +2,7 @@
 // like BPF_PROG_TEST_RUN. A program that traps (budget exhausted, out-of-bounds packet access, abort, any
 // WebAssembly trap) has its packet dropped with TC_ACT_SHOT and counted by reason; the batch goes on with the
 // next packet and the instance keeps working (maps live in memory the host owns).
-import { CB_BATCH_INDEX, CB_BUDGET, CB_TRAP_REASON, CTX_BASE, CTX_SIZE, TC_ACT_SHOT, TRAP_ABORT, TRAP_BUDGET, TRAP_NONE, TRAP_OOB } from "./abi.js";
+import { CB_BATCH_INDEX, CB_BUDGET, CB_TRAP_REASON, CTX_BASE, CTX_SIZE, SKB_RETVAL, TC_ACT_SHOT, TRAP_ABORT, TRAP_BUDGET, TRAP_NONE, TRAP_OOB } from "./abi.js";
 import { PacketBatch, type PacketMeta } from "./batch.js";
 import type { SharedMemory } from "./memory.js";
 import { Wasm } from "./wasm-api.js";
@@ -15,7 +15,7 @@ const TRAP_OTHER = 9;
 export interface ProgramStats {
   runs: number;
   /** Packets per verdict returned (TC_ACT_* value -> count), traps excluded. */
-  retvals: Map<number, number>;
+  readonly retvals: Map<number, number>;
   /** Packets stopped, per reason. */
   traps: Record<TrapReason, number>;
   /** TC_ACT_SHOT verdicts per drop reason the program gave (set_drop_reason; 0 = none given). */
@@ -38,7 +38,16 @@ type BatchFn = (ctx: number, n: number) => void;
 type EntryFn = (ctx: number) => number;
 
 export class BpfProgram {
-  readonly stats: ProgramStats = newStats();
+  private readonly counts = new Float64Array(10);
+  private readonly otherRetvals = new Map<number, number>();
+  readonly stats: ProgramStats = newStats(() => {
+    const m = new Map<number, number>();
+    this.counts.forEach((n, i) => {
+      if (n > 0) m.set(i - 1, n);
+    });
+    for (const [r, n] of this.otherRetvals) m.set(r, n);
+    return m;
+  });
   /** Set by the kernel when the object is closed: running it is an error. */
   closed = false;
 
@@ -103,10 +112,15 @@ export class BpfProgram {
   private count(batch: PacketBatch, start: number, end: number): void {
     const s = this.stats;
     s.runs += end - start;
+    // Verdicts -1..8 count into an array (no Map work per packet); others and drop reasons go to Maps.
+    const counts = this.counts;
+    const i32 = this.mem.i32;
+    const traps = batch.traps;
     for (let i = start; i < end; i++) {
-      if (batch.traps[i] !== TRAP_NONE) continue;
-      const r = batch.retval(i);
-      s.retvals.set(r, (s.retvals.get(r) ?? 0) + 1);
+      if (traps[i] !== TRAP_NONE) continue;
+      const r = i32[(CTX_BASE + i * CTX_SIZE + SKB_RETVAL) >>> 2]!;
+      if (r >= -1 && r <= 8) counts[r + 1]!++;
+      else this.otherRetvals.set(r, (this.otherRetvals.get(r) ?? 0) + 1);
       if (r === TC_ACT_SHOT) {
         const why = batch.dropReason(i);
         s.dropReasons.set(why, (s.dropReasons.get(why) ?? 0) + 1);
@@ -136,8 +150,15 @@ export function resultOf(batch: PacketBatch, i: number): RunResult {
   };
 }
 
-export function newStats(): ProgramStats {
-  return { runs: 0, retvals: new Map(), traps: { oob: 0, budget: 0, abort: 0, trap: 0 }, dropReasons: new Map() };
+function newStats(retvals: () => Map<number, number>): ProgramStats {
+  return {
+    runs: 0,
+    get retvals() {
+      return retvals();
+    },
+    traps: { oob: 0, budget: 0, abort: 0, trap: 0 },
+    dropReasons: new Map(),
+  };
 }
 
 /** Thrown by the env.abort import: an assertion in the program failed. */

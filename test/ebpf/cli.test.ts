@@ -41,7 +41,7 @@ describe("tcbox build", () => {
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(j.entryPoints).toEqual(["cls_main"]);
-    expect(j.maps).toEqual([{ name: "rewrite_services", type: "hash", key: 8, value: 8, maxEntries: 131072, pinning: 2 }]);
+    expect(j.maps).toEqual([{ name: "rewrite_services", type: "hash", key: 8, value: 8, maxEntries: 262144, pinning: 2 }]);
     expect(existsSync(out)).toBe(true);
   });
 

@@ -6,16 +6,19 @@ function rol32(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }
 
+function word(k: Uint8Array, i: number): number {
+  return k[i]! | (k[i + 1]! << 8) | (k[i + 2]! << 16) | (k[i + 3]! << 24);
+}
+
 export function jhashBytes(k: Uint8Array, off: number, length: number, initval: number): number {
   let a = (JHASH_INITVAL + length + initval) | 0;
   let b = a;
   let c = a;
   let p = off;
-  const w = (i: number) => k[i]! | (k[i + 1]! << 8) | (k[i + 2]! << 16) | (k[i + 3]! << 24);
   while (length > 12) {
-    a = (a + w(p)) | 0;
-    b = (b + w(p + 4)) | 0;
-    c = (c + w(p + 8)) | 0;
+    a = (a + word(k, p)) | 0;
+    b = (b + word(k, p + 4)) | 0;
+    c = (c + word(k, p + 8)) | 0;
     a = (a - c) | 0; a ^= rol32(c, 4); c = (c + b) | 0;
     b = (b - a) | 0; b ^= rol32(a, 6); a = (a + c) | 0;
     c = (c - b) | 0; c ^= rol32(b, 8); b = (b + a) | 0;
