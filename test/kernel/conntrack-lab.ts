@@ -255,10 +255,10 @@ export function routerPath(ct: Conntrack, f: Uint8Array): void {
 
 
 /** Feed a round's captures through a fresh model along the router's path; list it at the time the kernel was read. */
-export function replay(round: Round, kernel: Map<string, Entry>): { ct: Conntrack; text: string; model: Map<string, Entry> } {
+export function replay(round: Round, kernel: Map<string, Entry>, tcpLoose = true): { ct: Conntrack; text: string; model: Map<string, Entry> } {
   let pendingPick = -1;
   // The kernel's random port/id picks, by original tuple, handed to the model's random source for that flow.
-  const ct = new Conntrack({ random: () => (pendingPick >= 0 ? pendingPick : 0) });
+  const ct = new Conntrack({ random: () => (pendingPick >= 0 ? pendingPick : 0), tcpLoose });
   const t0 = Number(round.recs[0]!.tsNs) / 1e9;
   for (const r of round.recs) {
     const f = new Uint8Array(r.data);

@@ -104,4 +104,33 @@ describe("TCP tracking against the kernel, sequence by sequence", () => {
     expect(states.get(port("simultaneous"))).toBe("ESTABLISHED");
     expect(states.get(50000 + FULL.length)).toBe("TIME_WAIT");
   });
+
+  it("with nf_conntrack_tcp_loose=0 no connection is picked up mid-stream", async (ctx) => {
+    if (!lab.ready) {
+      ctx.skip(`kernel conntrack test skipped: ${lab.skipReason}`);
+      return;
+    }
+    const { C, R, S } = lab;
+    // Per-namespace sysctl: only the lab router changes.
+    lab.ns(R, "sysctl", ["-qw", "net.netfilter.nf_conntrack_tcp_loose=0"]);
+    const picks: [number, Seg[]][] = [
+      [50500, SEQUENCES.pickup3!],
+      [50501, SEQUENCES.unackedData!],
+    ];
+    const cfg = { C, S, cr: lab.mac(C, "cr"), rc: lab.mac(R, "rc"), sr: lab.mac(S, "sr"), rs: lab.mac(R, "rs"), flows: picks };
+    try {
+      const round = await lab.round(async () => {
+        lab.ns(C, "/usr/bin/python3", ["-c", SENDER, JSON.stringify(cfg)]);
+      });
+      const kernel = parseList(round.kernelText);
+      const { text, model } = replay(round, kernel, false);
+      const { rows, agree, total } = compare(kernel, model);
+      console.log(`conntrack TCP kernel differential (loose=0): ${kernel.size} kernel entries, ${agree}/${total} fields agree`);
+      expect(rows, `kernel:\n${round.kernelText}\nmodel:\n${text}`).toEqual([]);
+      expect([...kernel.keys()].some((k) => k.includes(" 50500>"))).toBe(false);
+      expect([...kernel.keys()].some((k) => k.includes(" 50501>"))).toBe(true);
+    } finally {
+      lab.ns(R, "sysctl", ["-qw", "net.netfilter.nf_conntrack_tcp_loose=1"]);
+    }
+  });
 });
