@@ -46,7 +46,7 @@ function tablesJson(t: KubeProxyTables) {
 export function register(program: Command): void {
   program
     .command("kube-proxy")
-    .description("print the ruleset kube-proxy programs on one node (iptables mode: iptables-save text)")
+    .description("print the ruleset kube-proxy programs on one node (iptables: iptables-save text; nftables: nft list ruleset)")
     .option("--manifests <file>", "Kubernetes manifests (multi-document YAML); default: the built-in demo cluster")
     .requiredOption("--node-name <name>", "the node kube-proxy runs on (a Node in the manifests)")
     .requiredOption("--node-ip <ip[,ip...]>", "the node's IPs (the first is the primary node IP)")
