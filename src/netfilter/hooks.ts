@@ -2,7 +2,8 @@
 //   received:  PREROUTING (raw -300, conntrack -200, mangle -150, nat DNAT -100) → routing decision →
 //              INPUT (mangle, filter, security, nat SNAT +100)  or  FORWARD (mangle, filter, security) →
 //              POSTROUTING (mangle, nat SNAT +100) for forwarded packets
-//   local out: OUTPUT (raw, conntrack, mangle, nat DNAT, filter, security) → POSTROUTING (mangle, nat SNAT)
+//   local out: OUTPUT (raw, conntrack, mangle, nat DNAT, filter, security) → POSTROUTING (mangle, nat SNAT),
+//              and for a local destination back in through lo: PREROUTING → INPUT (no conntrack, no nat again)
 // Only the first packet of a connection (ct state NEW) walks the nat table; later packets get the binding from
 // conntrack, which plugs in through the Conntrack interface (helper: src/netfilter/conntrack.ts).
 import { CtState } from "./ctstate.js";
@@ -71,6 +72,8 @@ export class NetfilterPath {
    */
   readonly tracking: boolean;
   readonly result = new EvalResult();
+  /** Walking PREROUTING/INPUT again for a looped-back local packet (see loopback()). */
+  private reentry = false;
 
   constructor(
     readonly rules: CompiledRuleset,
@@ -107,8 +110,26 @@ export class NetfilterPath {
       this.hook(Hook.POSTROUTING, p, out);
     }
     if (out.verdict === NF_ACCEPT && this.conntrack) this.conntrack.confirm(p, out);
+    if (out.verdict === NF_ACCEPT && out.local) this.loopback(p, out);
     return out.verdict;
   }
+
+  /**
+   * A locally generated packet for a local address leaves through lo and comes back in: PREROUTING and INPUT run
+   * again, but the skb keeps its conntrack entry (nf_conntrack_in returns early) and both NAT manips are set up, so
+   * neither conntrack nor the nat table acts a second time.
+   */
+  private loopback(p: PacketState, out: PathResult): void {
+    p.iif = p.oif;
+    p.oif = 0;
+    this.reentry = true;
+    try {
+      if (this.hook(Hook.PREROUTING, p, out)) this.hook(Hook.INPUT, p, out);
+    } finally {
+      this.reentry = false;
+    }
+  }
+
 
   /** Every table on `hook` in priority order; conntrack runs at -200 (after raw). False when the packet was stopped. */
   hook(hook: number, p: PacketState, out: PathResult): boolean {
@@ -138,13 +159,14 @@ export class NetfilterPath {
   }
 
   private natDone(hook: number, p: PacketState): boolean {
+    if (this.reentry) return true;
     const ct = this.conntrack;
     if (ct?.natDone) return ct.natDone(hook);
     return (p.ctState & CtState.NEW) === 0;
   }
 
   private conntrackIn(hook: number, p: PacketState): void {
-    if (p.ctState === CtState.UNTRACKED) return;
+    if (p.ctState === CtState.UNTRACKED || this.reentry) return;
     if (!this.tracking) {
       p.ctState = CtState.INVALID;
       return;

@@ -109,6 +109,16 @@ describe("filter INPUT walk", () => {
     expect(r.v).toBe(verdict);
   });
 
+  it("a locally generated packet for a local address loops back through PREROUTING and INPUT", () => {
+    const { send } = setup(FILTER);
+    const viaLo = send("udp 192.168.0.2:5000 -> 192.168.0.2:53 oif lo");
+    expect(viaLo.rules).toEqual(["filter OUTPUT policy", "filter INPUT 1"]);
+    expect(viaLo.v).toBe(NF_ACCEPT);
+    const viaEth = send("udp 192.168.0.2:5000 -> 192.168.0.2:53 oif eth0");
+    expect(viaEth.rules).toEqual(["filter OUTPUT policy", "filter INPUT policy"]);
+    expect(viaEth.v).toBe(NF_DROP);
+  });
+
   it("counts rules and policies as the kernel does (matched rules only, bytes = datagram length)", () => {
     const { send, compiled } = setup(FILTER);
     send("tcp 10.1.2.3:1000 -> 192.168.0.2:22 iif eth0");
