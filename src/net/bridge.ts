@@ -12,7 +12,7 @@ import { getMac, setMac } from "./emit.js";
 import { nfHook } from "./ipv4.js";
 import { nudUsable } from "./neigh.js";
 import type { NetNamespace } from "./netns.js";
-import { neighOutput } from "./output.js";
+import { neighQueueBridged } from "./output.js";
 import type { Pkt } from "./pkt.js";
 import { Drop, Ev } from "./trace.js";
 
@@ -134,7 +134,10 @@ export class BridgeDevice extends NetDevice {
           const nh = r.gw !== 0 ? r.gw : after;
           const n = ns.neigh.get(this, nh);
           if (n === undefined || !nudUsable(ns.neigh.state(n, w.now))) {
-            neighOutput(ns, this, nh, pkt, ETH_P_IP);
+            // br_nf_pre_routing_finish_bridge -> neigh->output: wait for ARP on the bridge, keeping the frame's
+            // source MAC, then continue bridging from the ingress port (neighFlush calls resumeBridged).
+            pkt.brIn = port;
+            neighQueueBridged(ns, this, nh, pkt);
             return;
           }
           setMac(buf, pkt.off, n.mac);
@@ -144,11 +147,24 @@ export class BridgeDevice extends NetDevice {
         }
       }
     }
+    this.deliver(port, pkt, brnf);
+  }
+
+  /** A bridged-DNAT frame whose new destination MAC just resolved: bridge it on from its ingress port. */
+  resumeBridged(port: NetDevice, pkt: Pkt): void {
+    pkt.prerouted = false;
+    this.deliver(port, pkt, true);
+  }
+
+  /** br_handle_frame_finish's forwarding decision: local, known port (hairpin rule), or flood. */
+  private deliver(port: NetDevice, pkt: Pkt, brnf: boolean): void {
+    const w = this.ns.world;
+    const buf = pkt.buf;
     const dst = getMac(buf, pkt.off);
     if ((buf[pkt.off]! & 1) !== 0) {
       // Broadcast/multicast: every other port, and up to the bridge device.
       const up = w.clone(pkt);
-      w.trace.record(pkt.id, Ev.CLONE, ns.id, this.ifindex, 0, up.id);
+      w.trace.record(pkt.id, Ev.CLONE, this.ns.id, this.ifindex, 0, up.id);
       this.flood(pkt, port, brnf);
       this.passUp(up, brnf);
       return;

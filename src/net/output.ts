@@ -19,7 +19,8 @@ import {
   RT_SCOPE_LINK,
 } from "./constants.js";
 import type { NetDevice } from "./device.js";
-import { writeArpFrame, writeEth } from "./emit.js";
+import { setMac, writeArpFrame, writeEth } from "./emit.js";
+import type { BridgeDevice } from "./bridge.js";
 import { icmpSend } from "./icmp.js";
 import { nfHook } from "./ipv4.js";
 import { UNRES_QLEN, nudUsable, type Neighbour } from "./neigh.js";
@@ -115,11 +116,34 @@ export function arpSolicit(ns: NetNamespace, dev: NetDevice, target: number, tri
   w.devXmit(dev, req);
 }
 
+/** Queue a bridged frame (its Ethernet header kept) on the bridge's neighbour entry for `nexthop` and solicit. */
+export function neighQueueBridged(ns: NetNamespace, br: NetDevice, nexthop: number, pkt: Pkt): void {
+  const w = ns.world;
+  const fresh = ns.neigh.get(br, nexthop) === undefined || ns.neigh.get(br, nexthop)!.state === NUD_FAILED;
+  const n = ns.neigh.incomplete(br, nexthop, w.now);
+  if (n.queue.length >= UNRES_QLEN) {
+    w.drop(pkt, br, Drop.NEIGH_QUEUE_FULL);
+    return;
+  }
+  n.queue.push(pkt);
+  w.trace.record(pkt.id, Ev.NEIGH_QUEUE, ns.id, br.ifindex, 0, nexthop);
+  if (fresh || n.probes === 0) arpSolicit(ns, br, nexthop, pkt);
+}
+
 /** A reply resolved `n`: send what waited (neigh_update -> the arp_queue flush). */
 export function neighFlush(ns: NetNamespace, n: Neighbour): void {
   const q = n.queue;
   n.queue = [];
   for (const p of q) {
+    if (p.brIn !== null && n.dev.kind === LinkKind.BRIDGE) {
+      // A bridged-DNAT frame: only the destination MAC changes; bridging continues from its ingress port.
+      const port = p.brIn;
+      p.brIn = null;
+      setMac(p.buf, p.off, n.mac);
+      ns.world.trace.record(p.id, Ev.NEIGH_OUTPUT, ns.id, n.dev.ifindex, n.state, n.ip);
+      (n.dev as BridgeDevice).resumeBridged(port, p);
+      continue;
+    }
     writeEth(p.buf, p.off, n.mac, n.dev.mac, (p.buf[p.off + 12]! << 8) | p.buf[p.off + 13]!);
     ns.world.trace.record(p.id, Ev.NEIGH_OUTPUT, ns.id, n.dev.ifindex, n.state, n.ip);
     ns.world.devXmit(n.dev, p);

@@ -35,6 +35,8 @@ export class Pkt {
   hops = 0;
   /** Largest encapsulation overhead this packet carried (VXLAN: 50). */
   encapBytes = 0;
+  /** Bridge port a bridged-DNAT frame came in on while it waits for ARP (br_netfilter), else null. */
+  brIn: import("./device.js").NetDevice | null = null;
   /** Free-form per-packet tag for callers (flow index, connection id); copied to derived packets. */
   tag = 0;
 
@@ -58,6 +60,7 @@ export class Pkt {
     this.hops = 0;
     this.encapBytes = 0;
     this.tag = 0;
+    this.brIn = null;
   }
 
   /** Copy bytes and metadata into `dst` (skb_copy), keeping `dst`'s own id. */
