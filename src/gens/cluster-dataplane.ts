@@ -12,7 +12,7 @@ import { generateIptables } from "../k8s/kube-proxy/iptables.js";
 import { iptablesSave } from "../k8s/kube-proxy/iptables-save.js";
 import { invoke } from "../k8s/cni/exec.js";
 import type { PluginContext, PluginState } from "../k8s/cni/plugin.js";
-import { emptyPluginState } from "../k8s/cni/plugin.js";
+import { commandLog, emptyPluginState } from "../k8s/cni/plugin.js";
 import type { CniResult, NetConf } from "../k8s/cni/types.js";
 import type { BuildOptions, BuiltGeneration, ClusterEvent, ExternalPlane, GenNumber, NodePlane, PodPlane } from "./types.js";
 
@@ -23,7 +23,10 @@ export const UPLINK_INTERNET = "192.0.2.2";
 export const EXTERNAL_HOSTS = ["8.8.8.8", "1.1.1.1", "198.51.100.7"];
 
 export function run(ns: NetNamespace, ...cmds: string[]): void {
-  for (const c of cmds) exec(ns, c);
+  for (const c of cmds) {
+    commandLog.on?.(ns.name, c);
+    exec(ns, c);
+  }
 }
 
 export function resolveOptions(cluster: Cluster, opts: BuildOptions): BuiltGeneration["options"] {

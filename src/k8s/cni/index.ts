@@ -5,6 +5,6 @@ export { calicoAssign, calicoRelease, nodeBlocks, type CalicoIpamState, type Cal
 export { bridgePlugin, cniChainName } from "./bridge.js";
 export { calicoPlugin, CALICO_GATEWAY, CALICO_HOST_MAC } from "./calico.js";
 export { awsVpcPlugin, AWS_GATEWAY, ENI_LIMITS, maxPods, planEnis, limitsOf, type Eni, type AwsIpamdState } from "./aws-vpc.js";
-export { emptyPluginState, workloadVethName, randomVethName, type PluginContext, type PluginState, type CniPlugin } from "./plugin.js";
+export { commandLog, emptyPluginState, workloadVethName, randomVethName, type PluginContext, type PluginState, type CniPlugin } from "./plugin.js";
 export { invoke, parseEnv, parseConf, PLUGINS, type CniOutcome } from "./exec.js";
 export { openSession, parseStateFile, emptyStateFile, ensureSandbox, type CniSession, type CniStateFile, type JournalEntry } from "./state.js";

@@ -35,9 +35,16 @@ export interface CniPlugin {
   check(ctx: PluginContext, args: CniArgs, conf: NetConf): void;
 }
 
+/**
+ * Every iproute2/sysctl command the plugins and the generation builders run, as (namespace, command): set `on`
+ * to record a build (the kernel differential tests replay it against real namespaces). Setup only.
+ */
+export const commandLog: { on: ((ns: string, cmd: string) => void) | null } = { on: null };
+
 /** Run iproute2 commands in `ns`; a refusal from the kernel model becomes a CNI error naming the command. */
 export function run(ns: NetNamespace, ...cmds: string[]): void {
   for (const c of cmds) {
+    commandLog.on?.(ns.name, c);
     try {
       exec(ns, c);
     } catch (e) {
