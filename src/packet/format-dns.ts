@@ -35,19 +35,25 @@ function readName(buf: Uint8Array, msg: number, at: number, end: number): { name
   return undefined;
 }
 
-/** One resource record as ns_rprint prints it: ` TYPE DATA`. */
-function readRecord(buf: Uint8Array, msg: number, at: number, end: number): { text: string; next: number } | undefined {
+/** ns_rprint() stopped silently: the record's name or fixed fields were not captured (it returns snapend). */
+const SNAPEND = Symbol("snapend");
+
+/**
+ * One resource record as ns_rprint prints it: ` TYPE DATA`. `text` without `next` means its data was cut short
+ * (tcpdump prints the type, then `[|domain]`).
+ */
+function readRecord(buf: Uint8Array, msg: number, at: number, end: number): { text: string; next?: number } | typeof SNAPEND {
   const n = readName(buf, msg, at, end);
-  if (!n || n.next + 10 > end) return undefined;
+  if (!n || n.next + 10 > end) return SNAPEND;
   const type = get16(buf, n.next);
   const rdlen = get16(buf, n.next + 8);
   const rd = n.next + 10;
-  if (rd + rdlen > end) return undefined;
   let text = ` ${typeName(type)}`;
+  if (rd + rdlen > end) return { text };
   if (type === 1 && rdlen === 4) text += ` ${formatIpv4(get32(buf, rd))}`;
   else if (type === 5 || type === 2 || type === 12) {
     const t = readName(buf, msg, rd, end);
-    if (!t) return undefined;
+    if (!t) return { text };
     text += ` ${t.name}`;
   }
   return { text, next: rd + rdlen };
@@ -73,12 +79,22 @@ export function formatDns(buf: Uint8Array, off: number, len: number, cap: number
       at = q.next + 4;
     }
     s += ` ${an}/${ns}/${ar}`;
-    for (let i = 0; i < an; i++) {
+    // ns_print(): the first answer, then more while bytes remain; a record cut in its name or fixed fields ends
+    // the walk silently, one cut in its data (or answers left over) ends in [|domain].
+    let left = an;
+    for (let i = 0; left > 0 && (i === 0 || at < end); i++) {
+      if (i > 0) s += ",";
       const r = readRecord(buf, off, at, end);
-      if (!r) return s + " [|domain]";
-      s += (i ? "," : "") + r.text;
+      left--;
+      if (r === SNAPEND) {
+        at = end;
+        continue;
+      }
+      s += r.text;
+      if (r.next === undefined) return s + " [|domain]";
       at = r.next;
     }
+    if (left > 0) return s + " [|domain]";
   } else {
     s = `${id}${opcode}${b2 & 0x0100 ? "+" : ""}${b2 & 0x0010 ? "%" : ""}`;
     if (b2 & 0x6cf) s += ` [b2&3=0x${b2.toString(16)}]`;

@@ -66,6 +66,8 @@ export function formatIcmp(f: FrameBytes, off: number, len: number): string {
     // The quoted datagram's header (RFC 792: IP header + 8 bytes) names what was unreachable.
     const q = off + 8;
     if (f.cap - q < 20 || len < 28) return " [|icmp]";
+    // Port unreachable also needs the quoted ports captured.
+    if (type === ICMP_DEST_UNREACH && code === 3 && f.cap - (q + (f.buf[q]! & 15) * 4) < 4) return " [|icmp]";
     const qdst = formatIpv4(get32(f.buf, q + 16));
     if (type === ICMP_REDIRECT) {
       const tmpl = REDIRECT[code] ?? `redirect-#${code} %s to %s`;
@@ -81,7 +83,6 @@ function unreachText(f: FrameBytes, off: number, q: number, code: number, qdst: 
   if (code === 2) return `${qdst} protocol ${qproto} unreachable`;
   if (code === 3) {
     const qhl = (f.buf[q]! & 15) * 4;
-    if (f.cap - (q + qhl) < 4) return "[|icmp]";
     const qdport = get16(f.buf, q + qhl + 2);
     if (qproto === IPPROTO_TCP) return `${qdst} tcp port ${qdport} unreachable`;
     if (qproto === IPPROTO_UDP) return `${qdst} udp port ${qdport} unreachable`;

@@ -177,7 +177,7 @@ function formatIpv4Packet(fIn: FrameBytes, off: number, wireLen: number): string
 }
 
 function formatUdp(f: FrameBytes, off: number, len: number, src: string, dst: string): string {
-  if (f.cap - off < 4 || len < 4) return `${src} > ${dst}: [|udp]`;
+  if (f.cap - off < 4 || len < 4) return `${src} > ${dst}:  [|udp]`; // sic: tcpdump's two spaces here, one for TCP
   const sport = get16(f.buf, off);
   const dport = get16(f.buf, off + 2);
   const head = `${src}.${sport} > ${dst}.${dport}: `;
@@ -197,13 +197,17 @@ function formatUdp(f: FrameBytes, off: number, len: number, src: string, dst: st
   return head + `UDP, length ${u.payloadLen}`;
 }
 
+/** print-vxlan.c: flags once captured, then the VNI, then the inner frame on the next line. */
 function formatVxlan(f: FrameBytes, off: number, len: number): string {
-  if (f.cap - off < 8 || len < 8) return "VXLAN [|vxlan]";
+  const have = Math.min(f.cap - off, len);
+  if (have < 1) return "VXLAN [|vxlan]";
+  const flags = f.buf[off]!;
+  const s = `VXLAN, flags [${flags & 0x08 ? "I" : "none"}] (0x${flags.toString(16).padStart(2, "0")}), `;
+  if (have < 7) return s + " [|vxlan]";
+  const vni = ((f.buf[off + 4]! << 16) | (f.buf[off + 5]! << 8) | f.buf[off + 6]!) >>> 0;
+  if (have < 8) return s + `vni ${vni}\n [|vxlan]`;
   const v = new VxlanView().bind(f.buf, off, len);
-  const flags = v.flags;
-  const names = flags & 0x08 ? "I" : "none";
-  return `VXLAN, flags [${names}] (0x${flags.toString(16).padStart(2, "0")}), vni ${v.vni}\n` +
-    formatEther(f, v.payloadOff, v.payloadLen);
+  return s + `vni ${v.vni}\n` + formatEther(f, v.payloadOff, v.payloadLen);
 }
 
 export interface FormatOptions {

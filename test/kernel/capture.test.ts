@@ -1,7 +1,8 @@
 // The real tools as referees for tcbox's capture files and packet lines.
 //  (a) tshark reads the pcapng tcbox writes (`tcbox pcap write-sample`): no bad checksum, nothing malformed, no
 //      expert warning; its interface names and decoded fields equal `tcbox pcap inspect --json`; tcpdump prints
-//      the same lines as `tcbox pcap inspect`; and tcpdump prints every line of the format table as expected.
+//      the same lines as `tcbox pcap inspect`, for every packet cut at every length too; and tcpdump prints every
+//      line of the format table as expected.
 //  (b) Real kernel traffic between two network namespaces over a veth (offload off): ARP, ping, a TCP connection
 //      (socat), a UDP datagram, a UDP datagram to a closed port (ICMP port unreachable). Captured by tcpdump
 //      (classic pcap) and dumpcap (pcapng) at once; tcbox must agree with tshark field by field and with tcpdump
@@ -13,9 +14,9 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../../src/cli/main.js";
 import { buildSampleCapture } from "../../src/cli/pcap.js";
-import type { PacketJson } from "../../src/packet/format.js";
+import { formatRecord, type PacketJson } from "../../src/packet/format.js";
 import { EthernetView, ETH_P_IP, IcmpView, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, Ipv4View, TcpView, UdpView } from "../../src/packet/index.js";
-import { writePcap } from "../../src/packet/pcap.js";
+import { writePcap, type PacketToWrite } from "../../src/packet/pcap.js";
 import { readCapture } from "../../src/packet/pcapng.js";
 import { table } from "../packet/format-cases.js";
 
@@ -172,6 +173,24 @@ describe.skipIf(missingTools.length > 0)("tshark and tcpdump read tcbox's captur
 
   it("tcpdump prints the same lines as tcbox pcap inspect", async () => {
     await expectSameLines(sample);
+  });
+
+  it("every cut of every packet (sample and real veth fixture) prints as tcpdump prints it", () => {
+    const fixture = readFileSync(new URL("../fixtures/pcap/veth.pcap", import.meta.url));
+    const sources = [readCapture(buildSampleCapture(true), "sample").records, readCapture(fixture, "veth.pcap").records];
+    const cuts: PacketToWrite[] = [];
+    for (const recs of sources) {
+      for (const r of recs) {
+        for (let n = 1; n <= r.data.length; n++) cuts.push({ tsNs: BigInt(cuts.length) * 1000n, data: r.data.subarray(0, n), origLen: r.origLen });
+      }
+    }
+    const f = join(dir, "cuts.pcap");
+    const bytes = writePcap(cuts);
+    writeFileSync(f, bytes);
+    const theirs = run(["tcpdump", "-n", "-e", "-S", "-r", f], { env: { TZ: "UTC" } }).trimEnd().split("\n");
+    const ours = readCapture(bytes, "cuts.pcap").records.flatMap((r) => formatRecord(r).split("\n"));
+    expect(cuts.length).toBeGreaterThan(2000);
+    expect(ours).toEqual(theirs);
   });
 
   it("the checks can fail: tshark flags a corrupted TCP checksum", () => {
