@@ -93,10 +93,12 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
       }
       mStart[r] = mOp.n;
       for (const m of rule.matches) {
+        // Each match appends its operands at the end of `data`: its argument is where they start.
+        const start = data.n;
         const op = compileMatch(m, data, ifId, env, recent, (init) => nthInit.push(init) - 1);
         if (op < 0) continue;
         mOp.push(op);
-        mArg.push(op === Op.RECENT ? recent.length - 1 : lastDataStart);
+        mArg.push(op === Op.RECENT ? recent.length - 1 : start);
       }
       mEnd[r] = mOp.n;
       const [kind, arg] = compileTarget(rule.target, chainIndex, nat, data);
@@ -166,26 +168,24 @@ function compileIp(rule: Rule, ip: Int32Array, o: number, ifId: (p: string) => n
   ip[o + IP.FLAGS] = f;
 }
 
-let lastDataStart = 0;
-
-/** Appends the match's operands to `data` (start in lastDataStart) and returns its opcode, or -1 for no-ops. */
+/** Appends the match's operands to `data` and returns its opcode, or -1 for matches that need no test. */
 function compileMatch(m: Match, data: IntBuf, ifId: (p: string) => number, env: CompileEnv, recent: RecentInfo[], nextNth: (init: number) => number): number {
   switch (m.kind) {
     case "tcp":
     case "udp":
     case "sctp": {
       const inv = (m.sportInvert ? 1 : 0) | (m.dportInvert ? 2 : 0) | (m.flagsInvert ? 4 : 0);
-      lastDataStart = data.push(m.sport[0], m.sport[1], m.dport[0], m.dport[1], inv, m.flagsMask, m.flagsComp);
+      data.push(m.sport[0], m.sport[1], m.dport[0], m.dport[1], inv, m.flagsMask, m.flagsComp);
       return Op.PORTS;
     }
     case "icmp":
-      lastDataStart = data.push(m.type, m.codeMin, m.codeMax, m.invert ? 1 : 0);
+      data.push(m.type, m.codeMin, m.codeMax, m.invert ? 1 : 0);
       return Op.ICMP;
     case "multiport":
-      lastDataStart = data.push(m.dir === "sports" ? 0 : m.dir === "dports" ? 1 : 2, m.invert ? 1 : 0, m.ports.length, ...m.ports.flat());
+      data.push(m.dir === "sports" ? 0 : m.dir === "dports" ? 1 : 2, m.invert ? 1 : 0, m.ports.length, ...m.ports.flat());
       return Op.MULTIPORT;
     case "mark":
-      lastDataStart = data.push(m.value, m.mask, m.invert ? 1 : 0);
+      data.push(m.value, m.mask, m.invert ? 1 : 0);
       return Op.MARK;
     case "conntrack":
     case "state": {
@@ -193,19 +193,19 @@ function compileMatch(m: Match, data: IntBuf, ifId: (p: string) => number, env: 
         (m.hasState ? 1 : 0) | (m.stateInvert ? 2 : 0) | (m.origSrc ? 4 : 0) | (m.origSrc?.invert ? 8 : 0) |
         (m.origDst ? 16 : 0) | (m.origDst?.invert ? 32 : 0) | (m.origSrcPort ? 64 : 0) | (m.origSrcPort?.invert ? 128 : 0) |
         (m.origDstPort ? 256 : 0) | (m.origDstPort?.invert ? 512 : 0);
-      lastDataStart = data.push(f, m.state, (m.origSrc?.addr ?? 0) & (m.origSrc?.mask ?? 0), m.origSrc?.mask ?? 0, (m.origDst?.addr ?? 0) & (m.origDst?.mask ?? 0), m.origDst?.mask ?? 0, m.origSrcPort?.port ?? 0, m.origDstPort?.port ?? 0);
+      data.push(f, m.state, (m.origSrc?.addr ?? 0) & (m.origSrc?.mask ?? 0), m.origSrc?.mask ?? 0, (m.origDst?.addr ?? 0) & (m.origDst?.mask ?? 0), m.origDst?.mask ?? 0, m.origSrcPort?.port ?? 0, m.origDstPort?.port ?? 0);
       return Op.CONNTRACK;
     }
     case "addrtype":
-      lastDataStart = data.push(m.srcType, m.srcInvert ? 1 : 0, m.dstType, m.dstInvert ? 1 : 0, m.limitIfaceIn ? 1 : m.limitIfaceOut ? 2 : 0);
+      data.push(m.srcType, m.srcInvert ? 1 : 0, m.dstType, m.dstInvert ? 1 : 0, m.limitIfaceIn ? 1 : m.limitIfaceOut ? 2 : 0);
       return Op.ADDRTYPE;
     case "statistic":
       if (m.mode === "random") {
-        lastDataStart = data.push(m.probability, m.invert ? 1 : 0);
+        data.push(m.probability, m.invert ? 1 : 0);
         return Op.STAT_RANDOM;
       }
       // The kernel stores every-1 and counts 0..every-1, starting so that the first packet counts 0.
-      lastDataStart = data.push(m.every - 1, m.packet, nextNth(m.every - 1), m.invert ? 1 : 0);
+      data.push(m.every - 1, m.packet, nextNth(m.every - 1), m.invert ? 1 : 0);
       return Op.STAT_NTH;
     case "recent": {
       const cmd = { set: RecentCmd.SET, rcheck: RecentCmd.RCHECK, update: RecentCmd.UPDATE, remove: RecentCmd.REMOVE }[m.command];
@@ -217,7 +217,7 @@ function compileMatch(m: Match, data: IntBuf, ifId: (p: string) => number, env: 
         (m.physIn ? 1 : 0) | (m.physIn?.invert ? 2 : 0) | (m.physOut ? 4 : 0) | (m.physOut?.invert ? 8 : 0) |
         (m.isIn ? 16 : 0) | (m.isIn?.invert ? 32 : 0) | (m.isOut ? 64 : 0) | (m.isOut?.invert ? 128 : 0) |
         (m.isBridged ? 256 : 0) | (m.isBridged?.invert ? 512 : 0);
-      lastDataStart = data.push(f, m.physIn ? ifId(m.physIn.name) : 0, m.physOut ? ifId(m.physOut.name) : 0);
+      data.push(f, m.physIn ? ifId(m.physIn.name) : 0, m.physOut ? ifId(m.physOut.name) : 0);
       return Op.PHYSDEV;
     }
     case "comment":
