@@ -3,7 +3,7 @@
 // that its own lower device cannot reach. The same iproute2 commands build both; then the routes, the pod's
 // neighbour entry for its gateway, and what arrives in pod B and in the macvlan pod are compared.
 // Skips with a message when not root or when `ip netns add` fails. Cleans up in afterAll.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { execFileSync, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import { World, exec, ipNeigh, ipRoute, macToString, sendIcmpEcho } from "../../
 import { formatIpv4, parseIpv4 } from "../../src/packet/addr.js";
 import { get16, get32 } from "../../src/packet/checksum.js";
 import { readPcap } from "../../src/packet/pcap.js";
-import { normNeigh } from "./net-topology.js";
+import { normNeigh, startCapture, stopCapture } from "./net-topology.js";
 
 const P = `tcbxptp${process.pid}`;
 const NS = { n: `${P}n`, a: `${P}a`, b: `${P}b`, m: `${P}m`, e: `${P}e` };
@@ -101,12 +101,11 @@ async function runKernel(): Promise<Side> {
   for (const x of ["a", "b"]) inNs(NS.n, `sysctl -qw net.ipv4.neigh.cali${x}.proxy_delay=0`);
   const pb = join(dir, "b.pcap");
   const pm = join(dir, "m.pcap");
-  const dumps: ChildProcess[] = [
-    spawn("ip", ["netns", "exec", NS.b, "tcpdump", "-U", "-n", "-i", "eth0", "-w", pb], { stdio: "ignore" }),
-    spawn("ip", ["netns", "exec", NS.m, "tcpdump", "-U", "-n", "-i", "mv0", "-w", pm], { stdio: "ignore" }),
-  ];
+  const dumps: ChildProcess[] = [];
+
   try {
-    await sleep(2000);
+    dumps.push(await startCapture(NS.b, "eth0", pb));
+    dumps.push(await startCapture(NS.m, "mv0", pm));
     for (const [from, to] of PINGS) {
       // A raw ICMP socket in plain Python (fast to start; the kernel routes and resolves the neighbour).
       const py = [
@@ -129,8 +128,7 @@ async function runKernel(): Promise<Side> {
     }
     await sleep(300);
   } finally {
-    for (const d of dumps) d.kill("SIGINT");
-    await Promise.all(dumps.map((d) => new Promise((res) => (d.exitCode !== null ? res(null) : d.once("exit", res)))));
+    await Promise.all(dumps.map(stopCapture));
   }
   const macs = new Map<string, string>();
   for (const ns of Object.values(NS)) {

@@ -103,3 +103,40 @@ export function vxlanFields(text: string): string {
   const get = (k: string) => new RegExp(`\\b${k} (\\S+)`).exec(line)?.[1] ?? "-";
   return `id ${get("id")} local ${get("local")} dev ${get("dev")} dstport ${get("dstport")} ${/\bnolearning\b/.test(line) ? "nolearning" : "learning"} ${/\bnoudpcsum\b/.test(line) ? "noudpcsum" : /\budpcsum\b/.test(line) ? "udpcsum" : "-"}`;
 }
+
+import { spawn, type ChildProcess } from "node:child_process";
+
+/**
+ * Start `tcpdump -U -w FILE -i DEV` in a namespace and resolve once it says it is listening (a fixed sleep is not
+ * enough on a loaded machine). Rejects after `timeoutMs`.
+ */
+export function startCapture(ns: string, dev: string, file: string, timeoutMs = 15000): Promise<ChildProcess> {
+  const p = spawn("ip", ["netns", "exec", ns, "tcpdump", "-U", "-n", "-i", dev, "-w", file], { stdio: ["ignore", "ignore", "pipe"] });
+  return new Promise((resolve, reject) => {
+    let err = "";
+    const timer = setTimeout(() => {
+      p.kill("SIGKILL");
+      reject(new Error(`tcpdump on ${ns}/${dev} did not start: ${err}`));
+    }, timeoutMs);
+    p.stderr!.on("data", (d: Buffer) => {
+      err += d.toString();
+      if (err.includes("listening on")) {
+        clearTimeout(timer);
+        // Give the kernel a moment to attach the socket's filter after the message.
+        setTimeout(() => resolve(p), 200);
+      }
+    });
+    p.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`tcpdump on ${ns}/${dev} exited (${code}): ${err}`));
+    });
+  });
+}
+
+/** Stop a capture and wait for it to flush and exit. */
+export async function stopCapture(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null) return;
+  const done = new Promise((res) => p.once("exit", res));
+  p.kill("SIGINT");
+  await done;
+}

@@ -7,7 +7,7 @@
 //       (ICMP type, code, source, TTL, TOS, lengths) and every frame on node 1's underlay (VXLAN outer header:
 //       +50 bytes, UDP port, checksum 0, VNI, outer TTL/DF; inner addresses and TTLs) must be the same.
 // Skips with a message when not root or when `ip netns add` fails. Cleans up in afterAll.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { execFileSync, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,7 +16,7 @@ import { World, exec, ipAddr, ipNeigh, ipLink, ipRoute, ipRouteGet, bridgeFdb, m
 import { parseIpv4, formatIpv4 } from "../../src/packet/addr.js";
 import { get16, get32, l4Checksum } from "../../src/packet/checksum.js";
 import { readPcap } from "../../src/packet/pcap.js";
-import { flannelCommands, labelMacs, normAddr, normFdb, normNeigh, vxlanFields, type Names } from "./net-topology.js";
+import { flannelCommands, labelMacs, normAddr, normFdb, normNeigh, vxlanFields, type Names, startCapture, stopCapture } from "./net-topology.js";
 
 const P = `tcbxnet${process.pid}`;
 const N: Names = { n1: `${P}n1`, n2: `${P}n2`, a: `${P}a`, b: `${P}b` };
@@ -111,18 +111,16 @@ async function runKernel(): Promise<Side> {
   for (const [ns, dev] of [[N.n1, "eth0"], [N.n2, "eth0"], [N.a, "eth0"], [N.b, "eth0"], [N.n1, "veth1"], [N.n2, "veth1"]] as const) spawnSync("ip", ["netns", "exec", ns, "ethtool", "-K", dev, "tx", "off"]);
   const pa = join(dir, "a.pcap");
   const pw = join(dir, "wire.pcap");
-  const dumps: ChildProcess[] = [
-    spawn("ip", ["netns", "exec", N.a, "tcpdump", "-U", "-n", "-i", "eth0", "-w", pa], { stdio: "ignore" }),
-    spawn("ip", ["netns", "exec", N.n1, "tcpdump", "-U", "-n", "-i", "eth0", "-w", pw], { stdio: "ignore" }),
-  ];
+  const dumps: ChildProcess[] = [];
+
   try {
-    await sleep(2000);
+    dumps.push(await startCapture(N.a, "eth0", pa));
+    dumps.push(await startCapture(N.n1, "eth0", pw));
     const r = spawnSync("ip", ["netns", "exec", N.a, "/usr/bin/python3", "-c", SCAPY], { encoding: "utf8", timeout: 15000 });
     if (r.status !== 0) throw new Error(`scapy failed: ${r.stderr}`);
     await sleep(300);
   } finally {
-    for (const d of dumps) d.kill("SIGINT");
-    await Promise.all(dumps.map((d) => new Promise((res) => (d.exitCode !== null ? res(null) : d.once("exit", res)))));
+    await Promise.all(dumps.map(stopCapture));
   }
   const macs = new Map<string, string>();
   for (const ns of [N.n1, N.n2, N.a, N.b]) {
