@@ -11,6 +11,8 @@ import type { Cluster, Pod } from "../k8s/types.js";
 import { generateIptables } from "../k8s/kube-proxy/iptables.js";
 import { iptablesSave } from "../k8s/kube-proxy/iptables-save.js";
 import { invoke } from "../k8s/cni/exec.js";
+import { IptablesHooks } from "../net/iptables.js";
+import { mergeSave } from "./masquerade.js";
 import type { PluginContext, PluginState } from "../k8s/cni/plugin.js";
 import { commandLog, emptyPluginState } from "../k8s/cni/plugin.js";
 import type { CniResult, NetConf } from "../k8s/cni/types.js";
@@ -191,9 +193,20 @@ export function kubeProxyPayload(view: Cluster, node: NodePlane, clusterCIDR: st
   return iptablesSave(generateIptables(view, { nodeName: node.name, nodeIPs: [node.ip], clusterCIDR }));
 }
 
-/** Install netfilter through the seam (or record that nothing was installed). */
+/**
+ * The default installer: the node's payloads merged as `iptables-restore --noflush` would leave them, compiled
+ * into the namespace's netfilter hooks with its own conntrack (src/net/iptables.ts).
+ */
+export function installIptables(node: NodePlane): void {
+  const [first, ...rest] = node.netfilter.payloads;
+  if (first === undefined) return;
+  const text = rest.reduce((acc, p) => mergeSave(acc, p.text), first.text);
+  node.ns.netfilter = new IptablesHooks(node.ns, text);
+}
+
+/** Install netfilter through the seam (default: installIptables; null: none, every hook accepts). */
 export function finishNetfilter(g: BuiltGeneration, opts: BuildOptions): void {
-  const install = opts.installNetfilter ?? null;
+  const install = opts.installNetfilter === undefined ? installIptables : opts.installNetfilter;
   if (install === null) return;
   for (const n of g.nodes) {
     install(n, g);

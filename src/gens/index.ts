@@ -9,7 +9,7 @@ export * from "./types.js";
 export { buildGen1, flannelBridgeConf, FLANNEL_DEV, FLANNEL_VNI } from "./gen1.js";
 export { buildGen2, calicoConf } from "./gen2.js";
 export { buildGen3, awsConf } from "./gen3.js";
-export { buildUnderlay, resolveOptions, cniAdd, hostNetworkPod, clusterView, kubeProxyPayload, finishNetfilter, pluginContext, sandboxId, sandboxName, podKey, routerDevFor, EXTERNAL_HOSTS, UPLINK_ROUTER, UPLINK_INTERNET } from "./cluster-dataplane.js";
+export { buildUnderlay, resolveOptions, cniAdd, hostNetworkPod, clusterView, kubeProxyPayload, finishNetfilter, installIptables, pluginContext, sandboxId, sandboxName, podKey, routerDevFor, EXTERNAL_HOSTS, UPLINK_ROUTER, UPLINK_INTERNET } from "./cluster-dataplane.js";
 export { flannelRules, calicoRules, awsSnatRules, mergeSave } from "./masquerade.js";
 export { nodeView, nodeText, generationText, nsView, type NodeView, type NsView } from "./topology.js";
 

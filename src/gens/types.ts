@@ -21,8 +21,9 @@ export interface BuildOptions {
   proxyMode?: "iptables" | "ipvs";
   /**
    * The seam to the netfilter layer: called once per node with the iptables-restore payloads the node carries, to
-   * install tables and conntrack in `node.ns.netfilter`. Null (the default until src/netfilter offers a
-   * NetfilterHooks for a namespace) leaves every hook accepting; `node.netfilter.installed` says which.
+   * install tables and conntrack in `node.ns.netfilter`. Default (undefined): installIptables, the payloads merged
+   * and compiled into src/net/iptables.ts's IptablesHooks. Null leaves every hook accepting (a dataplane without
+   * iptables); `node.netfilter.installed` says which.
    */
   installNetfilter?: ((node: NodePlane, gen: BuiltGeneration) => void) | null;
 }

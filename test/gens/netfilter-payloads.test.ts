@@ -11,7 +11,7 @@ describe.each([1, 2, 3] as const)("Gen %i node rulesets", (n) => {
   it("parse and compile, alone and merged into one ruleset", () => {
     for (const node of g.nodes) {
       expect(node.netfilter.payloads.map((p) => p.owner)).toEqual(["kube-proxy", n === 1 ? "flanneld" : n === 2 ? "calico-felix" : "aws-node"]);
-      expect(node.netfilter.installed).toBe(false);
+      expect(node.netfilter.installed).toBe(true);
       for (const p of node.netfilter.payloads) compileRuleset(parseIptablesRestore(p.text, { file: `${node.name}/${p.owner}` }));
       const merged = mergeSave(node.netfilter.payloads[0]!.text, node.netfilter.payloads[1]!.text);
       const rs = parseIptablesRestore(merged, { file: `${node.name}/merged` });
