@@ -10,6 +10,7 @@ import { ETH_P_IP, LinkKind, NF_ACCEPT, NF_INET_FORWARD, NF_INET_POST_ROUTING, N
 import { NetDevice } from "./device.js";
 import { getMac, setMac } from "./emit.js";
 import { nfHook } from "./ipv4.js";
+import { MacTable } from "./mactable.js";
 import { nudUsable } from "./neigh.js";
 import type { NetNamespace } from "./netns.js";
 import { neighQueueBridged } from "./output.js";
@@ -32,7 +33,7 @@ export interface FdbEntry {
 
 export class BridgeDevice extends NetDevice {
   readonly ports: NetDevice[] = [];
-  readonly fdb = new Map<number, FdbEntry>();
+  readonly fdb = new MacTable<FdbEntry>();
   ageingTime = BR_AGEING_TIME_S;
   /** Scratch list reused by flood(): forwarding only queues frames, so flood() does not re-enter (except a tc
    * egress program redirecting a flooded copy back into this same bridge, which the model does not support). */
@@ -68,20 +69,31 @@ export class BridgeDevice extends NetDevice {
 
   /** br_fdb_find with ageing: an expired learned entry is removed and reported as unknown. */
   fdbLookup(mac: number): FdbEntry | undefined {
-    const e = this.fdb.get(mac);
+    return this.aged(this.fdb.get(mac));
+  }
+
+  /** The same for the MAC in a frame at `buf[off..off+6]` (no allocation). */
+  private fdbLookupAt(buf: Uint8Array, off: number): FdbEntry | undefined {
+    return this.aged(this.fdb.getAt(buf, off));
+  }
+
+  private aged(e: FdbEntry | undefined): FdbEntry | undefined {
     if (e === undefined) return undefined;
     if (!e.isLocal && !e.isStatic && this.ns.world.now - e.updated > this.ageingTime) {
-      this.fdb.delete(mac);
+      this.fdb.delete(e.mac);
       return undefined;
     }
     return e;
   }
 
   /** br_fdb_update: learn the source MAC on the ingress port (local and static entries never move). */
-  private learn(port: NetDevice, src: number): void {
-    const e = this.fdb.get(src);
+  private learn(port: NetDevice, buf: Uint8Array, off: number): void {
+    const e = this.fdb.getAt(buf, off);
     const now = this.ns.world.now;
-    if (e === undefined) this.fdb.set(src, { mac: src, port, updated: now, isLocal: false, isStatic: false });
+    if (e === undefined) {
+      const src = getMac(buf, off);
+      this.fdb.set(src, { mac: src, port, updated: now, isLocal: false, isStatic: false });
+    }
     else if (!e.isLocal && !e.isStatic) {
       e.port = port;
       e.updated = now;
@@ -96,8 +108,7 @@ export class BridgeDevice extends NetDevice {
 
   /** br_dev_xmit: the bridge device itself sends (its IP stack's output): FDB lookup or flood, no iptables. */
   xmit(pkt: Pkt): void {
-    const dst = getMac(pkt.buf, pkt.off);
-    const e = (pkt.buf[pkt.off]! & 1) === 0 ? this.fdbLookup(dst) : undefined;
+    const e = (pkt.buf[pkt.off]! & 1) === 0 ? this.fdbLookupAt(pkt.buf, pkt.off) : undefined;
     if (e !== undefined && e.port !== this) {
       this.ns.world.trace.record(pkt.id, Ev.BR_FORWARD, this.ns.id, e.port.ifindex, 0, 0);
       this.ns.world.devXmit(e.port, pkt);
@@ -115,8 +126,7 @@ export class BridgeDevice extends NetDevice {
       return;
     }
     const buf = pkt.buf;
-    const src = getMac(buf, pkt.off + 6);
-    if (port.learning && (buf[pkt.off + 6]! & 1) === 0) this.learn(port, src);
+    if (port.learning && (buf[pkt.off + 6]! & 1) === 0) this.learn(port, buf, pkt.off + 6);
     const brnf = ns.sysctl.bridgeNfCallIptables && ((buf[pkt.off + 12]! << 8) | buf[pkt.off + 13]!) === ETH_P_IP;
     if (brnf) {
       // br_nf_pre_routing: iptables PREROUTING with in = the bridge, physdev-in = the port.
@@ -160,7 +170,6 @@ export class BridgeDevice extends NetDevice {
   private deliver(port: NetDevice, pkt: Pkt, brnf: boolean): void {
     const w = this.ns.world;
     const buf = pkt.buf;
-    const dst = getMac(buf, pkt.off);
     if ((buf[pkt.off]! & 1) !== 0) {
       // Broadcast/multicast: every other port, and up to the bridge device.
       const up = w.clone(pkt);
@@ -169,7 +178,7 @@ export class BridgeDevice extends NetDevice {
       this.passUp(up, brnf);
       return;
     }
-    const e = this.fdbLookup(dst);
+    const e = this.fdbLookupAt(buf, pkt.off);
     if (e === undefined) {
       this.flood(pkt, port, brnf);
       return;

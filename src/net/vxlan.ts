@@ -11,6 +11,7 @@
 import { get16, get32 } from "../packet/checksum.js";
 import { EADDRINUSE, ETH_P_IP, IANA_VXLAN_UDP_PORT, IPPROTO_UDP, LinkKind, RTN_LOCAL, RTN_UNICAST, VXLAN_HEADROOM } from "./constants.js";
 import { NetDevice } from "./device.js";
+import { MacTable } from "./mactable.js";
 import { getMac, writeIpv4, writeUdp } from "./emit.js";
 import { NetError } from "./error.js";
 import { IP_DEFAULT_TTL } from "./icmp.js";
@@ -56,7 +57,7 @@ export class VxlanDevice extends NetDevice {
   remoteLearning: boolean;
   udpCsum: boolean;
   /** Inner MAC -> remote VTEPs (several for the all-zeros default entry). */
-  readonly fdb = new Map<number, VxlanFdbEntry[]>();
+  readonly fdb = new MacTable<VxlanFdbEntry[]>();
   private readonly sock: Socket;
 
   constructor(ns: NetNamespace, name: string, mac: number, cfg: VxlanConfig) {
@@ -93,9 +94,8 @@ export class VxlanDevice extends NetDevice {
   /** vxlan_xmit: FDB lookup on the inner destination, then one encapsulated copy per remote. */
   xmit(pkt: Pkt): void {
     const w = this.ns.world;
-    const dst = getMac(pkt.buf, pkt.off);
     const multicast = (pkt.buf[pkt.off]! & 1) !== 0;
-    const list = (multicast ? undefined : this.fdb.get(dst)) ?? this.fdb.get(0);
+    const list = (multicast ? undefined : this.fdb.getAt(pkt.buf, pkt.off)) ?? this.fdb.get(0);
     if (list === undefined || list.length === 0) {
       w.drop(pkt, this, Drop.VXLAN_NO_FDB);
       return;
@@ -187,10 +187,9 @@ function vxlanRcv(ns: NetNamespace, devs: Map<number, VxlanDevice>, pkt: Pkt): b
   }
   const inner = l4 + 16;
   if (dev.remoteLearning) {
-    const smac = getMac(buf, inner + 6);
-    const list = dev.fdb.get(smac);
+    const list = dev.fdb.getAt(buf, inner + 6);
     const saddr = get32(buf, l3 + 12);
-    if (list === undefined || (!list[0]!.permanent && list[0]!.dst !== saddr)) dev.fdbAdd(smac, saddr, false, false);
+    if (list === undefined || (!list[0]!.permanent && list[0]!.dst !== saddr)) dev.fdbAdd(getMac(buf, inner + 6), saddr, false, false);
     else if (!list[0]!.permanent) list[0]!.updated = w.now;
   }
   pkt.len = pkt.off + pkt.len - inner;

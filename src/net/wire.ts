@@ -4,6 +4,7 @@
 import { LinkKind } from "./constants.js";
 import { NetDevice } from "./device.js";
 import { getMac } from "./emit.js";
+import { MacTable } from "./mactable.js";
 import type { NetNamespace } from "./netns.js";
 import type { Pkt } from "./pkt.js";
 import { Drop, Ev } from "./trace.js";
@@ -28,7 +29,7 @@ export class EtherDevice extends NetDevice {
 export class Segment {
   readonly ports: EtherDevice[] = [];
   /** MAC -> port, learned from sources (no ageing: the model's hosts do not move). */
-  readonly fdb = new Map<number, EtherDevice>();
+  readonly fdb = new MacTable<EtherDevice>();
   constructor(readonly name: string) {}
 
   attach(dev: EtherDevice): void {
@@ -39,9 +40,9 @@ export class Segment {
   transmit(from: EtherDevice, pkt: Pkt): void {
     const w = from.ns.world;
     const buf = pkt.buf;
-    if ((buf[pkt.off + 6]! & 1) === 0) this.fdb.set(getMac(buf, pkt.off + 6), from);
+    if ((buf[pkt.off + 6]! & 1) === 0 && this.fdb.getAt(buf, pkt.off + 6) !== from) this.fdb.set(getMac(buf, pkt.off + 6), from);
     if ((buf[pkt.off]! & 1) === 0) {
-      const to = this.fdb.get(getMac(buf, pkt.off));
+      const to = this.fdb.getAt(buf, pkt.off);
       if (to !== undefined) {
         if (to === from) {
           // A switch never sends a frame back out of its ingress port.
