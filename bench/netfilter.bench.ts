@@ -1,7 +1,7 @@
 // netfilter rule walk: ns per rule on a linear walk of non-matching rules, and the first packet of a connection
 // through a kube-proxy-like ruleset (KUBE-SERVICES with one rule per Service) at 10 .. 10k Services.
 import { compileRuleset } from "../src/netfilter/compile.js";
-import { AddrType } from "../src/netfilter/ctstate.js";
+import { AddrType, CtState } from "../src/netfilter/ctstate.js";
 import { type EvalEnv, EvalResult, evalChain } from "../src/netfilter/eval.js";
 import { NetfilterPath, PathResult, type RouteEnv } from "../src/netfilter/hooks.js";
 import { PacketState } from "../src/netfilter/packet-state.js";
@@ -139,4 +139,33 @@ export default async function (opts: BenchOptions): Promise<void> {
   // Rules evaluated per packet, for the ns-per-rule figure at scale.
   const per = [10, 100, 1000, 10000].map((s, i) => `${s}: ${res[i]!.medianNs.toFixed(0)} ns/pkt`);
   process.stdout.write(`  (KUBE-SERVICES is a linear list: about services/2 rules per first packet; ${per.join(", ")})\n`);
+  // Later packets of a connection skip the nat table (its binding comes from conntrack): only the filter chains are
+  // walked. The conntrack lookup and the NAT rewrite itself are helper code measured elsewhere (conntrack bench).
+  const est = [10, 100, 1000, 10000].map((services) => {
+    const rules = compileRuleset(parseIptablesRestore(kubeProxy(services)));
+    const path = new NetfilterPath(rules, env());
+    const out = new PathResult();
+    const pk = new PacketState();
+    return {
+      name: `${services} Services, ESTABLISHED (rule walk only)`,
+      items: BATCH,
+      fn: () => {
+        for (let i = 0; i < BATCH; i++) {
+          pk.reset();
+          pk.proto = 6;
+          pk.src = 0x0a000005;
+          pk.sport = 40000;
+          pk.dst = 0x0ab40000 + (i & 3);
+          pk.dport = 80;
+          pk.len = 60;
+          pk.iif = 1;
+          pk.oif = 2;
+          pk.ctState = CtState.ESTABLISHED | CtState.DNAT;
+          path.receive(pk, out);
+        }
+      },
+    };
+  });
+  await runGroup("netfilter: established packets through kube-proxy rules (nat skipped)", est, opts);
+
 }
