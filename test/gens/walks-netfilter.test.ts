@@ -67,3 +67,42 @@ describe.each([1, 2, 3] as const)("Gen %i with netfilter installed", (n) => {
     expect(seen).toEqual([{ where: b.ns.name, src: `${a.ip}:40003`, dst: `${b.ip}:9090` }]);
   });
 });
+
+const SOLO = `apiVersion: v1
+kind: Node
+metadata: {name: n1}
+status: {addresses: [{type: InternalIP, address: 10.0.1.10}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: solo, namespace: default, labels: {app: solo}}
+spec:
+  nodeName: n1
+  containers: [{name: c, image: c, ports: [{containerPort: 8080, protocol: UDP}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: solo, namespace: default}
+spec:
+  clusterIP: 10.96.0.50
+  selector: {app: solo}
+  ports: [{port: 80, targetPort: 8080, protocol: UDP}]
+`;
+
+describe.each([1, 2, 3] as const)("Gen %i hairpin", (n) => {
+  it("a pod reaching its own Service comes back to itself, masqueraded (KUBE-MARK-MASQ on the endpoint's own source)", async () => {
+    const { loadCluster } = await import("../../src/k8s/cluster.js");
+    const g = buildGeneration(n, loadCluster(SOLO, "solo.yaml"));
+    const pod = g.pods.find((p) => p.key === "default/solo")!;
+    const seen: Seen[] = [];
+    listen(g, pod.ns.name, 8080, seen);
+    sendUdp(pod.ns, { dst: parseIpv4("10.96.0.50"), sport: 40004, dport: 80, payload: 8 });
+    g.world.run();
+    expect(seen).toHaveLength(1);
+    // Gen 1: hairpin on the cni0 port, source masqueraded to cni0's address; Gen 2/3: routed back out of the
+    // pod's own veth, masqueraded to the node's address (the host veth has none).
+    const masq = n === 1 ? "10.244.0.1" : "10.0.1.10";
+    expect(seen[0]!.src.split(":")[0]).toBe(masq);
+    expect(seen[0]!.dst).toBe(`${pod.ip}:8080`);
+  });
+});
