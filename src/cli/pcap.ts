@@ -21,7 +21,8 @@ import {
 } from "../packet/index.js";
 import { formatRecord, recordJson } from "../packet/format.js";
 import { writePcap } from "../packet/pcap.js";
-import { PcapngWriter, readCapture } from "../packet/pcapng.js";
+import { readCapture } from "../packet/pcapng.js";
+import { PcapngWriter } from "../packet/pcapng-writer.js";
 import type { Direction } from "../packet/pcap.js";
 
 function readFile(file: string): Uint8Array {
