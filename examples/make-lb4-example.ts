@@ -1,10 +1,10 @@
-// Writes examples/lb4.pcapng: a client's TCP connection to the ClusterIP 10.96.0.10:80 and the backend's
+// Writes examples/lb4.pcap: a client's TCP connection to the ClusterIP 10.96.0.10:80 and the backend's
 // replies, a DNS query to 10.96.0.53:53, and a SYN to 10.96.0.20:80 (a Service without backends). With
-// examples/lb4-maps.json: `tcbox run --program programs/lb4.ts --pcap examples/lb4.pcapng --maps examples/lb4-maps.json`.
+// examples/lb4-maps.json: `tcbox run --program programs/lb4.ts --pcap examples/lb4.pcap --maps examples/lb4-maps.json`.
 // Regenerate: npx tsx examples/make-lb4-example.ts
 import { writeFileSync } from "node:fs";
 import { buildTcp, buildUdp } from "../src/packet/index.js";
-import { writePcapng } from "../src/packet/pcapng.js";
+import { writePcap } from "../src/packet/pcap.js";
 
 const C = "10.244.1.5";
 const frames = [
@@ -15,4 +15,4 @@ const frames = [
   buildUdp({ src: C, dst: "10.96.0.53", sport: 53000, dport: 53, payload: new Uint8Array(29).fill(0x41) }),
   buildTcp({ src: C, dst: "10.96.0.20", sport: 40001, dport: 80, flags: 0x02 }),
 ];
-writeFileSync(new URL("./lb4.pcapng", import.meta.url), writePcapng([{ name: "lxc-client" }], frames.map((data, i) => ({ ifIndex: 0, tsNs: 1_700_000_000_000_000_000n + BigInt(i) * 1_000_000n, data }))));
+writeFileSync(new URL("./lb4.pcap", import.meta.url), writePcap(frames.map((data, i) => ({ tsNs: 1_700_000_000_000_000_000n + BigInt(i) * 1_000_000n, data }))));

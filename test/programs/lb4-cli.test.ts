@@ -1,4 +1,4 @@
-// The README example: `tcbox run --program programs/lb4.ts --pcap examples/lb4.pcapng --maps
+// The README example: `tcbox run --program programs/lb4.ts --pcap examples/lb4.pcap --maps
 // examples/lb4-maps.json --out OUT --json` DNATs the connection, reverse-NATs the backend's reply, balances the
 // DNS query, drops the SYN to the Service without backends (158), and writes valid packets.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -21,7 +21,7 @@ it("tcbox run lb4 on the example capture and maps", async () => {
   });
   let code: number;
   try {
-    code = await main(["run", "--program", "programs/lb4.ts", "--pcap", "examples/lb4.pcapng", "--maps", "examples/lb4-maps.json", "--out", out, "--json"]);
+    code = await main(["run", "--program", "programs/lb4.ts", "--pcap", "examples/lb4.pcap", "--maps", "examples/lb4-maps.json", "--out", out, "--json"]);
   } finally {
     spy.mockRestore();
   }

@@ -216,7 +216,7 @@ describe("lb4: checksums", () => {
     expect(cap.packets.length).toBeGreaterThan(100);
   });
 
-  it.skipIf(!haveTshark())("tshark finds no bad checksum in a pcapng of every packet in and out", () => {
+  it.skipIf(!haveTshark())("tshark finds no bad checksum in a capture of every packet in and out", () => {
     const lines = tsharkChecksums(cap);
     expect(lines.length).toBe(cap.packets.length);
     for (const l of lines) {
