@@ -116,6 +116,10 @@ export class ConntrackTable {
   // TCP tracking (kernel struct ip_ct_tcp): per direction (index 2i+dir) and per entry.
   tdEnd = new Uint32Array(0);
   tdMaxack = new Uint32Array(0);
+  tdMaxend = new Uint32Array(0);
+  tdMaxwin = new Uint32Array(0);
+  tdScale = new Uint8Array(0);
+  lastWscale = new Uint8Array(0);
   tdFlags = new Uint8Array(0);
   lastIndex = new Uint8Array(0);
   lastDir = new Uint8Array(0);
@@ -165,6 +169,10 @@ export class ConntrackTable {
     this.bytes = f64(this.bytes, n);
     this.tdEnd = u32(this.tdEnd, n);
     this.tdMaxack = u32(this.tdMaxack, n);
+    this.tdMaxend = u32(this.tdMaxend, n);
+    this.tdMaxwin = u32(this.tdMaxwin, n);
+    this.tdScale = u8(this.tdScale, n);
+    this.lastWscale = u8(this.lastWscale, cap);
     this.tdFlags = u8(this.tdFlags, n);
     this.status = u32(this.status, cap);
     this.expires = f64(this.expires, cap);
@@ -206,6 +214,8 @@ export class ConntrackTable {
     this.packets[o] = 0; this.packets[r] = 0; this.bytes[o] = 0; this.bytes[r] = 0;
     this.tdEnd[o] = 0; this.tdEnd[r] = 0; this.tdMaxack[o] = 0; this.tdMaxack[r] = 0;
     this.tdFlags[o] = 0; this.tdFlags[r] = 0;
+    this.tdMaxend[o] = 0; this.tdMaxend[r] = 0; this.tdMaxwin[o] = 0; this.tdMaxwin[r] = 0;
+    this.tdScale[o] = 0; this.tdScale[r] = 0; this.lastWscale[i] = 0;
     this.status[i] = 0;
     this.expires[i] = 0;
     this.mark[i] = 0;

@@ -2,13 +2,24 @@
 // default timeouts, tcp_error flag checks, tcp_new (loose pick-up), the IGNORE/reopen/RST special cases and the
 // timeout choice (RETRANS, CLOSE on RST, UNACK while data is unacknowledged, cap for unreplied pick-ups).
 //
-// Window tracking is simplified and LIBERAL: every segment is taken as in-window (as with
-// nf_conntrack_tcp_be_liberal=1), so out-of-window segments are never INVALID here. What the kernel derives from
-// sequence numbers and that shows in `conntrack -L` is kept: td_end per direction with the DATA_UNACKNOWLEDGED flag
-// (the 300 s UNACK timeout), td_maxack, and the last_* fields with the identical-ACK retransmission counter.
+// Window tracking (tcp_in_window) is in conntrack-tcp-window.ts: out-of-window segments are INVALID and change
+// nothing, as in the kernel with nf_conntrack_tcp_be_liberal=0 (the default).
 import type { ConntrackTable } from "./conntrack-table.js";
 import { IPS_ASSURED, IPS_SEEN_REPLY } from "./conntrack-table.js";
 import type { TupleScratch } from "./tuple.js";
+import {
+  after,
+  before,
+  IP_CT_TCP_FLAG_BE_LIBERAL,
+  IP_CT_TCP_FLAG_CLOSE_INIT,
+  IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED,
+  IP_CT_TCP_FLAG_MAXACK_SET,
+  IP_CT_TCP_FLAG_SACK_PERM,
+  initFromSyn,
+  segEnd,
+  tcpInWindow,
+  tcpOptionsLast,
+} from "./conntrack-tcp-window.js";
 
 export const TCP_CONNTRACK_NONE = 0;
 export const TCP_CONNTRACK_SYN_SENT = 1;
@@ -66,14 +77,6 @@ export const TCPHDR_URG = 0x20;
 export const TCPHDR_ECE = 0x40;
 export const TCPHDR_CWR = 0x80;
 
-// ip_ct_tcp_state.flags
-const IP_CT_TCP_FLAG_SACK_PERM = 0x02;
-const IP_CT_TCP_FLAG_CLOSE_INIT = 0x04;
-const IP_CT_TCP_FLAG_BE_LIBERAL = 0x08;
-const IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED = 0x10;
-const IP_CT_TCP_FLAG_MAXACK_SET = 0x20;
-/** Model-only: this side has been seen (the kernel tests td_maxwin != 0). */
-const TD_INIT = 0x80;
 // ip_ct_tcp.last_flags
 const IP_CT_EXP_CHALLENGE_ACK = 0x40;
 const IP_CT_TCP_SIMULTANEOUS_OPEN = 0x04;
@@ -125,11 +128,6 @@ export const TCP_INVALID = -1;
 /** -NF_REPEAT: the entry was killed (SYN reopening a closed connection); look the packet up again. */
 export const TCP_REPEAT = -2;
 
-/** kernel segment_seq_plus_len */
-function segEnd(t: TupleScratch): number {
-  return (t.seq + (t.l4len - t.doff) + (t.tcpFlags & TCPHDR_SYN ? 1 : 0) + (t.tcpFlags & TCPHDR_FIN ? 1 : 0)) >>> 0;
-}
-
 /** kernel tcp_error: truncated header or a flag combination no TCP sends. (Checksums are not verified here.) */
 export function tcpError(t: TupleScratch): boolean {
   if (t.l4len < 20 || t.doff < 20 || t.l4len < t.doff) return true;
@@ -141,60 +139,21 @@ export function tcpNew(ct: ConntrackTable, i: number, t: TupleScratch, loose: bo
   const ns = TCP_CONNTRACKS[tcpIndex(t.tcpFlags) * 10]!; // [ORIGINAL][index][NONE]
   if (ns >= TCP_CONNTRACK_MAX) return false;
   const o = i * 2;
+  const end = segEnd(t);
   if (ns === TCP_CONNTRACK_SYN_SENT) {
-    ct.tdEnd[o] = segEnd(t);
-    ct.tdFlags[o] = TD_INIT;
+    initFromSyn(ct, o, t, end);
   } else {
     if (!loose) return false; // nf_conntrack_tcp_loose=0: no mid-stream pick-up
-    ct.tdEnd[o] = segEnd(t);
-    ct.tdFlags[o] = IP_CT_TCP_FLAG_SACK_PERM | IP_CT_TCP_FLAG_BE_LIBERAL | TD_INIT;
+    // In the middle of a connection: its history is lost, take what the segment says; assume SACK and be liberal.
+    ct.tdEnd[o] = end;
+    ct.tdMaxwin[o] = t.win === 0 ? 1 : t.win;
+    ct.tdMaxend[o] = (end + ct.tdMaxwin[o]!) >>> 0;
+    ct.tdFlags[o] = IP_CT_TCP_FLAG_SACK_PERM | IP_CT_TCP_FLAG_BE_LIBERAL;
     ct.tdFlags[o + 1] = IP_CT_TCP_FLAG_SACK_PERM | IP_CT_TCP_FLAG_BE_LIBERAL;
   }
   ct.l4state[i] = TCP_CONNTRACK_NONE;
   ct.lastIndex[i] = TCP_NONE_SET;
   return true;
-}
-
-/** The liberal tcp_in_window: always in window; keeps td_end, DATA_UNACKNOWLEDGED, td_maxack and retrans. */
-function tcpInWindow(ct: ConntrackTable, i: number, dir: number, index: number, t: TupleScratch): void {
-  const s = i * 2 + dir;
-  const r = i * 2 + (dir ^ 1);
-  const end = segEnd(t);
-  if (!(ct.tdFlags[s]! & TD_INIT)) {
-    // First segment from this side (kernel: sender->td_maxwin == 0): take its end as the starting point.
-    ct.tdEnd[s] = end;
-    ct.tdFlags[s] |= TD_INIT;
-    // Picked up mid-stream and the other side is unknown too: its end is what this segment acknowledges.
-    if (!(t.tcpFlags & TCPHDR_SYN) && !(ct.tdFlags[r]! & TD_INIT)) ct.tdEnd[r] = t.ack;
-  } else if (((ct.l4state[i] === TCP_CONNTRACK_SYN_SENT && dir === 0) || (ct.l4state[i] === TCP_CONNTRACK_SYN_RECV && dir === 1)) &&
-             ((end - ct.tdEnd[s]!) | 0) > 0) {
-    ct.tdEnd[s] = end; // a new SYN with a higher sequence number re-initialises the side (RFC 793)
-  }
-  let ack = t.ack;
-  if (!(t.tcpFlags & TCPHDR_ACK) || ((t.tcpFlags & TCPHDR_RST) && ack === 0)) ack = ct.tdEnd[r]!;
-  if (((end - ct.tdEnd[s]!) | 0) > 0) {
-    ct.tdEnd[s] = end;
-    ct.tdFlags[s] |= IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED;
-  }
-  if (t.tcpFlags & TCPHDR_ACK) {
-    if (!(ct.tdFlags[s]! & IP_CT_TCP_FLAG_MAXACK_SET)) {
-      ct.tdMaxack[s] = ack;
-      ct.tdFlags[s] |= IP_CT_TCP_FLAG_MAXACK_SET;
-    } else if (((ack - ct.tdMaxack[s]!) | 0) > 0) ct.tdMaxack[s] = ack;
-  }
-  if (ack === ct.tdEnd[r]) ct.tdFlags[r] &= ~IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED;
-  if (index === TCP_ACK_SET) {
-    if (ct.lastDir[i] === dir && ct.lastSeq[i] === t.seq && ct.lastAck[i] === ack && ct.lastEnd[i] === end && ct.lastWin[i] === t.win) {
-      if (ct.retrans[i]! < 255) ct.retrans[i]!++;
-    } else {
-      ct.lastDir[i] = dir;
-      ct.lastSeq[i] = t.seq;
-      ct.lastAck[i] = ack;
-      ct.lastEnd[i] = end;
-      ct.lastWin[i] = t.win;
-      ct.retrans[i] = 0;
-    }
-  }
 }
 
 /**
@@ -207,6 +166,7 @@ export function tcpPacket(ct: ConntrackTable, i: number, dir: number, t: TupleSc
   let newState = TCP_CONNTRACKS[(dir * 6 + index) * 10 + oldState]!;
   let old = oldState;
   let ignored = newState === TCP_CONNTRACK_IGNORE;
+  let inWindowDone = false; // kernel: `goto in_window` skips the window check
   if (newState === TCP_CONNTRACK_SYN_SENT && oldState >= TCP_CONNTRACK_TIME_WAIT) {
     // A SYN on a closed or aborted connection: delete the entry and look the packet up again.
     if (((ct.tdFlags[i * 2]! | ct.tdFlags[i * 2 + 1]!) & IP_CT_TCP_FLAG_CLOSE_INIT) !== 0 ||
@@ -221,16 +181,27 @@ export function tcpPacket(ct: ConntrackTable, i: number, dir: number, t: TupleSc
       // b) a SYN/ACK answering a SYN we ignored: client and server are in sync, resync from it.
       old = TCP_CONNTRACK_SYN_SENT;
       newState = TCP_CONNTRACK_SYN_RECV;
-      ct.tdEnd[i * 2 + ct.lastDir[i]!] = ct.lastEnd[i]!;
-      ct.tdFlags[i * 2 + ct.lastDir[i]!] = TD_INIT;
-      ct.tdFlags[i * 2 + dir] = 0; // nf_ct_tcp_state_reset
+      const l = i * 2 + ct.lastDir[i]!;
+      ct.tdEnd[l] = ct.lastEnd[i]!;
+      ct.tdMaxend[l] = ct.lastEnd[i]!;
+      ct.tdMaxwin[l] = ct.lastWin[i] === 0 ? 1 : ct.lastWin[i]!;
+      ct.tdScale[l] = ct.lastWscale[i]!;
+      ct.lastFlags[i] &= ~IP_CT_EXP_CHALLENGE_ACK;
+      ct.tdFlags[l] = ct.lastFlags[i]!;
+      const d = i * 2 + dir; // nf_ct_tcp_state_reset
+      ct.tdEnd[d] = ct.tdMaxend[d] = ct.tdMaxwin[d] = ct.tdMaxack[d] = ct.tdScale[d] = 0;
+      ct.tdFlags[d] &= IP_CT_TCP_FLAG_BE_LIBERAL;
+      inWindowDone = false;
     } else {
       ct.lastIndex[i] = index;
       ct.lastDir[i] = dir;
       ct.lastSeq[i] = t.seq;
       ct.lastEnd[i] = segEnd(t);
       ct.lastWin[i] = t.win;
-      if (index === TCP_SYN_SET && dir === 0) ct.lastFlags[i] = oldState === TCP_CONNTRACK_LAST_ACK ? IP_CT_EXP_CHALLENGE_ACK : 0;
+      if (index === TCP_SYN_SET && dir === 0) {
+        // a) a SYN in ORIGINAL: annotate its options; a later SYN/ACK may prove client and server in sync.
+        ct.lastFlags[i] = tcpOptionsLast(ct, i, t) | (oldState === TCP_CONNTRACK_LAST_ACK ? IP_CT_EXP_CHALLENGE_ACK : 0);
+      }
       return TCP_ACCEPT; // ignored: no state change, no timeout refresh
     }
   }
@@ -250,10 +221,36 @@ export function tcpPacket(ct: ConntrackTable, i: number, dir: number, t: TupleSc
     case TCP_CONNTRACK_SYN_RECV:
       if (dir === 1 && index === TCP_ACK_SET && (ct.lastFlags[i]! & IP_CT_TCP_SIMULTANEOUS_OPEN)) newState = TCP_CONNTRACK_ESTABLISHED;
       break;
+    case TCP_CONNTRACK_CLOSE: {
+      if (index !== TCP_RST_SET) break;
+      // Closing already: the tuple may have been reused, skip the checks.
+      if (oldState >= TCP_CONNTRACK_FIN_WAIT && oldState <= TCP_CONNTRACK_CLOSE) {
+        inWindowDone = true;
+        break;
+      }
+      const peer = i * 2 + (dir ^ 1);
+      const established = oldState === TCP_CONNTRACK_ESTABLISHED && (ct.status[i]! & IPS_ASSURED) !== 0;
+      let done = false; // kernel: `break` out of the switch
+      if (ct.tdFlags[peer]! & IP_CT_TCP_FLAG_MAXACK_SET && ct.lastIndex[i] !== TCP_SYN_SET) {
+        const seq = t.seq;
+        if (seq === 0 && !established) done = true; // likely the answer to a SYN we let through
+        else {
+          if (before(seq, ct.tdMaxack[peer]!)) return TCP_INVALID; // "invalid rst"
+          if (!established || seq === ct.tdMaxack[peer]) done = true;
+          else if (ct.lastIndex[i] === TCP_ACK_SET && ct.lastDir[i] === dir && seq === ct.lastEnd[i]) done = true; // RST train
+          else newState = oldState; // RST seq not exact: keep the state, a challenge ACK may follow
+        }
+      }
+      if (!done && ((ct.status[i]! & IPS_SEEN_REPLY && ct.lastIndex[i] === TCP_SYN_SET && ct.lastDir[i] !== dir) ||
+           (!(ct.status[i]! & IPS_ASSURED) && ct.lastIndex[i] === TCP_ACK_SET)) && t.ack === ct.lastEnd[i]) {
+        inWindowDone = true; // RST to a SYN or ACK we let through: delete without the window check
+      }
+      break;
+    }
     default:
       break;
   }
-  tcpInWindow(ct, i, dir, index, t);
+  if (!inWindowDone && !tcpInWindow(ct, i, dir, index, oldState, t)) return TCP_INVALID;
   ct.lastIndex[i] = index;
   ct.lastDir[i] = dir;
   ct.l4state[i] = newState;

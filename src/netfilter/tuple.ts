@@ -79,6 +79,8 @@ export function invertPorts(proto: number, ports: number): number {
 
 /** A tuple read from a packet plus the L4 facts the trackers need. One per reader, reused for every packet. */
 export class TupleScratch {
+  /** The packet's bytes (TCP options are read from them). */
+  buf: Uint8Array = new Uint8Array(0);
   src = 0;
   dst = 0;
   ports = 0;
@@ -115,6 +117,7 @@ export function readTuple(buf: Uint8Array, l3off: number, len: number, t: TupleS
   if (ihl < 20 || total < ihl || total > len) return TUPLE_TRUNCATED;
   // kernel: nf_defrag_ipv4 reassembles before conntrack sees the packet; this model expects whole datagrams.
   if ((get16(buf, l3off + 6) & 0x3fff) !== 0) return TUPLE_FRAGMENT;
+  t.buf = buf;
   t.l3off = l3off;
   t.proto = buf[l3off + 9]!;
   t.src = get32(buf, l3off + 12);

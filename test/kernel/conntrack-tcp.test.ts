@@ -9,7 +9,9 @@ const lab = new ConntrackLab("ctt");
 beforeAll(() => lab.start());
 afterAll(() => lab.stop());
 
-type Seg = [dir: "o" | "r", flags: string, seq: number, ack: number, len: number];
+/** A segment: direction (o: client → server, r: back), flags, seq, ack, payload bytes, window (default 64240), and
+ *  whether to offer window scale 7 + SACK-permitted (SYNs). */
+type Seg = [dir: "o" | "r", flags: string, seq: number, ack: number, len: number, win?: number, wscale?: boolean];
 
 const HANDSHAKE: Seg[] = [
   ["o", "S", 1000, 0, 0],
@@ -39,6 +41,26 @@ const SEQUENCES: Record<string, Seg[]> = {
   finFirst: [["o", "FA", 1000, 1, 0]],
   ackBeforeSynAck: [["o", "S", 1000, 0, 0], ["o", "A", 1001, 7, 0]],
   unackedData: [...HANDSHAKE, ["o", "PA", 1001, 5001, 100]],
+  // Window tracking: out-of-window segments are INVALID and change nothing.
+  finFarAhead: [...HANDSHAKE, ["o", "FA", 1001 + 1_000_000, 5001, 0]],
+  finAckingUnseen: [...HANDSHAKE, ["o", "FA", 1001, 5001 + 500_000, 0]],
+  rstBeforeMaxack: [...HANDSHAKE, ["r", "RA", 100, 1001, 0]],
+  dataThenInWindowFin: [...HANDSHAKE, ["o", "PA", 1001, 5001, 1000], ["o", "FA", 2001, 5001, 0]],
+  // Window scaling: a FIN 100000 bytes ahead is inside the scaled window (1000 << 7) only.
+  scaledWindow: [
+    ["o", "S", 1000, 0, 0, 1000, true],
+    ["r", "SA", 5000, 1001, 0, 1000, true],
+    ["o", "A", 1001, 5001, 0, 1000],
+    ["r", "A", 5001, 1001, 0, 1000],
+    ["o", "FA", 101001, 5001, 0, 1000],
+  ],
+  unscaledWindow: [
+    ["o", "S", 1000, 0, 0, 1000],
+    ["r", "SA", 5000, 1001, 0, 1000],
+    ["o", "A", 1001, 5001, 0, 1000],
+    ["r", "A", 5001, 1001, 0, 1000],
+    ["o", "FA", 101001, 5001, 0, 1000],
+  ],
 };
 
 function flows(): [number, Seg[]][] {
@@ -62,12 +84,15 @@ def enter(name):
 enter(cfg["C"]); sc = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); sc.bind(("cr", 0))
 enter(cfg["S"]); ss = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); ss.bind(("sr", 0))
 for port, segs in cfg["flows"]:
-    for d, flags, seq, ack, ln in segs:
+    for seg in segs:
+        d, flags, seq, ack, ln = seg[:5]
+        win = seg[5] if len(seg) > 5 else 64240
+        opts = [("WScale", 7), ("SAckOK", b"")] if len(seg) > 6 and seg[6] else []
         if d == "o":
-            p = Ether(src=cfg["cr"], dst=cfg["rc"])/IP(src="10.0.1.2", dst="10.0.2.2")/TCP(sport=port, dport=9100, flags=flags, seq=seq, ack=ack, window=64240)
+            p = Ether(src=cfg["cr"], dst=cfg["rc"])/IP(src="10.0.1.2", dst="10.0.2.2")/TCP(sport=port, dport=9100, flags=flags, seq=seq, ack=ack, window=win, options=opts)
             s = sc
         else:
-            p = Ether(src=cfg["sr"], dst=cfg["rs"])/IP(src="10.0.2.2", dst="10.0.2.1")/TCP(sport=9100, dport=port, flags=flags, seq=seq, ack=ack, window=64240)
+            p = Ether(src=cfg["sr"], dst=cfg["rs"])/IP(src="10.0.2.2", dst="10.0.2.1")/TCP(sport=9100, dport=port, flags=flags, seq=seq, ack=ack, window=win, options=opts)
             s = ss
         if ln:
             p = p/Raw(b"x" * ln)
@@ -103,6 +128,10 @@ describe("TCP tracking against the kernel, sequence by sequence", () => {
     expect(states.has(port("finFirst"))).toBe(false);
     expect(states.get(port("simultaneous"))).toBe("ESTABLISHED");
     expect(states.get(50000 + FULL.length)).toBe("TIME_WAIT");
+    // Window tracking did something observable in the kernel.
+    expect(states.get(port("finFarAhead"))).toBe("ESTABLISHED");
+    expect(states.get(port("scaledWindow"))).toBe("FIN_WAIT");
+    expect(states.get(port("unscaledWindow"))).toBe("ESTABLISHED");
   });
 
   it("with nf_conntrack_tcp_loose=0 no connection is picked up mid-stream", async (ctx) => {

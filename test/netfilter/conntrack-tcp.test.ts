@@ -161,6 +161,19 @@ describe("TCP tracker: tcp_conntracks transitions and timeouts", () => {
     run([...hs, { d: "r", flags: F.ACK, seq: 10, ack: 2, win: 0, info: R, state: "ESTABLISHED", timeout: 300 }]);
   });
 
+  it("window tracking: out-of-window segments are INVALID and change nothing", () => {
+    const hs: Step[] = [
+      { d: "o", flags: F.SYN, seq: 1000, info: N, state: "SYN_SENT" },
+      { d: "r", flags: F.SYN | F.ACK, seq: 5000, ack: 1001, info: R, state: "SYN_RECV" },
+      { d: "o", flags: F.ACK, seq: 1001, ack: 5001, info: O, state: "ESTABLISHED", timeout: 432000 },
+    ];
+    run([...hs, { d: "o", flags: F.FIN | F.ACK, seq: 1001 + 1_000_000, ack: 5001, dt: 5, info: "INVALID", state: "ESTABLISHED", timeout: 431995 }]);
+    run([...hs, { d: "o", flags: F.FIN | F.ACK, seq: 1001, ack: 5001 + 500_000, info: "INVALID", state: "ESTABLISHED" }]);
+    run([...hs, { d: "r", flags: F.RST | F.ACK, seq: 100, ack: 1001, info: "INVALID", state: "ESTABLISHED" }]);
+    run([...hs, { d: "o", flags: F.ACK | F.PSH, seq: 1001, ack: 5001, len: 1000, info: O, state: "ESTABLISHED", timeout: 300 },
+      { d: "o", flags: F.FIN | F.ACK, seq: 2001, ack: 5001, info: O, state: "FIN_WAIT" }]);
+  });
+
   it("entries expire when their timeout passes", () => {
     run([
       { d: "o", flags: F.SYN, seq: 1, info: N, state: "SYN_SENT", timeout: 120 },
