@@ -73,7 +73,13 @@ export function exec(ns: NetNamespace, command: string): void {
 }
 
 function ipCommand(ns: NetNamespace, c: Words): void {
-  const obj = c.next("object");
+  let obj = c.next("object");
+  // Global options: `-n NS` / `-netns NS` runs in another namespace (as `ip -n` does); `-4` is the only family.
+  while (obj.startsWith("-")) {
+    if (obj === "-n" || obj === "-netns") ns = ns.world.ns(c.next("netns"));
+    else if (obj !== "-4") c.fail(`unsupported option "${obj}"`);
+    obj = c.next("object");
+  }
   if (obj === "link" || obj === "l") return linkCommand(ns, c);
   if (obj === "addr" || obj === "address" || obj === "a") return addrCommand(ns, c);
   if (obj === "route" || obj === "r" || obj === "ro") return routeCommand(ns, c);

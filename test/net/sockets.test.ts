@@ -35,3 +35,25 @@ describe("port space (hostNetwork pods share the node's)", () => {
     expect(() => ns.bind(IPPROTO_UDP, 0, 4789)).toThrow(/Address already in use/);
   });
 });
+
+describe("iproute2 command text", () => {
+  it("ip -n NS runs in that namespace; errors name the namespace and command", () => {
+    const w = new World();
+    const host = w.addNamespace("host");
+    w.addNamespace("pod");
+    exec(host, "ip link add veth0 type veth peer name tmp0 netns pod");
+    exec(host, "ip -n pod link set tmp0 name eth0");
+    exec(host, "ip -n pod link set eth0 up");
+    exec(host, "ip -n pod addr add 10.1.0.2/24 dev eth0");
+    expect(w.ns("pod").dev("eth0").up).toBe(true);
+    expect(w.ns("pod").addrs.map((a) => a.addr)).toEqual([ip("10.1.0.2")]);
+    expect(() => exec(host, "ip route add 10.9.0.0/16 via 10.1.0.1")).toThrow(NetError);
+    try {
+      exec(host, "ip route add 10.9.0.0/16 via 10.1.0.1");
+    } catch (e) {
+      expect((e as NetError).where).toBe("host: ip route add 10.9.0.0/16 via 10.1.0.1");
+      expect((e as NetError).message).toBe("Nexthop has invalid gateway.");
+    }
+    expect(() => exec(host, "ip link set veth0 frobnicate")).toThrow(/unknown link option "frobnicate"/);
+  });
+});
