@@ -124,7 +124,7 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
     nRules, ip, scan, mStart, mEnd, tKind, tArg, ruleChain, ruleNum,
     packets: new Float64Array(nRules), bytes: new Float64Array(nRules),
     mOp: mOp.done(), mArg: mArg.done(), data: data.done(), nthCount: Int32Array.from(nthInit), nthInit: Int32Array.from(nthInit), recent,
-    nat: nat.done(), ifPatterns, ifMatch, maxDepth: chains.length,
+    nat: nat.done(), ifPatterns, ifMatch, stack: new Int32Array(chains.length + 1),
   };
   env.ifaces.onAdd((idx, name) => {
     compiled.ifMatch.forEach((arr, k) => {

@@ -84,6 +84,6 @@ export interface CompiledTable {
   /** ifMatch[id][ifindex] = 1 when pattern id matches that interface. */
   ifPatterns: string[];
   ifMatch: Uint8Array[];
-  /** Maximum jump depth seen while compiling (kernel: the stack is sized from it). */
-  maxDepth: number;
+  /** Return points of the jump stack: jumps cannot loop, so a chain appears at most once on it (kernel: stacksize). */
+  stack: Int32Array;
 }

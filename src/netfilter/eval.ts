@@ -75,8 +75,6 @@ export class EvalResult {
 const SLOW_IP = IpFlag.HAS_PROTO | IpFlag.HAS_IIF | IpFlag.HAS_OIF | IpFlag.FRAG;
 const INV_ADDR = IpFlag.INV_SRC | IpFlag.INV_DST;
 
-/** Depth of the jump stack (kernel: sized by the deepest chain nesting; xtables caps user chain depth). */
-const STACK = new Int32Array(1024);
 
 /**
  * Walk `t` from built-in chain `chain` for packet `p`. Sets r.verdict (and r.nat* for NAT targets); returns it.
@@ -95,6 +93,7 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
   const pd = p.dst | 0;
   let n = 0;
   const scan = t.scan;
+  const STACK = t.stack;
   for (;;) {
     // Tight scan: skip rules whose addresses cannot match (most rules, for most packets). Each skipped rule
     // still counts as evaluated, as the kernel reads it.
