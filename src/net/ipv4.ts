@@ -72,7 +72,7 @@ export function ipRcv(ns: NetNamespace, dev: NetDevice, pkt: Pkt): void {
   const buf = pkt.buf;
   const l3 = pkt.off + 14;
   if (pkt.len < 34 || buf[l3]! >>> 4 !== 4 || (buf[l3]! & 15) < 5 || get16(buf, l3 + 2) > pkt.len - 14 || ipv4HeaderChecksum(buf, l3, (buf[l3]! & 15) * 4) !== get16(buf, l3 + 10)) {
-    w.drop(pkt, dev, Drop.NOT_IPV4);
+    w.drop(pkt, dev, Drop.IP_HDR);
     return;
   }
   // Ethernet padding past tot_len is trimmed (pskb_trim_rcsum).

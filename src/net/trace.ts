@@ -86,6 +86,8 @@ export const Drop = {
   BAD_CSUM: 24,
   /** A tc program consumed the packet (TC_ACT_STOLEN / QUEUED / TRAP). */
   TC_STOLEN: 25,
+  /** ip_rcv_core: bad version, header length, total length or header checksum. */
+  IP_HDR: 26,
 } as const;
 
 export const DROP_NAMES: Record<number, string> = Object.fromEntries(
