@@ -150,3 +150,36 @@ describe("routing: one routed hop", () => {
     expect(w.trace.all().some((r) => r.ev === Ev.ARP_REQUEST)).toBe(true);
   });
 });
+
+describe("routing: MTU and policy rules", () => {
+  it("a DF packet larger than the next hop's MTU gets fragmentation needed with that MTU", () => {
+    for (const df of [true, false]) {
+      const w = new World();
+      const { client, router, server } = routedPair(w);
+      run(router, "ip link set r2 mtu 1400");
+      const errors = captureIcmp(w, "client");
+      const sock = server.bind(IPPROTO_UDP, 0, 9);
+      sendUdp(client, { dst: ip("10.0.2.2"), sport: 1, dport: 9, payload: 1450, df });
+      w.run();
+      if (df) {
+        expect(errors.map((e) => [e[20], e[21], get16(e, 26)])).toEqual([[3, 4, 1400]]);
+        expect(sock.rx).toBe(0);
+      } else {
+        // Fragmentation is not modelled: a packet without DF passes whole.
+        expect(errors).toEqual([]);
+        expect(sock.rx).toBe(1);
+      }
+    }
+  });
+
+  it("ip rule: traffic from one source uses its own table (AWS VPC CNI style)", () => {
+    const w = new World();
+    const { client } = routedPair(w);
+    run(client, "ip addr add 10.0.1.7/24 dev eth0", "ip route add 198.51.100.0/24 via 10.0.1.1 dev eth0 table 100", "ip rule add from 10.0.1.7 lookup 100 priority 1000");
+    const viaRule = client.routeLookup(ip("198.51.100.5"), ip("10.0.1.7"), null, 0);
+    const other = client.routeLookup(ip("198.51.100.5"), ip("10.0.1.2"), null, 0);
+    expect(viaRule?.table).toBe(100);
+    expect(other?.table).toBe(254); // main: the default route
+    expect(other?.len).toBe(0);
+  });
+});
