@@ -122,3 +122,12 @@ export function podOf(g: BuiltGeneration, key: string): PodPlane {
   if (p === undefined) throw new Error(`gen ${g.gen}: no running pod ${key}`);
   return p;
 }
+
+/** The `addresses` block of the compare JSON for one generation: `{"pods": {"NS/POD": ip}, "nodes": {NAME: ip}}`. */
+export function addressesOf(g: BuiltGeneration): { pods: Record<string, string>; nodes: Record<string, string> } {
+  const pods: Record<string, string> = {};
+  for (const p of g.pods) pods[p.key] = p.ip;
+  const nodes: Record<string, string> = {};
+  for (const n of g.nodes) nodes[n.name] = n.ip;
+  return { pods, nodes };
+}

@@ -128,3 +128,17 @@ describe("Gen 3 (AWS VPC CNI)", () => {
     expect(podOf(g, "kube-system/node-exporter-node-1").ip).toBe("10.0.1.10");
   });
 });
+
+describe("addresses per generation (compare JSON)", () => {
+  it("pods and nodes by name; pod addresses differ by generation, node addresses do not", async () => {
+    const { addressesOf } = await import("../../src/gens/index.js");
+    const [a1, a2, a3] = [buildGen1, buildGen2, buildGen3].map((b) => addressesOf(b(loadDemoCluster())));
+    expect(a1!.nodes).toEqual({ "node-1": "10.0.1.10", "node-2": "10.0.1.11", "node-3": "10.0.2.10" });
+    expect(a2!.nodes).toEqual(a1!.nodes);
+    expect(a3!.nodes).toEqual(a1!.nodes);
+    expect(a1!.pods["shop/db-0"]).toBe("10.244.2.4");
+    expect(a2!.pods["shop/db-0"]).toBe("10.244.2.2");
+    expect(a3!.pods["shop/db-0"]).toBe("10.0.2.6");
+    expect(a3!.pods["kube-system/node-exporter-node-1"]).toBe("10.0.1.10");
+  });
+});

@@ -48,6 +48,7 @@ describe("tcbox cni", () => {
     expect(session.file.journal).toHaveLength(2);
     expect(session.run(cni("DEL", "pod-a"), CONF)).toMatchObject({ exitCode: 0, stdout: "" });
     expect(JSON.parse(session.run(cni("ADD", "pod-c"), CONF).stdout).ips[0].address).toBe("10.244.3.4/24");
+    expect(JSON.parse(session.run({ CNI_COMMAND: "VERSION" }, "{}").stdout).supportedVersions).toContain("1.0.0");
     const show = tcbox({ TCBOX_CNI_STATE: state }, "", ["--show", "node"]);
     expect(show.stdout).toContain("inet 10.244.3.1/24 brd 10.244.3.255 scope global cni0");
   }, 30000);
@@ -60,8 +61,7 @@ describe("tcbox cni", () => {
     expect(r.stderr).toMatch(/^tcbox: environment: CNI error 4/);
   }, 30000);
 
-  it("VERSION and a bad state file", () => {
-    expect(JSON.parse(tcbox({ CNI_COMMAND: "VERSION" }, "{}").stdout).supportedVersions).toContain("1.0.0");
+  it("a bad state file is an IO error naming the file (exit 5)", () => {
     const bad = join(dir, "bad.json");
     writeFileSync(bad, '{"kind":"other"}');
     const r = tcbox({ ...cni("ADD", "x"), TCBOX_CNI_STATE: bad }, CONF);
