@@ -5,6 +5,7 @@
 //    lookup, DNAT with both checksums; the CT entry's counters and lifetime updated);
 //  - "new connection": every packet a new flow (service lookup, CT miss, random slot lookup, backend lookup,
 //    two CT creates: once the LRU CT map is full, each create evicts the least recently used entry).
+//  - "pass.ts": the runtime's floor (batch call, per-packet verdict accounting, a trivial program).
 // Each call first restores the 1024 frames' bytes (one 64 KiB copy, measured alone as "copy only") since the
 // programs rewrite them in place. Services have 2 backends each from a pool of 1000.
 import { BpfKernel } from "../src/ebpf/kernel.js";
@@ -25,12 +26,13 @@ export default async function (opts: BenchOptions): Promise<void> {
   const protoObj = await kernel.load("programs/examples/rewrite_dst.ts");
   const proto = protoObj.program();
   const protoMap = protoObj.map("rewrite_services");
+  const pass = (await kernel.load("programs/pass.ts")).program();
   const lb = new Lb4Maps(kernel);
   for (let b = 1; b <= 1000; b++) lb.upsertBackend({ id: b, address: (0x0af40000 + b) >>> 0, port: 8080, proto: "TCP" });
 
   const batch = new PacketBatch(kernel.mem);
   let added = 0;
-  const summary: { n: number; est: TaskResult; fresh: TaskResult; proto: TaskResult }[] = [];
+  const summary: { n: number; floor: TaskResult; est: TaskResult; fresh: TaskResult; proto: TaskResult }[] = [];
   for (const n of SIZES) {
     // SETUP: grow the service set to n (the agent's incremental writes).
     const pk = new Uint8Array(8);
@@ -60,6 +62,7 @@ export default async function (opts: BenchOptions): Promise<void> {
       lb4.runBatch(batch);
       restore();
       proto.runBatch(batch);
+      pass.runBatch(batch);
     }
     // New connections: a fresh source port per packet per call (the frames' checksums are not checked).
     const sportOff: number[] = [];
@@ -67,6 +70,7 @@ export default async function (opts: BenchOptions): Promise<void> {
     let gen = 0;
     const results = await runGroup(`lb4 at ${n} Services (${BATCH}-packet batches)`, [
       { name: "copy only", items: BATCH, fn: () => restore() },
+      { name: "pass.ts (runtime floor)", items: BATCH, fn: () => { restore(); pass.runBatch(batch); } },
       { name: "prototype: lookup+DNAT+csum", items: BATCH, fn: () => { restore(); proto.runBatch(batch); } },
       { name: "lb4 established (CT hit)", items: BATCH, fn: () => { restore(); lb4.runBatch(batch); } },
       {
@@ -84,13 +88,13 @@ export default async function (opts: BenchOptions): Promise<void> {
         },
       },
     ], opts);
-    summary.push({ n, proto: results[1]!, est: results[2]!, fresh: results[3]! });
+    summary.push({ n, floor: results[1]!, proto: results[2]!, est: results[3]!, fresh: results[4]! });
   }
   const first = summary[0]!;
   const last = summary[summary.length - 1]!;
   process.stdout.write(
     `\nlb4 summary (packets/s, median; copy included):\n` +
-      summary.map((s) => `  ${String(s.n).padStart(6)} Services: prototype ${(s.proto.perSecond / 1e6).toFixed(1)} M/s, established ${(s.est.perSecond / 1e6).toFixed(1)} M/s, new connection ${(s.fresh.perSecond / 1e6).toFixed(1)} M/s`).join("\n") +
+      summary.map((s) => `  ${String(s.n).padStart(6)} Services: pass.ts ${(s.floor.perSecond / 1e6).toFixed(1)} M/s, prototype ${(s.proto.perSecond / 1e6).toFixed(1)} M/s, established ${(s.est.perSecond / 1e6).toFixed(1)} M/s, new connection ${(s.fresh.perSecond / 1e6).toFixed(1)} M/s`).join("\n") +
       `\n  cost at ${last.n} / cost at ${first.n}: established ${(last.est.medianNs / first.est.medianNs).toFixed(2)}x, new connection ${(last.fresh.medianNs / first.fresh.medianNs).toFixed(2)}x\n`,
   );
 }
