@@ -13,17 +13,30 @@
 //   destination (first packet) and source manips, then __nf_conntrack_confirm. A failed confirmation drops the
 //   packet (out.verdict = NF_DROP). `p` is refreshed from the bytes.
 // A packet dropped by conntrack itself (table full) sets `dropped`; the caller should drop it.
-// Limits: the path hands over one address and port per NAT target (the first of the range), no random flags, and
-// the packet's own port when the target named none (so a port equal to the original counts as "none").
+// The path hands over each NAT target's full range (PathResult dnat*/snat*: min/max address, min/max port, and
+// NatFlag bits), turned here into the kernel's struct nf_nat_range2: HAS_IP → NF_NAT_RANGE_MAP_IPS, HAS_PORTS →
+// NF_NAT_RANGE_PROTO_SPECIFIED (a --to-ports equal to the packet's port is still a range), RANDOM, RANDOM_FULLY,
+// PERSISTENT → their NF_NAT_RANGE_* flags.
 import { get16 } from "../packet/checksum.js";
 import { Conntrack, CT_DROP, CT_INVALID, ctIndex, isNew } from "./conntrack.js";
 import type { ConntrackHook, PathResult } from "./hooks.js";
-import { natInitialized, natNullBinding, natSetupInfo, NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC, NF_NAT_RANGE_MAP_IPS, NF_NAT_RANGE_PROTO_SPECIFIED, type NatRange } from "./nat.js";
+import { NatFlag } from "./compiled.js";
+import {
+  natInitialized, natNullBinding, natSetupInfo, NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC, NF_NAT_RANGE_MAP_IPS, NF_NAT_RANGE_PERSISTENT,
+  NF_NAT_RANGE_PROTO_RANDOM, NF_NAT_RANGE_PROTO_RANDOM_FULLY, NF_NAT_RANGE_PROTO_SPECIFIED, type NatRange,
+} from "./nat.js";
 import { natPacket } from "./nat-packet.js";
 import type { PacketState } from "./packet-state.js";
 import { IPPROTO_TCP, IPPROTO_UDP } from "./tuple.js";
 
 const NAT_KIND_NONE = 0;
+
+/** compiled.ts NatFlag bits → enum nf_nat_range flags. */
+export function natRangeFlags(f: number): number {
+  return (f & NatFlag.HAS_IP ? NF_NAT_RANGE_MAP_IPS : 0) | (f & NatFlag.HAS_PORTS ? NF_NAT_RANGE_PROTO_SPECIFIED : 0) |
+    (f & NatFlag.RANDOM ? NF_NAT_RANGE_PROTO_RANDOM : 0) | (f & NatFlag.RANDOM_FULLY ? NF_NAT_RANGE_PROTO_RANDOM_FULLY : 0) |
+    (f & NatFlag.PERSISTENT ? NF_NAT_RANGE_PERSISTENT : 0);
+}
 const NF_DROP = 0;
 
 export class ConntrackPathHook implements ConntrackHook {
@@ -85,15 +98,13 @@ export class ConntrackPathHook implements ConntrackHook {
     const i = ctIndex(ref);
     ct.mark[i] = p.ctMark; // CONNMARK on the way (kernel: written to ct->mark at once; nothing reads it in between)
     if (isNew(ref)) {
-      // PathResult reports the packet's own port when the target named none: only a changed port was asked for.
-      const origPorts = ct.tPorts[i * 2]!;
       if (!natInitialized(ct, i, NF_NAT_MANIP_DST)) {
-        if (out.dnat) natSetupInfo(ct, i, this.rangeOf(out.dnatIp, out.dnatPort === (origPorts & 0xffff) ? 0 : out.dnatPort), NF_NAT_MANIP_DST);
+        if (out.dnat) natSetupInfo(ct, i, this.rangeOf(out.dnatFlags, out.dnatIp, out.dnatMaxIp, out.dnatPort, out.dnatMaxPort), NF_NAT_MANIP_DST);
         else natNullBinding(ct, i, NF_NAT_MANIP_DST);
         natPacket(ct, ref, NF_NAT_MANIP_DST, this.buf, this.l3off);
       }
       if (!natInitialized(ct, i, NF_NAT_MANIP_SRC)) {
-        if (out.snatKind !== NAT_KIND_NONE) natSetupInfo(ct, i, this.rangeOf(out.snatIp, out.snatPort === origPorts >>> 16 ? 0 : out.snatPort), NF_NAT_MANIP_SRC);
+        if (out.snatKind !== NAT_KIND_NONE) natSetupInfo(ct, i, this.rangeOf(out.snatFlags, out.snatIp, out.snatMaxIp, out.snatPort, out.snatMaxPort), NF_NAT_MANIP_SRC);
         else natNullBinding(ct, i, NF_NAT_MANIP_SRC);
       }
     }
@@ -104,11 +115,14 @@ export class ConntrackPathHook implements ConntrackHook {
     this.refresh(p);
   }
 
-  private rangeOf(ip: number, port: number): NatRange {
+  /** The rule's range as struct nf_nat_range2 (reused; natSetupInfo reads it at once). */
+  private rangeOf(flags: number, minIp: number, maxIp: number, minPort: number, maxPort: number): NatRange {
     const r = this.range;
-    r.flags = NF_NAT_RANGE_MAP_IPS | (port !== 0 ? NF_NAT_RANGE_PROTO_SPECIFIED : 0);
-    r.minAddr = r.maxAddr = ip;
-    r.minProto = r.maxProto = port;
+    r.flags = natRangeFlags(flags);
+    r.minAddr = minIp;
+    r.maxAddr = maxIp;
+    r.minProto = minPort;
+    r.maxProto = maxPort;
     return r;
   }
 

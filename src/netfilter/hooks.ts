@@ -44,21 +44,34 @@ export class PathResult {
   hook = 0;
   local = false;
   dnat = false;
+  /** First address and port of the DNAT range (what the packet state got; the packet's own when not named). */
   dnatIp = 0;
   dnatPort = 0;
+  /**
+   * The rule's full destination range for conntrack's nf_nat_setup_info: last address and port, and NatFlag bits
+   * (HAS_IP: an address range was given (REDIRECT: the chosen address); HAS_PORTS: a port range was given, even one
+   * equal to the packet's port; RANDOM, RANDOM_FULLY, PERSISTENT).
+   */
+  dnatMaxIp = 0;
+  dnatMaxPort = 0;
+  dnatFlags = 0;
   /** NatKind.SNAT or MASQUERADE when source NAT was requested, else NONE. */
   snatKind: number = NatKind.NONE;
   snatIp = 0;
   snatPort = 0;
+  /** The source range, as for DNAT (MASQUERADE: HAS_IP with the chosen address as min and max). */
+  snatMaxIp = 0;
+  snatMaxPort = 0;
+  snatFlags = 0;
   reset(): void {
     this.verdict = NF_ACCEPT;
     this.rejectWith = -1;
     this.hook = 0;
     this.local = false;
     this.dnat = false;
-    this.dnatIp = this.dnatPort = 0;
+    this.dnatIp = this.dnatPort = this.dnatMaxIp = this.dnatMaxPort = this.dnatFlags = 0;
     this.snatKind = NatKind.NONE;
-    this.snatIp = this.snatPort = 0;
+    this.snatIp = this.snatPort = this.snatMaxIp = this.snatMaxPort = this.snatFlags = 0;
   }
 }
 
@@ -175,28 +188,40 @@ export class NetfilterPath {
     else p.setOrigFromPacket();
   }
 
-  /** Rewrite the packet state as the NAT target asks (first address/port of the range; nf_nat picks in range). */
+  /**
+   * Rewrite the packet state as the NAT target asks (first address/port of the range; conntrack's nf_nat_setup_info
+   * picks within the full range, which `out` carries). MASQUERADE and REDIRECT turn into a one-address range with
+   * the rule's ports and flags (nf_nat_masquerade_ipv4, nf_nat_redirect_ipv4: flags | NF_NAT_RANGE_MAP_IPS).
+   */
   private applyNat(hook: number, p: PacketState, out: PathResult): void {
     const r = this.result;
     const hasPorts = (r.natFlags & NatFlag.HAS_PORTS) !== 0;
     const hasIp = (r.natFlags & NatFlag.HAS_IP) !== 0;
     if (r.natKind === NatKind.DNAT || r.natKind === NatKind.REDIRECT) {
       // REDIRECT: DNAT to the primary address of the incoming device (127.0.0.1 for locally generated).
-      const ip = r.natKind === NatKind.REDIRECT ? (hook === Hook.OUTPUT ? 0x7f000001 : this.env.masqueradeAddr(p.iif, p.src)) : hasIp ? r.natMinIp : p.dst;
+      const redirect = r.natKind === NatKind.REDIRECT;
+      const ip = redirect ? (hook === Hook.OUTPUT ? 0x7f000001 : this.env.masqueradeAddr(p.iif, p.src)) : hasIp ? r.natMinIp : p.dst;
       p.dst = ip;
       if (hasPorts) p.dport = r.natMinPort;
       p.ctState |= CtState.DNAT;
       out.dnat = true;
       out.dnatIp = p.dst;
       out.dnatPort = p.dport;
+      out.dnatMaxIp = redirect || !hasIp ? ip : r.natMaxIp;
+      out.dnatMaxPort = hasPorts ? r.natMaxPort : p.dport;
+      out.dnatFlags = redirect ? r.natFlags | NatFlag.HAS_IP : r.natFlags;
     } else {
-      const ip = r.natKind === NatKind.MASQUERADE ? this.env.masqueradeAddr(p.oif, p.dst) : hasIp ? r.natMinIp : p.src;
+      const masq = r.natKind === NatKind.MASQUERADE;
+      const ip = masq ? this.env.masqueradeAddr(p.oif, p.dst) : hasIp ? r.natMinIp : p.src;
       p.src = ip;
       if (hasPorts) p.sport = r.natMinPort;
       p.ctState |= CtState.SNAT;
       out.snatKind = r.natKind;
       out.snatIp = p.src;
       out.snatPort = p.sport;
+      out.snatMaxIp = masq || !hasIp ? ip : r.natMaxIp;
+      out.snatMaxPort = hasPorts ? r.natMaxPort : p.sport;
+      out.snatFlags = masq ? r.natFlags | NatFlag.HAS_IP : r.natFlags;
     }
   }
 }
