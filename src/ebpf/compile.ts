@@ -5,8 +5,10 @@
 //   --importMemory   the program runs on the kernel's one shared memory (maps, packets, contexts);
 //   --memoryBase N   its static data goes to the region the loader reserved for it (see runtime.ts).
 // `import ... from "tcbox"` resolves to this repository's assembly/ directory.
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, relative, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BtfTransform, type StructLayout } from "./btf.js";
 import { CompileError } from "./errors.js";
@@ -43,8 +45,11 @@ export async function compileProgram(file: string, opts: CompileOptions): Promis
   const abs = resolve(file);
   const source = opts.source ?? readSource(abs, opts.displayName ?? file);
   const key = `${abs}\0${opts.memoryBase}\0${opts.optimize !== false}\0${source}`;
-  const hit = cache.get(key);
-  if (hit) return hit;
+  const hit = cache.get(key) ?? diskCacheGet(source, opts);
+  if (hit) {
+    cache.set(key, hit);
+    return hit;
+  }
   const asc = (await loadAsc()).default;
   const t0 = performance.now();
   const baseDir = dirname(abs);
@@ -101,6 +106,7 @@ export async function compileProgram(file: string, opts: CompileOptions): Promis
   }
   const out: CompileResult = { wasm, layouts: btf.layouts, ms: performance.now() - t0 };
   cache.set(key, out);
+  diskCachePut(source, opts, out);
   return out;
 }
 
@@ -120,4 +126,49 @@ function lineCol(text: string, pos: number): [number, number] {
     }
   }
   return [line, pos - start + 1];
+}
+
+// A disk cache of builds (in the OS temp dir) for programs that import nothing but the SDK: the key covers the
+// source, every SDK file, the compiler version and the options, so a hit is the same module asc would emit.
+const CACHE_DIR = join(tmpdir(), "tcbox-asc-cache");
+let sdkDigest: string | undefined;
+
+function cacheKey(source: string, opts: CompileOptions): string | undefined {
+  // Other relative imports would not be covered by the key.
+  if (/\bfrom\s+["'](?!tcbox["'])/.test(source) || /\bimport\s+["']/.test(source)) return undefined;
+  if (sdkDigest === undefined) {
+    const h = createHash("sha256");
+    for (const f of readdirSync(SDK_DIR).filter((f) => f.endsWith(".ts")).sort()) h.update(f).update(readFileSync(join(SDK_DIR, f)));
+    const ascPkg = resolve(SDK_DIR, "../node_modules/assemblyscript/package.json");
+    if (existsSync(ascPkg)) h.update(readFileSync(ascPkg));
+    sdkDigest = h.digest("hex");
+  }
+  return createHash("sha256").update(sdkDigest).update(`${opts.memoryBase}|${opts.optimize !== false}|`).update(source).digest("hex").slice(0, 40);
+}
+
+function diskCacheGet(source: string, opts: CompileOptions): CompileResult | undefined {
+  try {
+    const k = cacheKey(source, opts);
+    if (!k || !existsSync(join(CACHE_DIR, `${k}.wasm`))) return undefined;
+    const wasm = new Uint8Array(readFileSync(join(CACHE_DIR, `${k}.wasm`)));
+    const layouts = JSON.parse(readFileSync(join(CACHE_DIR, `${k}.json`), "utf8")) as StructLayout[];
+    return { wasm, layouts, ms: 0 };
+  } catch {
+    return undefined;
+  }
+}
+
+function diskCachePut(source: string, opts: CompileOptions, r: CompileResult): void {
+  try {
+    const k = cacheKey(source, opts);
+    if (!k) return;
+    mkdirSync(CACHE_DIR, { recursive: true });
+    const tmp = join(CACHE_DIR, `${k}.${process.pid}.tmp`);
+    writeFileSync(tmp + ".json", JSON.stringify(r.layouts));
+    renameSync(tmp + ".json", join(CACHE_DIR, `${k}.json`));
+    writeFileSync(tmp, r.wasm);
+    renameSync(tmp, join(CACHE_DIR, `${k}.wasm`)); // the .wasm last: its presence means both are complete
+  } catch {
+    // a cache is an optimisation: failing to write it changes nothing
+  }
 }
