@@ -9,11 +9,11 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { BtfTransform, type StructLayout } from "./btf.js";
 import { CompileError } from "./errors.js";
 
-export const SDK_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../assembly");
+export { SDK_DIR } from "./paths.js";
+import { SDK_DIR } from "./paths.js";
 const SDK_MARK = "node_modules/tcbox/";
 
 export interface CompileOptions {
