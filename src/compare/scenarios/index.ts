@@ -1,0 +1,13 @@
+// The scenario registry: `tcbox scenario list` prints these in this order.
+import { conntrackExhaustion } from "./conntrack-exhaustion.js";
+import { eniExhaustion } from "./eni-exhaustion.js";
+import { hostNetworkPort } from "./hostnetwork-port.js";
+import type { Scenario } from "./types.js";
+
+export * from "./types.js";
+
+export const SCENARIOS: Scenario[] = [conntrackExhaustion, eniExhaustion, hostNetworkPort];
+
+export function findScenario(name: string): Scenario | undefined {
+  return SCENARIOS.find((s) => s.name === name);
+}
