@@ -14,6 +14,10 @@ import { IfaceRegistry } from "../src/netfilter/iface.js";
 import { PacketState } from "../src/netfilter/packet-state.js";
 import { RecentTables } from "../src/netfilter/recent.js";
 import { parseIptablesRestore } from "../src/netfilter/restore.js";
+import { generateIptables } from "../src/k8s/kube-proxy/iptables.js";
+import { iptablesSave } from "../src/k8s/kube-proxy/iptables-save.js";
+import { parseIpv4 } from "../src/packet/addr.js";
+import { syntheticCluster } from "./kube-proxy.bench.js";
 
 const BATCH = 1024;
 const L3 = 14;
@@ -136,6 +140,7 @@ export default async function (opts: BenchOptions): Promise<void> {
     opts,
   );
   sink ^= await pathGroup(opts);
+  sink ^= await kubeProxyGroup(opts);
   if (sink === 0.5) console.log(sink);
 }
 
@@ -202,4 +207,82 @@ async function pathGroup(opts: BenchOptions): Promise<number> {
     opts,
   );
   return sink;
+}
+
+/**
+ * The issue's figure: established packets through a whole kube-proxy ruleset (generateIptables for 10 .. 10k
+ * Services, 3 endpoints each) on node-1: NetfilterPath + ConntrackPathHook, conntrack hit, filter chains, DNAT (and
+ * for outside clients MASQUERADE) rewrite with checksums. 1024 connections to random Services, side by side.
+ */
+export async function kubeProxyGroup(opts: BenchOptions): Promise<number> {
+  const tasks = [10, 100, 1000, 10_000].map(kubeProxyTask);
+  await runGroup("path: established packets through kube-proxy's ruleset (generateIptables), NetfilterPath + ConntrackPathHook", tasks, opts);
+  return 0;
+}
+
+/** One Service count's established-packet task (exported for profiling). */
+export function kubeProxyTask(services: number): { name: string; items: number; fn: () => void } {
+  const nodeIp = parseIpv4("192.168.0.1");
+  {
+    const cluster = syntheticCluster(services);
+    const text = iptablesSave(generateIptables(cluster, { nodeName: "node-1", nodeIPs: ["192.168.0.1"], clusterCIDR: "10.244.0.0/16" }));
+    const ifaces = new IfaceRegistry();
+    const recent = new RecentTables();
+    const compiled = compileRuleset(parseIptablesRestore(text), { ifaces, recent });
+    const env: EvalEnv & RouteEnv = {
+      randomMatch: () => false,
+      addrType: (a) => (a === nodeIp ? AddrType.LOCAL : AddrType.UNICAST),
+      now: () => 0,
+      recent,
+      isLocal: (a) => a === nodeIp,
+      masqueradeAddr: () => nodeIp,
+    };
+    const ct = new Conntrack({ max: 1 << 16, buckets: 1 << 14 });
+    const hook = new ConntrackPathHook(ct);
+    const path = new NetfilterPath(compiled, env, hook);
+    const eth0 = ifaces.index("eth0");
+    const veth = ifaces.index("veth0");
+    const p = new PacketState();
+    const out = new PathResult();
+    const send = (f: Uint8Array, iif: number, oif: number) => {
+      hook.setPacket(f, L3);
+      p.reset();
+      p.fromIpv4(f, L3);
+      p.iif = iif;
+      p.oif = oif;
+      return path.receive(p, out);
+    };
+    const tmpl: Uint8Array[] = [];
+    const iifs = new Int32Array(BATCH);
+    let x = 11;
+    for (let k = 0; k < BATCH; k++) {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      const s = x % services;
+      const vip = `10.96.${(s >> 8) & 255}.${s & 255}`;
+      // Every 4th client is outside the cluster CIDR: KUBE-MARK-MASQ, then MASQUERADE in POSTROUTING.
+      const outside = k % 4 === 0;
+      const src = outside ? `192.168.7.${1 + (k & 127)}` : `10.244.1.${2 + (k & 127)}`;
+      const sport = 20000 + k;
+      iifs[k] = outside ? eth0 : veth;
+      const syn = buildTcp({ src, dst: vip, sport, dport: 80, flags: SYN, seq: 1 });
+      if (send(syn, iifs[k]!, eth0) !== 1) throw new Error("bench: SYN dropped");
+      const l = L3;
+      const back = buildTcp({ src: `${syn[l + 16]}.${syn[l + 17]}.${syn[l + 18]}.${syn[l + 19]}`, dst: `${syn[l + 12]}.${syn[l + 13]}.${syn[l + 14]}.${syn[l + 15]}`,
+        sport: (syn[l + 22]! << 8) | syn[l + 23]!, dport: (syn[l + 20]! << 8) | syn[l + 21]!, flags: SYN | ACK, seq: 9, ack: 2 });
+      send(back, eth0, iifs[k]!);
+      tmpl.push(buildTcp({ src, dst: vip, sport, dport: 80, flags: ACK, seq: 2, ack: 10 }));
+    }
+    const work = tmpl.map((f) => new Uint8Array(f.length));
+    return {
+      name: `${services} Services (${compiled.tables.reduce((a, t) => a + t.nRules, 0)} rules)`,
+      items: BATCH,
+      fn: () => {
+        for (let b = 0; b < BATCH; b++) {
+          const w = work[b]!;
+          w.set(tmpl[b]!);
+          if (send(w, iifs[b]!, eth0) !== 1) throw new Error("bench: established packet dropped");
+        }
+      },
+    };
+  }
 }

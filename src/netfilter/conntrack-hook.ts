@@ -26,6 +26,7 @@ import {
   NF_NAT_RANGE_PROTO_RANDOM, NF_NAT_RANGE_PROTO_RANDOM_FULLY, NF_NAT_RANGE_PROTO_SPECIFIED, type NatRange,
 } from "./nat.js";
 import { natPacket } from "./nat-packet.js";
+import { IPS_NAT_MASK } from "./conntrack-table.js";
 import type { PacketState } from "./packet-state.js";
 import { IPPROTO_TCP, IPPROTO_UDP } from "./tuple.js";
 
@@ -78,7 +79,8 @@ export class ConntrackPathHook implements ConntrackHook {
     const ports = ct.tPorts[o]!;
     p.ctOrigSport = proto === IPPROTO_TCP || proto === IPPROTO_UDP ? ports >>> 16 : 0;
     p.ctOrigDport = proto === IPPROTO_TCP || proto === IPPROTO_UDP ? ports & 0xffff : 0;
-    if (!isNew(ref) || natInitialized(ct, i, NF_NAT_MANIP_DST)) {
+    // Only a NATed connection's bytes change: skip the re-read for the others.
+    if ((!isNew(ref) || natInitialized(ct, i, NF_NAT_MANIP_DST)) && (ct.status[i]! & IPS_NAT_MASK) !== 0) {
       natPacket(ct, ref, NF_NAT_MANIP_DST, this.buf, this.l3off);
       this.refresh(p);
     }
@@ -96,6 +98,7 @@ export class ConntrackPathHook implements ConntrackHook {
     let ref = this.ref;
     if (ref < 0) return;
     const i = ctIndex(ref);
+    const fresh = isNew(ref);
     ct.mark[i] = p.ctMark; // CONNMARK on the way (kernel: written to ct->mark at once; nothing reads it in between)
     if (isNew(ref)) {
       if (!natInitialized(ct, i, NF_NAT_MANIP_DST)) {
@@ -108,11 +111,12 @@ export class ConntrackPathHook implements ConntrackHook {
         else natNullBinding(ct, i, NF_NAT_MANIP_SRC);
       }
     }
-    natPacket(ct, ref, NF_NAT_MANIP_SRC, this.buf, this.l3off);
+    const natted = (ct.status[i]! & IPS_NAT_MASK) !== 0;
+    if (natted) natPacket(ct, ref, NF_NAT_MANIP_SRC, this.buf, this.l3off);
     ref = ct.confirm(ref);
     this.ref = ref;
     if (ref === CT_DROP) out.verdict = NF_DROP;
-    this.refresh(p);
+    if (natted || fresh) this.refresh(p); // a NEW packet's state holds the range's first address until re-read
   }
 
   /** The rule's range as struct nf_nat_range2 (reused; natSetupInfo reads it at once). */

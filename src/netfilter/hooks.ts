@@ -10,7 +10,7 @@ import { CtState } from "./ctstate.js";
 import type { CompiledRuleset } from "./compile.js";
 import type { CompiledTable } from "./compiled.js";
 import { NatFlag, NatKind } from "./compiled.js";
-import { type EvalEnv, EvalResult, NF_ACCEPT, evalChain } from "./eval.js";
+import { type EvalEnv, EvalResult, NF_ACCEPT, NF_DROP, evalChain } from "./eval.js";
 import type { PacketState } from "./packet-state.js";
 import { Hook, type HookName, tablesOnHook } from "./tables.js";
 
@@ -78,6 +78,13 @@ export class PathResult {
 export class NetfilterPath {
   /** Tables per hook in priority order, resolved once. */
   private readonly onHook: CompiledTable[][];
+  /** Per hook, per table in onHook order: 1 for the nat table (walked only while its manip is not set up). */
+  private readonly isNat: Uint8Array[];
+  /** Per hook: how many tables run before conntrack (raw at -300 does; the rest come after -200). */
+  private readonly ctAfter: Int32Array;
+  /** Per hook, per table: the hook's built-in chain, and 1 when it holds no rules (only its policy to count). */
+  private readonly chainOf: Int32Array[];
+  private readonly empty: Uint8Array[];
   /**
    * Is connection tracking active in this namespace? The kernel registers conntrack's hooks per namespace only when
    * something needs it (nf_ct_netns_get: NAT targets, conntrack/state matches, CONNMARK, CT); without it packets
@@ -96,6 +103,12 @@ export class NetfilterPath {
     this.tracking = conntrack !== null || usesConntrack(rules);
     this.onHook = (["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"] as HookName[]).map((h) =>
       tablesOnHook(h).map((n) => rules.byName[n]).filter((t): t is CompiledTable => t !== undefined),
+    );
+    this.isNat = this.onHook.map((ts) => Uint8Array.from(ts, (t) => (t.name === "nat" ? 1 : 0)));
+    this.ctAfter = Int32Array.from(this.onHook, (ts) => ts.filter((t) => t.name === "raw").length);
+    this.chainOf = this.onHook.map((ts, h) => Int32Array.from(ts, (t) => t.hookChain[h]!));
+    this.empty = this.onHook.map((ts, h) =>
+      Uint8Array.from(ts, (t) => (t.chainStart[t.hookChain[h]!] === t.chainEnd[t.hookChain[h]!] ? 1 : 0)),
     );
   }
 
@@ -144,22 +157,39 @@ export class NetfilterPath {
   }
 
 
-  /** Every table on `hook` in priority order; conntrack runs at -200 (after raw). False when the packet was stopped. */
+  /**
+   * Every table on `hook` in priority order; conntrack runs at -200 (after raw). False when the packet was stopped.
+   * Per-hook lists, nat positions and empty chains are resolved in the constructor. A built-in chain with no rules
+   * only counts its policy (the kernel still runs it: the underflow rule's counters move), done here inline.
+   */
   hook(hook: number, p: PacketState, out: PathResult): boolean {
     const tables = this.onHook[hook]!;
+    const isNat = this.isNat[hook]!;
+    const empty = this.empty[hook]!;
+    const chainOf = this.chainOf[hook]!;
     const r = this.result;
     out.hook = hook;
-    let ctDone = !(hook === Hook.PREROUTING || hook === Hook.OUTPUT);
-    for (let k = 0; k < tables.length; k++) {
-      const t = tables[k]!;
-      if (!ctDone && t.name !== "raw") {
-        this.conntrackIn(hook, p);
-        ctDone = true;
-      }
+    const ctHook = hook === Hook.PREROUTING || hook === Hook.OUTPUT;
+    const ctAt = ctHook ? this.ctAfter[hook]! : -1;
+    const n = tables.length;
+    for (let k = 0; k < n; k++) {
+      if (k === ctAt) this.conntrackIn(hook, p);
       // nat: only a connection's first packet is NATed by rules; later ones use the binding (applied by conntrack).
-      if (t.name === "nat" && this.natDone(hook, p)) continue;
+      if (isNat[k] === 1 && this.natDone(hook, p)) continue;
+      const t = tables[k]!;
+      const chain = chainOf[k]!;
+      if (empty[k] === 1 && r.trace === null) {
+        t.policyPackets[chain]!++;
+        t.policyBytes[chain]! += p.len;
+        if (t.chainPolicy[chain] === 0) {
+          out.verdict = r.verdict = NF_DROP;
+          out.rejectWith = r.rejectWith = -1;
+          return false;
+        }
+        continue;
+      }
       r.resetVerdict();
-      evalChain(t, t.hookChain[hook]!, p, this.env, r);
+      evalChain(t, chain, p, this.env, r);
       if (r.verdict !== NF_ACCEPT) {
         out.verdict = r.verdict;
         out.rejectWith = r.rejectWith;
@@ -167,7 +197,7 @@ export class NetfilterPath {
       }
       if (r.natKind !== NatKind.NONE) this.applyNat(hook, p, out);
     }
-    if (!ctDone) this.conntrackIn(hook, p);
+    if (ctAt === n) this.conntrackIn(hook, p);
     return true;
   }
 
