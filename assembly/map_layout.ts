@@ -44,9 +44,12 @@ export const RB_HDR_SIZE: u32 = 8; // BPF_RINGBUF_HDR_SZ: u32 len (with flags), 
 export const RB_BUSY_BIT: u32 = 1 << 31; // BPF_RINGBUF_BUSY_BIT
 export const RB_DISCARD_BIT: u32 = 1 << 30; // BPF_RINGBUF_DISCARD_BIT
 
-// Hash element: next, hash, lru_prev, lru_next, then the key padded to 8, then ncpus value slots.
+// Hash element: next, hash, lru_prev (+ ref bit), lru_next, then the key padded to 8, then ncpus value slots.
 export const E_NEXT: u32 = 0;
 export const E_HASH: u32 = 4;
-export const E_LRU_PREV: u32 = 8;
+export const E_LRU_PREV: u32 = 8; // bit 31: the reference bit (LRU_REF)
 export const E_LRU_NEXT: u32 = 12;
 export const E_KEY: u32 = 16;
+// bpf_lru_node.ref, kept in the top bit of lru_prev (element indexes stay below 2^31): a lookup only sets it
+// (bpf_lru_node_set_ref), eviction gives a referenced element a second chance (kernel/bpf/bpf_lru_list.c).
+export const LRU_REF: u32 = 0x80000000;

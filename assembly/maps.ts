@@ -10,7 +10,7 @@ import { E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC } from "./errno";
 import { jhash } from "./jhash";
 import {
   BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
-  BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, E_HASH, E_KEY, E_LRU_NEXT, E_LRU_PREV, E_NEXT, M_BUCKETS,
+  BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, E_HASH, E_KEY, E_LRU_NEXT, E_LRU_PREV, E_NEXT, LRU_REF, M_BUCKETS,
   M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LPM_COUNTS, M_LRU_HEAD, M_LRU_TAIL, M_MAX_ENTRIES,
   M_N_BUCKETS, M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE,
 } from "./map_layout";
@@ -105,25 +105,34 @@ function htab_link_to(map: usize, idx: u32): usize {
   return link;
 }
 
-// LRU list: doubly linked through lru_prev/lru_next (index + 1), head = most recently used. Straight-line.
+// LRU list: doubly linked through lru_prev/lru_next (index + 1), head = most recently inserted. The kernel's
+// bpf_lru does not move an element on lookup: it sets the node's reference bit (bpf_lru_node_set_ref, only if
+// clear, so a hot element's cache line is not dirtied again) and rotates lazily when it needs a free node; a
+// referenced element at the tail gets a second chance (moved to the head, bit cleared) instead of eviction.
+// Straight-line.
 // @ts-ignore: decorator
 @inline function lru_unlink(map: usize, idx: u32): void {
   const e = elem_addr(map, idx);
-  const prev = load<u32>(e, E_LRU_PREV);
+  const prev = load<u32>(e, E_LRU_PREV) & ~LRU_REF;
   const next = load<u32>(e, E_LRU_NEXT);
   if (prev != 0) store<u32>(elem_addr(map, prev), next, E_LRU_NEXT);
   else store<u32>(map, next, M_LRU_HEAD);
-  if (next != 0) store<u32>(elem_addr(map, next), prev, E_LRU_PREV);
-  else store<u32>(map, prev, M_LRU_TAIL);
+  if (next != 0) {
+    const n = elem_addr(map, next);
+    store<u32>(n, prev | (load<u32>(n, E_LRU_PREV) & LRU_REF), E_LRU_PREV);
+  } else store<u32>(map, prev, M_LRU_TAIL);
 }
+/** Push at the head with the reference bit clear (a new or rotated node). */
 // @ts-ignore: decorator
 @inline function lru_push_head(map: usize, idx: u32): void {
   const e = elem_addr(map, idx);
   const head = load<u32>(map, M_LRU_HEAD);
   store<u32>(e, 0, E_LRU_PREV);
   store<u32>(e, head, E_LRU_NEXT);
-  if (head != 0) store<u32>(elem_addr(map, head), idx, E_LRU_PREV);
-  else store<u32>(map, idx, M_LRU_TAIL);
+  if (head != 0) {
+    const h = elem_addr(map, head);
+    store<u32>(h, idx | (load<u32>(h, E_LRU_PREV) & LRU_REF), E_LRU_PREV);
+  } else store<u32>(map, idx, M_LRU_TAIL);
   store<u32>(map, idx, M_LRU_HEAD);
 }
 // @ts-ignore: decorator
@@ -132,6 +141,27 @@ function htab_link_to(map: usize, idx: u32): usize {
     lru_unlink(map, idx);
     lru_push_head(map, idx);
   }
+}
+/** bpf_lru_node_set_ref(): mark used; written only when clear. */
+// @ts-ignore: decorator
+@inline function lru_set_ref(map: usize, idx: u32): void {
+  const p = elem_addr(map, idx) + E_LRU_PREV;
+  const v = load<u32>(p);
+  if ((v & LRU_REF) == 0) store<u32>(p, v | LRU_REF);
+}
+/**
+ * The element to evict: rotate referenced tail elements to the head (bit cleared) until an unreferenced one is
+ * at the tail. Each iteration is a complete move, so a budget stop between iterations leaves a valid list (the
+ * kernel's rotation is likewise independent of the insert that triggered it). At most `count` iterations.
+ */
+function lru_victim(map: usize): u32 {
+  let idx = load<u32>(map, M_LRU_TAIL);
+  while (idx != 0 && (load<u32>(elem_addr(map, idx), E_LRU_PREV) & LRU_REF) != 0) {
+    lru_unlink(map, idx);
+    lru_push_head(map, idx);
+    idx = load<u32>(map, M_LRU_TAIL);
+  }
+  return idx;
 }
 
 function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32): i32 {
@@ -151,7 +181,7 @@ function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32
   let victimLink: usize = 0;
   if (idx == 0) {
     if (!lru) return type == BPF_MAP_TYPE_LPM_TRIE ? -ENOSPC : -E2BIG;
-    idx = load<u32>(map, M_LRU_TAIL); // evict the least recently used element
+    idx = lru_victim(map); // evict the least recently used unreferenced element
     if (idx == 0) return -E2BIG;
     victimLink = htab_link_to(map, idx);
   }
@@ -249,7 +279,7 @@ export function map_lookup_elem(map: MapRef, key: usize): usize {
   if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
     const idx = htab_find(map, key, jhash(key, load<u32>(map, M_KEY_SIZE), load<u32>(map, M_SEED)));
     if (idx == 0) return 0;
-    if (is_lru(type)) lru_touch(map, idx);
+    if (is_lru(type)) lru_set_ref(map, idx);
     return elem_addr(map, idx) + value_off(map) + (is_percpu(type) ? this_cpu_slot(map) : 0);
   }
   if (type == BPF_MAP_TYPE_ARRAY || type == BPF_MAP_TYPE_PERCPU_ARRAY) {

@@ -7,7 +7,7 @@ import { SKB_CB } from "../../src/ebpf/abi.js";
 import { PacketBatch } from "../../src/ebpf/batch.js";
 import { MapError } from "../../src/ebpf/errors.js";
 import { BPF_EXIST, BPF_NOEXIST } from "../../src/ebpf/maps/layout.js";
-import { lruOrder } from "../../src/ebpf/maps/htab.js";
+import { lruOrder, lruReferenced } from "../../src/ebpf/maps/htab.js";
 import { ringbufConsume, ringbufDropped } from "../../src/ebpf/maps/ringbuf.js";
 
 let kernel: BpfKernel;
@@ -94,6 +94,40 @@ describe("LRU hash (max_entries 4)", () => {
     const order = lruOrder(kernel.mem, m.base).length;
     expect(order).toBe(4);
     expect([...t.entries()].map((e) => e.key.saddr).sort()).toEqual(["10.1.0.1", "10.1.0.4", "10.1.0.5", "10.1.0.6"]);
+  });
+
+  // Kernel bpf_lru: a lookup sets the reference bit and leaves the element in place; eviction rotates referenced
+  // tail elements to the head (bit cleared). So among looked-up elements, list position (insertion order) and
+  // not lookup recency decides who goes first; an exact LRU would keep the most recently looked-up one instead.
+  it("second chance: lookups set the reference bit, eviction rotates referenced elements once", () => {
+    const m = filler.map("fill_lru");
+    const t = m.typed();
+    for (const e of [...t.entries()]) t.delete(e.key);
+    const ips = (n: number[]) => n.map((i) => `10.2.0.${i}`);
+    for (const s of ips([1, 2, 3, 4])) expect(run(filler, "fill_lru", from(s)).mark).toBe(0);
+    const order = () => lruOrder(kernel.mem, m.base);
+    const head = order()[0]!;
+    expect(lruReferenced(kernel.mem, m.base, head)).toBe(false);
+    expect(run(filler, "fill_lru", from("10.2.0.2")).mark).toBe(1);
+    expect(run(filler, "fill_lru", from("10.2.0.1")).mark).toBe(1);
+    expect(order()[0]).toBe(head); // a lookup does not move the element
+    const steps: [string, string[]][] = [
+      ["10.2.0.5", ips([1, 2, 4, 5])], // 1 and 2 rotate (bits cleared), 3 goes
+      ["10.2.0.6", ips([1, 2, 5, 6])], // 4 goes
+      ["10.2.0.7", ips([2, 5, 6, 7])], // exact LRU would evict 2 (looked up before 1); here 1 is older in the list
+    ];
+    for (const [ip, left] of steps) {
+      expect(run(filler, "fill_lru", from(ip)).mark).toBe(0);
+      expect([...t.entries()].map((e) => e.key.saddr).sort()).toEqual(left);
+    }
+    expect(order().every((i) => !lruReferenced(kernel.mem, m.base, i))).toBe(true);
+    // Every element referenced: one full rotation clears every bit, then the oldest goes.
+    for (const s of ips([2, 5, 6, 7])) expect(run(filler, "fill_lru", from(s)).mark).toBe(1);
+    t.update({ saddr: "10.2.0.8" }, { packets: 1 }); // a host insert evicts the same way
+    expect([...t.entries()].map((e) => e.key.saddr).sort()).toEqual(ips([5, 6, 7, 8]));
+    m.touch(t.encodeKey({ saddr: "10.2.0.5" }));
+    t.update({ saddr: "10.2.0.9" }, { packets: 1 });
+    expect([...t.entries()].map((e) => e.key.saddr).sort()).toEqual(ips([5, 7, 8, 9]));
   });
 });
 

@@ -126,7 +126,8 @@ async function runKernel(): Promise<Side> {
       // Read pod A's neighbours before the node's first re-confirmation probe (delay_first_probe_time 5 s, not modelled).
       if (from === NS.a) neighA = inNs(NS.a, "ip neigh");
     }
-    await sleep(300);
+    // Let tcpdump drain what the kernel already queued for it before SIGINT (it drops the rest); slow under load.
+    await sleep(1500);
   } finally {
     await Promise.all(dumps.map(stopCapture));
   }

@@ -118,7 +118,8 @@ async function runKernel(): Promise<Side> {
     dumps.push(await startCapture(N.n1, "eth0", pw));
     const r = spawnSync("ip", ["netns", "exec", N.a, "/usr/bin/python3", "-c", SCAPY], { encoding: "utf8", timeout: 15000 });
     if (r.status !== 0) throw new Error(`scapy failed: ${r.stderr}`);
-    await sleep(300);
+    // Let tcpdump drain what the kernel already queued for it before SIGINT (it drops the rest); slow under load.
+    await sleep(1500);
   } finally {
     await Promise.all(dumps.map(stopCapture));
   }

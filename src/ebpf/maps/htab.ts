@@ -1,12 +1,13 @@
 // Hash maps (hash, LRU hash, per-CPU hash) and the LPM trie, host side: the same layout and algorithm as the
 // SDK (assembly/maps.ts), so cilium-agent-style updates from TypeScript and lookups from programs agree.
 // Chained buckets like kernel/bpf/hashtab.c (n_buckets = roundup_pow_of_two(max_entries), jhash with a per-map
-// seed), a free list of preallocated elements, and an exact LRU list for the LRU types (the kernel's LRU is
-// approximate, per-CPU; exact is the behaviour it approximates).
+// seed), a free list of preallocated elements, and for the LRU types one list with reference bits and
+// second-chance eviction (the kernel's bpf_lru: set_ref on lookup, lazy rotation; its per-CPU free lists and
+// active/inactive split are not modelled).
 import type { SharedMemory } from "../memory.js";
 import { jhashBytes } from "./jhash.js";
 import {
-  BPF_EXIST, BPF_MAP_TYPE_LPM_TRIE, BPF_NOEXIST, E_HASH, E_KEY, E_LRU_NEXT, E_LRU_PREV, E_NEXT, isLruType, isPercpuType,
+  BPF_EXIST, BPF_MAP_TYPE_LPM_TRIE, BPF_NOEXIST, E_HASH, E_KEY, E_LRU_NEXT, E_LRU_PREV, E_NEXT, LRU_REF, isLruType, isPercpuType,
   M_BUCKETS, M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LPM_COUNTS, M_LRU_HEAD, M_LRU_TAIL, M_N_BUCKETS,
   M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE, M_NCPUS, align8,
 } from "./layout.js";
@@ -53,14 +54,18 @@ function linkTo(m: SharedMemory, map: number, idx: number): number {
   return link;
 }
 
+// LRU list as in the SDK (assembly/maps.ts): lookups set the reference bit (top bit of lru_prev) and eviction
+// gives referenced tail elements a second chance, like the kernel's bpf_lru.
 function lruUnlink(m: SharedMemory, map: number, idx: number): void {
   const e = elemAddr(m, map, idx);
-  const prev = rd(m, e + E_LRU_PREV);
+  const prev = (rd(m, e + E_LRU_PREV) & ~LRU_REF) >>> 0;
   const next = rd(m, e + E_LRU_NEXT);
   if (prev !== 0) wr(m, elemAddr(m, map, prev) + E_LRU_NEXT, next);
   else wr(m, map + M_LRU_HEAD, next);
-  if (next !== 0) wr(m, elemAddr(m, map, next) + E_LRU_PREV, prev);
-  else wr(m, map + M_LRU_TAIL, prev);
+  if (next !== 0) {
+    const n = elemAddr(m, map, next) + E_LRU_PREV;
+    wr(m, n, (prev | (rd(m, n) & LRU_REF)) >>> 0);
+  } else wr(m, map + M_LRU_TAIL, prev);
 }
 
 function lruPushHead(m: SharedMemory, map: number, idx: number): void {
@@ -68,17 +73,41 @@ function lruPushHead(m: SharedMemory, map: number, idx: number): void {
   const head = rd(m, map + M_LRU_HEAD);
   wr(m, e + E_LRU_PREV, 0);
   wr(m, e + E_LRU_NEXT, head);
-  if (head !== 0) wr(m, elemAddr(m, map, head) + E_LRU_PREV, idx);
-  else wr(m, map + M_LRU_TAIL, idx);
+  if (head !== 0) {
+    const h = elemAddr(m, map, head) + E_LRU_PREV;
+    wr(m, h, (idx | (rd(m, h) & LRU_REF)) >>> 0);
+  } else wr(m, map + M_LRU_TAIL, idx);
   wr(m, map + M_LRU_HEAD, idx);
 }
 
-/** Mark `idx` most recently used (lookups from programs do this too). */
-export function lruTouch(m: SharedMemory, map: number, idx: number): void {
+/** Move `idx` to the head with its reference bit clear (an update replaces the element, as the kernel does). */
+function lruMoveHead(m: SharedMemory, map: number, idx: number): void {
   if (rd(m, map + M_LRU_HEAD) !== idx) {
     lruUnlink(m, map, idx);
     lruPushHead(m, map, idx);
   }
+}
+
+/** Mark `idx` used, as a program's lookup does (bpf_lru_node_set_ref). */
+export function lruTouch(m: SharedMemory, map: number, idx: number): void {
+  const p = elemAddr(m, map, idx) + E_LRU_PREV;
+  wr(m, p, (rd(m, p) | LRU_REF) >>> 0);
+}
+
+/** Whether `idx` has its reference bit set. */
+export function lruReferenced(m: SharedMemory, map: number, idx: number): boolean {
+  return (rd(m, elemAddr(m, map, idx) + E_LRU_PREV) & LRU_REF) !== 0;
+}
+
+/** The element to evict: referenced tail elements rotate to the head (bit cleared) first. */
+function lruVictim(m: SharedMemory, map: number): number {
+  let idx = rd(m, map + M_LRU_TAIL);
+  while (idx !== 0 && lruReferenced(m, map, idx)) {
+    lruUnlink(m, map, idx);
+    lruPushHead(m, map, idx);
+    idx = rd(m, map + M_LRU_TAIL);
+  }
+  return idx;
 }
 
 /**
@@ -94,7 +123,7 @@ export function htabUpdate(m: SharedMemory, map: number, key: Uint8Array, values
   if (found !== 0) {
     if (flags === BPF_NOEXIST) return -EEXIST;
     writeValues(m, map, elemAddr(m, map, found), values);
-    if (lru) lruTouch(m, map, found);
+    if (lru) lruMoveHead(m, map, found);
     return 0;
   }
   if (flags === BPF_EXIST) return -ENOENT;
@@ -102,7 +131,7 @@ export function htabUpdate(m: SharedMemory, map: number, key: Uint8Array, values
   let victimLink = 0;
   if (idx === 0) {
     if (!lru) return type === BPF_MAP_TYPE_LPM_TRIE ? -ENOSPC : -E2BIG;
-    idx = rd(m, map + M_LRU_TAIL);
+    idx = lruVictim(m, map);
     if (idx === 0) return -E2BIG;
     victimLink = linkTo(m, map, idx);
   }

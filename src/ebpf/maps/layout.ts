@@ -55,6 +55,7 @@ export const E_HASH = 4;
 export const E_LRU_PREV = 8;
 export const E_LRU_NEXT = 12;
 export const E_KEY = 16;
+export const LRU_REF = 0x80000000; // top bit of lru_prev: bpf_lru_node.ref
 
 export const BPF_ANY = 0;
 export const BPF_NOEXIST = 1;

@@ -182,7 +182,7 @@ export class BpfMap {
     if (r < 0) this.fail("delete", key, -r, "invalid key");
   }
 
-  /** Mark a key most recently used, as a program's lookup does (LRU maps). */
+  /** Mark a key referenced, as a program's lookup does (LRU maps: bpf_lru_node_set_ref). */
   touch(key: Uint8Array): void {
     const idx = htabFind(this.mem, this.base, key);
     if (idx !== 0) lruTouch(this.mem, this.base, idx);
