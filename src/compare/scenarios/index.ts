@@ -3,11 +3,12 @@ import { conntrackExhaustion } from "./conntrack-exhaustion.js";
 import { eniExhaustion } from "./eni-exhaustion.js";
 import { hostNetworkPort } from "./hostnetwork-port.js";
 import { udpDnsRace } from "./udp-dns-race.js";
+import { staleRoute } from "./stale-route.js";
 import type { Scenario } from "./types.js";
 
 export * from "./types.js";
 
-export const SCENARIOS: Scenario[] = [conntrackExhaustion, udpDnsRace, eniExhaustion, hostNetworkPort];
+export const SCENARIOS: Scenario[] = [conntrackExhaustion, udpDnsRace, staleRoute, eniExhaustion, hostNetworkPort];
 
 export function findScenario(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);
