@@ -6,7 +6,9 @@ import {
 } from "./compiled.js";
 import { IfaceRegistry, ifaceMatches } from "./iface.js";
 import type { Match } from "./match.js";
+import { NetfilterError } from "./errors.js";
 import { RecentCmd, RecentTables } from "./recent.js";
+import { type IpSet, IpSetRegistry } from "./ipset.js";
 import type { Rule, Ruleset, Table } from "./rule.js";
 import { HOOK_NAMES } from "./tables.js";
 import type { Target } from "./target.js";
@@ -15,6 +17,8 @@ import { chainsInSaveOrder } from "./save.js";
 export interface CompileEnv {
   ifaces: IfaceRegistry;
   recent: RecentTables;
+  /** The namespace's ipsets (`-m set`); a rule naming a missing set is refused, as the kernel does. */
+  ipsets: IpSetRegistry;
 }
 
 export interface CompiledRuleset {
@@ -24,7 +28,7 @@ export interface CompiledRuleset {
 }
 
 export function compileRuleset(rs: Ruleset, env: Partial<CompileEnv> = {}): CompiledRuleset {
-  const full: CompileEnv = { ifaces: env.ifaces ?? new IfaceRegistry(), recent: env.recent ?? new RecentTables() };
+  const full: CompileEnv = { ifaces: env.ifaces ?? new IfaceRegistry(), recent: env.recent ?? new RecentTables(), ipsets: env.ipsets ?? new IpSetRegistry() };
   const tables = rs.tables.map((t, i) => compileTable(t, i, full));
   const byName: CompiledRuleset["byName"] = {};
   for (const t of tables) byName[t.name] = t;
@@ -72,6 +76,7 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
   const data = new IntBuf();
   const nat = new IntBuf();
   const recent: RecentInfo[] = [];
+  const sets: IpSet[] = [];
   const ifPatterns: string[] = [];
   const nthInit: number[] = [];
   const ifId = (pattern: string) => {
@@ -95,7 +100,7 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
       for (const m of rule.matches) {
         // Each match appends its operands at the end of `data`: its argument is where they start.
         const start = data.n;
-        const op = compileMatch(m, data, ifId, env, recent, (init) => nthInit.push(init) - 1);
+        const op = compileMatch(m, data, ifId, env, recent, (init) => nthInit.push(init) - 1, sets);
         if (op < 0) continue;
         mOp.push(op);
         mArg.push(op === Op.RECENT ? recent.length - 1 : start);
@@ -123,7 +128,7 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
     hookChain, policyPackets: new Float64Array(chains.length), policyBytes: new Float64Array(chains.length),
     nRules, ip, scan, mStart, mEnd, tKind, tArg, ruleChain, ruleNum,
     packets: new Float64Array(nRules), bytes: new Float64Array(nRules),
-    mOp: mOp.done(), mArg: mArg.done(), data: data.done(), nthCount: Int32Array.from(nthInit), nthInit: Int32Array.from(nthInit), recent,
+    mOp: mOp.done(), mArg: mArg.done(), data: data.done(), nthCount: Int32Array.from(nthInit), nthInit: Int32Array.from(nthInit), recent, sets,
     nat: nat.done(), ifPatterns, ifMatch, stack: new Int32Array(chains.length + 1),
   };
   env.ifaces.onAdd((idx, name) => {
@@ -168,8 +173,11 @@ function compileIp(rule: Rule, ip: Int32Array, o: number, ifId: (p: string) => n
   ip[o + IP.FLAGS] = f;
 }
 
+/** IpSet type → the number eval.ts switches on. */
+const SET_KIND = { "hash:ip": 0, "bitmap:port": 1, "hash:ip,port": 2, "hash:ip,port,ip": 3 } as const;
+
 /** Appends the match's operands to `data` and returns its opcode, or -1 for matches that need no test. */
-function compileMatch(m: Match, data: IntBuf, ifId: (p: string) => number, env: CompileEnv, recent: RecentInfo[], nextNth: (init: number) => number): number {
+function compileMatch(m: Match, data: IntBuf, ifId: (p: string) => number, env: CompileEnv, recent: RecentInfo[], nextNth: (init: number) => number, sets: IpSet[]): number {
   switch (m.kind) {
     case "tcp":
     case "udp":
@@ -225,6 +233,20 @@ function compileMatch(m: Match, data: IntBuf, ifId: (p: string) => number, env: 
     case "nfacct":
       // Counts only: the rule's own counters are what nfacct would add; it always matches.
       return -1;
+    case "set": {
+      const set = env.ipsets.get(m.name);
+      if (!set) throw new NetfilterError(`Set ${m.name} doesn't exist.`);
+      let k = sets.indexOf(set);
+      if (k < 0) k = sets.push(set) - 1;
+      const kind = SET_KIND[set.type];
+      const src = (i: number) => (m.dirs[i] === "src" ? 1 : 0);
+      // bitmap:port's only dimension is a port; the others start with an address.
+      const portDir = kind === 1 ? src(0) : src(1);
+      // ip_set_test: fewer flags than the set has dimensions never match (kernel: opt->dim < type->dimension).
+      const enough = m.dirs.length >= set.dimension ? 1 : 0;
+      data.push(k, kind, src(0), portDir, src(2), enough, m.invert ? 1 : 0);
+      return Op.SET;
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 // The compiled form of one table: rules as parallel typed arrays (ip header fields, a match program, a target),
 // chains as index ranges, jumps as chain indices. Built once by compile.ts; read per packet by eval.ts.
+import type { IpSet } from "./ipset.js";
 import type { Table } from "./rule.js";
 import type { TableName } from "./tables.js";
 
@@ -15,7 +16,7 @@ export const IpFlag = {
 
 export const Op = {
   PORTS: 1, ICMP: 2, MULTIPORT: 3, MARK: 4, CONNTRACK: 5, ADDRTYPE: 6, STAT_RANDOM: 7, STAT_NTH: 8, RECENT: 9,
-  PHYSDEV: 10, TRUE: 11,
+  PHYSDEV: 10, TRUE: 11, SET: 12,
 } as const;
 
 export const T = {
@@ -79,6 +80,8 @@ export interface CompiledTable {
   /** Their starting values: every-1, so the first packet counts 0 and `--packet 0` matches it (tested). */
   nthInit: Int32Array;
   recent: RecentInfo[];
+  /** ipsets the table's set matches test (Op.SET operands index this). */
+  sets: IpSet[];
   nat: Int32Array;
   /** MARK/CONNMARK operands at tArg: value, mask (CONNMARK: mode, value, mask, nfmask, ctmask). */
   /** ifMatch[id][ifindex] = 1 when pattern id matches that interface. */

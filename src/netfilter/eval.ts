@@ -268,6 +268,9 @@ function matchAll(t: CompiledTable, ms: number, me: number, p: PacketState, env:
       case Op.CONNTRACK:
         if (!conntrackMatch(d, a, p)) return false;
         break;
+      case Op.SET:
+        if (setMatch(t, d, a, p) === (d[a + 6] === 1)) return false;
+        break;
       case Op.ADDRTYPE: {
         const lim = d[a + 4]!;
         const ifx = lim === 1 ? p.iif : lim === 2 ? p.oif : 0;
@@ -332,4 +335,17 @@ function physdevMatch(t: CompiledTable, d: Int32Array, a: number, p: PacketState
   if (f & 1 && (p.physIn !== 0 && t.ifMatch[d[a + 1]!]![p.physIn] === 1) === ((f & 2) !== 0)) return false;
   if (f & 4 && (p.physOut !== 0 && t.ifMatch[d[a + 2]!]![p.physOut] === 1) === ((f & 8) !== 0)) return false;
   return true;
+}
+
+/** xt_set set_match_v4 → ip_set_test with the rule's direction flags (operands from compile.ts). */
+function setMatch(t: CompiledTable, d: Int32Array, a: number, p: PacketState): boolean {
+  if (d[a + 5] === 0) return false;
+  const set = t.sets[d[a]!]!;
+  const kind = d[a + 1]!;
+  const addr = d[a + 2] === 1 ? p.src : p.dst;
+  if (kind === 0) return set.test(addr, p.proto, 0, 0);
+  // A port dimension needs the L4 header: a non-first fragment has none (ip_set_get_ip4_port fails).
+  if (p.frag) return false;
+  const port = d[a + 3] === 1 ? p.sport : p.dport;
+  return set.test(addr, p.proto, port, d[a + 4] === 1 ? p.src : p.dst);
 }

@@ -94,6 +94,15 @@ export interface NfacctMatch {
   name: string;
 }
 
+export interface SetMatch {
+  kind: "set";
+  /** The ipset's name. */
+  name: string;
+  /** One direction per set dimension (`dst,dst`). */
+  dirs: ("src" | "dst")[];
+  invert: boolean;
+}
+
 export type Match =
   | PortsMatch
   | IcmpMatch
@@ -105,7 +114,8 @@ export type Match =
   | StatisticMatch
   | RecentMatch
   | PhysdevMatch
-  | NfacctMatch;
+  | NfacctMatch
+  | SetMatch;
 
 export interface ParseCtx {
   /** Protocol from -p (0 when absent or all). */

@@ -1,0 +1,185 @@
+// IP Virtual Server (kernel net/netfilter/ipvs): virtual services, real servers (destinations) and the schedulers
+// kube-proxy's IPVS mode uses. Connections and the packet path are in ipvs-conn.ts; `ipvsadm -Ln` printing in
+// ipvs-format.ts.
+//
+//   const ipvs = new Ipvs();
+//   const svc = ipvs.addService({ proto: 6, addr, port, scheduler: "rr", persistent: false, timeout: 0 });
+//   ipvs.addDest(svc, { addr, port, weight: 1 });
+//   ipvs.schedule(svc, srcAddr, srcPort) → destination index in svc.dests, or -1 (none available)
+//
+// Modelled as the kernel does it:
+// - destinations are linked at the head of the service's list (list_add_rcu in __ip_vs_update_dest), so the
+//   schedulers walk them newest first; `ipvsadm -Ln` sorts them for printing.
+// - rr (ip_vs_rr): the next destination after the last one chosen, skipping weight 0.
+// - wrr (ip_vs_wrr): current weight cw starts at the max weight, drops by the gcd of weights on each wrap; the next
+//   destination whose weight >= cw is chosen.
+// - lc (ip_vs_lc): least (activeconns << 8) + inactconns (ip_vs_dest_conn_overhead), first of equals, weight > 0.
+// - sh (ip_vs_sh): 256 buckets filled round-robin over the destinations, each repeated `weight` times;
+//   bucket = hash_32(ntohl(saddr), 8) (the port is not hashed without the sh-port flag); a bucket whose
+//   destination has weight 0 gives no destination (no sh-fallback).
+// Persistence (ipvsadm -p TIMEOUT, kube-proxy's sessionAffinity ClientIP) is a connection template per client
+// address and service, in ipvs-conn.ts.
+import { NetfilterError } from "./errors.js";
+
+export type IpvsScheduler = "rr" | "wrr" | "lc" | "sh";
+export const IPVS_SCHEDULERS: IpvsScheduler[] = ["rr", "wrr", "lc", "sh"];
+/** IP_VS_SH_TAB_BITS */
+export const IP_VS_SH_TAB_SIZE = 256;
+const GOLDEN_RATIO_32 = 0x61c88647;
+
+export interface IpvsDest {
+  addr: number;
+  port: number;
+  weight: number;
+  /** Connections in ESTABLISHED (TCP), and all others (ip_vs: IP_VS_CONN_F_INACTIVE). */
+  activeConns: number;
+  inactConns: number;
+  /** Persistence templates pointing here (counted apart, as the kernel's persistconns). */
+  persistConns: number;
+}
+
+export interface IpvsServiceSpec {
+  /** IPPROTO_TCP, IPPROTO_UDP or IPPROTO_SCTP. */
+  proto: number;
+  addr: number;
+  port: number;
+  scheduler: IpvsScheduler;
+  /** IP_VS_SVC_F_PERSISTENT, with the persistence timeout in seconds. */
+  persistent: boolean;
+  timeout: number;
+}
+
+export interface IpvsService extends IpvsServiceSpec {
+  index: number;
+  /** In the kernel's list order (newest first). */
+  dests: IpvsDest[];
+  /** rr: index of the last destination chosen (-1: the list head). wrr: the same, plus cw. */
+  last: number;
+  cw: number;
+  /** sh: destination index per bucket, -1 when empty. */
+  shTable: Int32Array;
+}
+
+/** Numeric service key: protocol class, address and port (below 2^53). */
+export function ipvsServiceKey(proto: number, addr: number, port: number): number {
+  const cls = proto === 6 ? 0 : proto === 17 ? 1 : proto === 132 ? 2 : 3;
+  return (addr >>> 0) * 262144 + cls * 65536 + port;
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/** hash_32(val, bits) from include/linux/hash.h. */
+export function hash32(val: number, bits: number): number {
+  return Math.imul(val >>> 0, GOLDEN_RATIO_32) >>> (32 - bits);
+}
+
+export class Ipvs {
+  readonly services: IpvsService[] = [];
+  private readonly byKey = new Map<number, number>();
+
+  addService(spec: IpvsServiceSpec): IpvsService {
+    const key = ipvsServiceKey(spec.proto, spec.addr, spec.port);
+    if (this.byKey.has(key)) throw new NetfilterError("ipvs: Service already exists");
+    const svc: IpvsService = { ...spec, index: this.services.length, dests: [], last: -1, cw: 0, shTable: new Int32Array(IP_VS_SH_TAB_SIZE).fill(-1) };
+    this.services.push(svc);
+    this.byKey.set(key, svc.index);
+    return svc;
+  }
+
+  /** ipvsadm -a: link a real server at the head of the list; the schedulers' state is reset as the kernel does. */
+  addDest(svc: IpvsService, d: { addr: number; port: number; weight: number }): IpvsDest {
+    if (svc.dests.some((x) => x.addr === d.addr && x.port === d.port)) throw new NetfilterError("ipvs: Destination already exists");
+    const dest: IpvsDest = { addr: d.addr, port: d.port, weight: d.weight, activeConns: 0, inactConns: 0, persistConns: 0 };
+    svc.dests.unshift(dest);
+    svc.last = -1;
+    svc.cw = 0;
+    this.reassignSh(svc);
+    return dest;
+  }
+
+  /** The service for a packet's destination, or -1 (per packet: numeric key). */
+  lookup(proto: number, addr: number, port: number): number {
+    return this.byKey.get(ipvsServiceKey(proto, addr, port)) ?? -1;
+  }
+
+  /** ip_vs_sh_reassign */
+  private reassignSh(svc: IpvsService): void {
+    const n = svc.dests.length;
+    let p = 0;
+    let count = 0;
+    for (let i = 0; i < IP_VS_SH_TAB_SIZE; i++) {
+      if (n === 0) {
+        svc.shTable[i] = -1;
+        continue;
+      }
+      svc.shTable[i] = p;
+      if (++count >= svc.dests[p]!.weight) {
+        p = (p + 1) % n;
+        count = 0;
+      }
+    }
+  }
+
+  /** Pick a destination for a new connection from `saddr`; -1 when none is available. */
+  schedule(svc: IpvsService, saddr: number): number {
+    const ds = svc.dests;
+    const n = ds.length;
+    if (n === 0) return -1;
+    switch (svc.scheduler) {
+      case "rr": {
+        for (let k = 1; k <= n; k++) {
+          const i = (svc.last + k + n) % n;
+          if (ds[i]!.weight > 0) return (svc.last = i);
+        }
+        return -1;
+      }
+      case "wrr": {
+        // ip_vs_wrr: mw = max weight - (gcd - 1); cw starts at mw; walk on from the last choice, and on passing
+        // the list head lower cw by the gcd (back to mw below 1).
+        let max = 0;
+        let di = 0;
+        for (const d of ds) {
+          if (d.weight > max) max = d.weight;
+          if (d.weight > 0) di = gcd(di, d.weight);
+        }
+        if (max === 0) return -1;
+        const mw = max - (di - 1);
+        if (svc.cw <= 0 || svc.cw > mw) svc.cw = mw;
+        let i = svc.last;
+        for (let guard = 0; guard < 2 * n * (mw + 1); guard++) {
+          i++;
+          if (i >= n) {
+            i = -1;
+            svc.cw -= di;
+            if (svc.cw <= 0) svc.cw = mw;
+            continue;
+          }
+          if (ds[i]!.weight >= svc.cw) return (svc.last = i);
+        }
+        return -1;
+      }
+      case "lc": {
+        let best = -1;
+        let bestOh = 0;
+        for (let i = 0; i < n; i++) {
+          const d = ds[i]!;
+          if (d.weight <= 0) continue;
+          const oh = d.activeConns * 256 + d.inactConns;
+          if (best < 0 || oh < bestOh) {
+            best = i;
+            bestOh = oh;
+          }
+        }
+        return best;
+      }
+      case "sh": {
+        const b = hash32(saddr, 8);
+        const i = svc.shTable[b]!;
+        return i >= 0 && ds[i]!.weight > 0 ? i : -1;
+      }
+    }
+  }
+}
