@@ -92,7 +92,7 @@ afterAll(() => {
 describe("Felix-style NetworkPolicy rules in the real kernel", () => {
   it.each(CASES)("%s: restore accepted, every connection as the reference says", (_name, policies) => {
     if (skipReason) {
-      console.warn(`skipped: ${skipReason}`);
+      process.stderr.write(`netpol-calico: skipped: ${skipReason}\n`);
       return;
     }
     const cluster = loadCluster(BASE + policies, "np.yaml");
