@@ -4,11 +4,12 @@ import { eniExhaustion } from "./eni-exhaustion.js";
 import { hostNetworkPort } from "./hostnetwork-port.js";
 import { udpDnsRace } from "./udp-dns-race.js";
 import { staleRoute } from "./stale-route.js";
+import { hotSwap } from "./hot-swap.js";
 import type { Scenario } from "./types.js";
 
 export * from "./types.js";
 
-export const SCENARIOS: Scenario[] = [conntrackExhaustion, udpDnsRace, staleRoute, eniExhaustion, hostNetworkPort];
+export const SCENARIOS: Scenario[] = [conntrackExhaustion, udpDnsRace, staleRoute, eniExhaustion, hostNetworkPort, hotSwap];
 
 export function findScenario(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);
