@@ -4,6 +4,7 @@
 // the host-side veth.
 import { calicoPolicySave, type PolicyEndpoint } from "../k8s/netpol/calico.js";
 import { installIptables } from "./cluster-dataplane.js";
+import { hasEbpfPolicy, installCiliumPolicy } from "./policy-cilium.js";
 import { buildGeneration } from "./index.js";
 import type { BuildOptions, BuiltGeneration, GenNumber, NodePlane } from "./types.js";
 import type { Cluster } from "../k8s/types.js";
@@ -31,6 +32,11 @@ export function installPolicyIptables(node: NodePlane, g: BuiltGeneration): void
 
 /** Build a generation with its NetworkPolicy enforcement installed. */
 export function buildWithPolicy(gen: GenNumber, cluster: Cluster, opts: BuildOptions = {}): BuiltGeneration {
-  if (gen === 4) return buildGeneration(gen, cluster, opts);
+  if (gen === 4) {
+    // Gen 4's programs must be compiled first (prepareGen4Programs); policies go into its maps, not iptables.
+    const g = buildGeneration(gen, cluster, opts);
+    if (hasEbpfPolicy(g)) installCiliumPolicy(g);
+    return g;
+  }
   return buildGeneration(gen, cluster, { ...opts, installNetfilter: installPolicyIptables });
 }
