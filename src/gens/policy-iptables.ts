@@ -4,6 +4,9 @@
 // the host-side veth.
 import { calicoPolicySave, type PolicyEndpoint } from "../k8s/netpol/calico.js";
 import { installIptables } from "./cluster-dataplane.js";
+import { mergeSave } from "./masquerade.js";
+import { IptablesHooks } from "../net/iptables.js";
+import type { NetworkPolicy } from "../k8s/types.js";
 import { hasEbpfPolicy, installCiliumPolicy } from "./policy-cilium.js";
 import { buildGeneration } from "./index.js";
 import type { BuildOptions, BuiltGeneration, GenNumber, NodePlane } from "./types.js";
@@ -39,4 +42,23 @@ export function buildWithPolicy(gen: GenNumber, cluster: Cluster, opts: BuildOpt
     return g;
   }
   return buildGeneration(gen, cluster, { ...opts, installNetfilter: installPolicyIptables });
+}
+
+/**
+ * Felix reprogramming the node after a NetworkPolicy change: the policy payload is regenerated and the tables
+ * replaced (iptables-restore), while the conntrack table stays (it is the kernel's, not iptables'): connections
+ * already open pass on the RELATED,ESTABLISHED accept, only new connections see the new policy - what Calico and
+ * every iptables-based plugin do. Gen 1-3 only.
+ */
+export function updatePolicies(g: BuiltGeneration, policies: NetworkPolicy[]): void {
+  g.cluster.networkPolicies = policies;
+  for (const node of g.nodes) {
+    const old = node.ns.netfilter;
+    const conntrack = old instanceof IptablesHooks ? old.conntrack : undefined;
+    node.netfilter.payloads = node.netfilter.payloads.filter((p) => p.owner !== POLICY_OWNER);
+    node.netfilter.payloads.unshift({ owner: POLICY_OWNER, text: nodePolicySave(node, g) });
+    const [first, ...rest] = node.netfilter.payloads;
+    const text = rest.reduce((acc, p) => mergeSave(acc, p.text), first!.text);
+    node.ns.netfilter = new IptablesHooks(node.ns, text, conntrack === undefined ? {} : { conntrack });
+  }
 }
