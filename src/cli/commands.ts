@@ -12,7 +12,8 @@ import { register as run } from "./run.js";
 import { register as ip } from "./ip.js";
 import { register as scenario } from "./scenario.js";
 import { register as policy } from "./policy.js";
+import { register as bench } from "./bench.js";
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [kubeProxy, cni, topology, trace, pcap, conntrack, build, map, run, ip, scenario, policy];
+export const commands: Register[] = [kubeProxy, cni, topology, trace, pcap, conntrack, build, map, run, ip, scenario, policy, bench];

@@ -1,0 +1,89 @@
+// tcbox bench: comparative benchmarks of the Service hop, Gen 1-4, at several cluster sizes, in one process.
+//   tcbox bench [--gens 1,2,3,4] [--services 10,100,1000,10000] [--endpoints N] [--policies N] [--json]
+//               [--plot FILE.svg] [--quick] [--workers N]
+// JSON (contract, issue 7): {"results":[{"gen","services","new_pps","established_pps","rules_per_new",
+//   "lookups_per_packet","sync_ms", ...extra: mode, endpoints, new_ns, new_mad_ns, established_ns,
+//   established_mad_ns, rules_per_established, lookups_per_new, ct_ops_per_new, ruleset_rules, bytes_per_service,
+//   bytes_per_ct_entry, samples}], "batch", "hop", "notes"}
+import { writeFileSync } from "node:fs";
+import type { Command } from "commander";
+import cliProgress from "cli-progress";
+import { CliError, print, printJson } from "./output.js";
+import { benchSteps, runBench, type BenchResult } from "../perf/run.js";
+import { plotSvg } from "../perf/plot.js";
+
+interface Opts {
+  gens: string;
+  services: string;
+  endpoints: string;
+  policies: string;
+  json?: boolean;
+  plot?: string;
+  quick?: boolean;
+  workers: string;
+}
+
+function intList(v: string, flag: string, min: number, max: number): number[] {
+  const out = v.split(",").map((s) => s.trim()).filter((s) => s !== "").map(Number);
+  if (out.length === 0 || out.some((n) => !Number.isInteger(n) || n < min || n > max)) throw new CliError(`expected a list of integers ${min}..${max}, got "${v}"`, flag);
+  return out;
+}
+
+function fmtPps(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return n.toFixed(0);
+}
+
+function table(rs: BenchResult[]): string {
+  const head = ["gen", "mode", "services", "new pps", "±mad", "est pps", "±mad", "rules/new", "lookups/pkt", "sync ms", "B/svc", "B/ct"];
+  const rows = rs.map((r) => [
+    String(r.gen), r.mode, String(r.services), fmtPps(r.new_pps), `${((r.new_mad_ns / r.new_ns) * 100).toFixed(0)}%`,
+    fmtPps(r.established_pps), `${((r.established_mad_ns / r.established_ns) * 100).toFixed(0)}%`, r.rules_per_new.toFixed(1),
+    String(r.lookups_per_packet), r.sync_ms < 1 ? r.sync_ms.toFixed(4) : r.sync_ms.toFixed(1), r.bytes_per_service.toFixed(0), r.bytes_per_ct_entry.toFixed(0),
+  ]);
+  const w = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+  return [head, ...rows].map((r) => r.map((s, c) => (c < 2 ? s.padEnd(w[c]!) : s.padStart(w[c]!))).join("  ")).join("\n");
+}
+
+export function register(program: Command): void {
+  program
+    .command("bench")
+    .description("comparative benchmarks: Service hop throughput, per-packet work, memory and sync cost, Gen 1-4")
+    .option("--gens <list>", "generations", "1,2,3,4")
+    .option("--services <list>", "Service counts", "10,100,1000,10000")
+    .option("--endpoints <n>", "endpoints per Service", "3")
+    .option("--policies <n>", "NetworkPolicies (not measured yet)", "0")
+    .option("--json", "print JSON")
+    .option("--plot <file>", "write an SVG plot of throughput against Services")
+    .option("--quick", "short runs (CI, tests)")
+    .option("--workers <n>", "worker threads for the packet path", "1")
+    .action(async (opts: Opts) => {
+      const gens = [...new Set(intList(opts.gens, "--gens", 1, 4))].sort();
+      const services = intList(opts.services, "--services", 1, 200_000);
+      const [endpoints] = intList(opts.endpoints, "--endpoints", 1, 64);
+      const [policies] = intList(opts.policies, "--policies", 0, 1_000_000);
+      const [workers] = intList(opts.workers, "--workers", 1, 256);
+      if (workers! > 1) {
+        // Not faked: lb4's maps live in the BpfKernel's WebAssembly.Memory, which is not created shared, and the
+        // netfilter path's conntrack is plain typed arrays in one isolate. Workers need shared memory and atomics
+        // in the map and conntrack code first.
+        throw new CliError("more than one worker is not supported yet: the BpfKernel memory and conntrack tables are not shared between threads", "--workers");
+      }
+      const cfg = { gens, services, endpoints: endpoints!, policies: policies!, quick: opts.quick === true };
+      const showBar = process.stdout.isTTY === true && !opts.json;
+      const bar = showBar ? new cliProgress.SingleBar({ stream: process.stdout, format: "bench [{bar}] {value}/{total} {step}", hideCursor: true }, cliProgress.Presets.shades_classic) : null;
+      bar?.start(benchSteps(cfg), 0, { step: "" });
+      let done = 0;
+      let run;
+      try {
+        run = await runBench(cfg, (step) => bar?.update(done++, { step }));
+        bar?.update(done, { step: "done" });
+      } finally {
+        bar?.stop();
+      }
+      if (opts.plot) writeFileSync(opts.plot, await plotSvg(run.results));
+      if (opts.json) printJson(run);
+      else print(`${table(run.results)}\n\nhop: ${run.hop}; ${run.batch}-packet batches; median and MAD per packet\n${run.notes.map((n) => `note: ${n}`).join("\n")}`);
+    });
+}
