@@ -1,0 +1,83 @@
+// tcbox bench --quick: JSON shape and sanity (never a speed), the SVG plot, no progress bar off a terminal.
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { main } from "../../src/cli/main.js";
+
+async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const o = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
+  const e = vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
+  try {
+    const code = await main(argv);
+    return { code, out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), "tcbox-bench-"));
+const svg = join(dir, "bench.svg");
+let run: { code: number; out: string; err: string };
+
+describe("tcbox bench --quick --json --plot", () => {
+  beforeAll(async () => {
+    run = await capture(["bench", "--quick", "--json", "--gens", "1,4", "--services", "10,100", "--plot", svg]);
+  }, 600_000);
+  afterAll(() => undefined);
+
+  it("exits 0 and prints only JSON (no progress bar: stdout is not a TTY)", () => {
+    expect(run.code).toBe(0);
+    expect(() => JSON.parse(run.out)).not.toThrow();
+    expect(run.out).not.toMatch(/\[[░█]+\]/);
+  });
+
+  it("has one result per generation and scale with the contract's fields, all positive", () => {
+    const { results } = JSON.parse(run.out) as { results: Record<string, number>[] };
+    expect(results.map((r) => `${r.gen}/${r.services}`)).toEqual(["1/10", "1/100", "4/10", "4/100"]);
+    for (const r of results) {
+      for (const k of ["new_pps", "established_pps", "sync_ms", "lookups_per_packet", "bytes_per_service", "bytes_per_ct_entry"]) {
+        expect(r[k], `${r.gen}/${r.services} ${k}`).toBeGreaterThan(0);
+      }
+      expect(r.rules_per_new).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it("Gen 4 evaluates no rules and looks up maps; Gen 1 walks more rules with more Services", () => {
+    const { results } = JSON.parse(run.out) as { results: Record<string, number>[] };
+    const g4 = results.filter((r) => r.gen === 4);
+    for (const r of g4) {
+      expect(r.rules_per_new).toBe(0);
+      expect(r.lookups_per_packet).toBeGreaterThan(0);
+    }
+    const g1 = results.filter((r) => r.gen === 1);
+    expect(g1[1]!.rules_per_new).toBeGreaterThan(g1[0]!.rules_per_new);
+    // KUBE-SERVICES is linear: about half of 100 Services' rules more than 10's, per first packet on average.
+    expect(g1[1]!.rules_per_new - g1[0]!.rules_per_new).toBeGreaterThan(30);
+  });
+
+  it("writes an SVG with axis titles and one line per generation in each panel", () => {
+    const text = readFileSync(svg, "utf8");
+    expect(text).toContain("<svg");
+    expect(text).toContain("Services (log scale)");
+    expect(text).toContain("packets per second");
+    const lines = text.match(/aria-roledescription="line mark"/g) ?? [];
+    expect(lines.length).toBe(2 * 2); // 2 generations x (new, established)
+  });
+});
+
+describe("tcbox bench errors", () => {
+  it("refuses --workers > 1 with a clear message", async () => {
+    const r = await capture(["bench", "--quick", "--workers", "4"]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/--workers: .*not supported/);
+  });
+  it("rejects a bad --services list", async () => {
+    const r = await capture(["bench", "--services", "ten"]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/--services/);
+  });
+});
