@@ -6,11 +6,12 @@ import { udpDnsRace } from "./udp-dns-race.js";
 import { staleRoute } from "./stale-route.js";
 import { hotSwap } from "./hot-swap.js";
 import { ndotsAmplification } from "./ndots.js";
+import { endpointChurn } from "./endpoint-churn.js";
 import type { Scenario } from "./types.js";
 
 export * from "./types.js";
 
-export const SCENARIOS: Scenario[] = [conntrackExhaustion, udpDnsRace, ndotsAmplification, staleRoute, eniExhaustion, hostNetworkPort, hotSwap];
+export const SCENARIOS: Scenario[] = [conntrackExhaustion, udpDnsRace, ndotsAmplification, staleRoute, eniExhaustion, hostNetworkPort, endpointChurn, hotSwap];
 
 export function findScenario(name: string): Scenario | undefined {
   return SCENARIOS.find((s) => s.name === name);
