@@ -1,0 +1,72 @@
+// Malformed manifests, rule dumps, captures and programs through the commands, in-process: each gives one line
+// `tcbox: WHERE: message` naming the file (and line/document/packet where the layer knows it), a non-zero exit,
+// and nothing on stdout (so `--json` consumers never parse half a document).
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { main } from "../../src/cli/main.js";
+
+const dir = mkdtempSync(join(tmpdir(), "tcbox-hostile-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const file = (name: string, data: string | Uint8Array) => {
+  const p = join(dir, name);
+  writeFileSync(p, data);
+  return p;
+};
+
+// A classic pcap header (Ethernet) followed by a record that claims more bytes than the file has.
+function truncatedPcap(): Uint8Array {
+  const b = new Uint8Array(24 + 16 + 10);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, 0xa1b2c3d4, true);
+  v.setUint16(4, 2, true);
+  v.setUint16(6, 4, true);
+  v.setUint32(16, 65535, true);
+  v.setUint32(20, 1, true);
+  v.setUint32(24 + 8, 60, true);
+  v.setUint32(24 + 12, 60, true);
+  return b;
+}
+
+async function run(args: string[]) {
+  let out = "";
+  let err = "";
+  const o = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
+  const e = vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
+  try {
+    const code = await main(args);
+    return { code, out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+const RULE = "tcp 10.0.0.2:40000 -> 172.30.0.41:80";
+
+describe("hostile input through every command: one-line located error, non-zero exit, empty stdout", () => {
+  const cases: [string, () => string[], RegExp][] = [
+    ["manifests: YAML syntax", () => ["topology", "--gen", "1", "--json", "--cluster", file("bad-syntax.yaml", "kind: Pod\nmetadata: [unclosed\n")], /bad-syntax\.yaml/],
+    ["manifests: wrong field type", () => ["topology", "--gen", "2", "--json", "--cluster", file("bad-port.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: default}\nspec:\n  ports: [{port: eighty}]\n")], /bad-port\.yaml: document 1/],
+    ["manifests: not Kubernetes at all", () => ["topology", "--gen", "3", "--json", "--cluster", file("binary.yaml", "\u0000\u0001\u0002garbage")], /binary\.yaml/],
+    ["rule dump: unknown match on line 3", () => ["trace", "--json", "--rules", file("bad.rules", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m nosuchmatch --foo -j ACCEPT\nCOMMIT\n"), "--packet", RULE], /bad\.rules:3/],
+    ["rule dump: missing COMMIT", () => ["trace", "--json", "--rules", file("nocommit.rules", "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j DNAT --to-destination 10.0.0.1\n"), "--packet", RULE], /nocommit\.rules/],
+    ["capture: garbage bytes", () => ["pcap", "inspect", "--json", file("garbage.pcap", "this is not a capture")], /garbage\.pcap/],
+    ["capture: truncated record", () => ["pcap", "inspect", "--json", file("trunc.pcap", truncatedPcap())], /trunc\.pcap: packet 1/],
+    ["capture into conntrack: truncated record", () => ["conntrack", "--json", "--pcap", file("trunc2.pcap", truncatedPcap())], /trunc2\.pcap/],
+    ["program: syntax error", () => ["build", file("bad.ts", "export function cls_main(skb: i32): i32 { return ; ;; }} \n")], /bad\.ts/],
+    ["program: not a program for run", () => ["run", "--json", "--program", file("bad2.ts", "export const x = ;"), "--pcap", "examples/lb4.pcap"], /bad2\.ts/],
+    ["scenario: unknown name", () => ["scenario", "run", "nope", "--json"], /scenario run: unknown scenario "nope"/],
+    ["scenario: bad --gens", () => ["scenario", "run", "ndots", "--gens", "1,7", "--json"], /--gens: invalid generation "7"/],
+  ];
+  it.each(cases)("%s", async (_n, args, where) => {
+    const r = await run(args());
+    expect(r.code).not.toBe(0);
+    expect(r.out).toBe("");
+    const lines = r.err.trimEnd().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^tcbox: /);
+    expect(lines[0]).toMatch(where);
+  }, 60_000);
+});
