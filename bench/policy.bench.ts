@@ -6,7 +6,7 @@
 // spread over the roles, so the rules grow with pods and policies; the eBPF lookups do not.
 import { compileRuleset } from "../src/netfilter/compile.js";
 import { AddrType } from "../src/netfilter/ctstate.js";
-import { type EvalEnv, EvalResult, evalChain } from "../src/netfilter/eval.js";
+import { type EvalEnv, EvalResult, evalChain, NF_DROP } from "../src/netfilter/eval.js";
 import { PacketState } from "../src/netfilter/packet-state.js";
 import { RecentTables } from "../src/netfilter/recent.js";
 import { parseIptablesRestore } from "../src/netfilter/restore.js";
@@ -74,6 +74,13 @@ export default async function (opts: BenchOptions): Promise<void> {
       const fwd = t.hookChain[Hook.FORWARD]!;
       const r = new EvalResult();
       const p = new PacketState();
+      // The verdict measured must be the deny (else the walk would stop early and the figure mean nothing).
+      p.proto = 6;
+      p.src = parseIpv4(src.podIP);
+      p.dst = parseIpv4(dst.podIP);
+      p.dport = 80;
+      evalChain(t, fwd, p, env, r);
+      if (r.verdict !== NF_DROP) throw new Error(`iptables ${pods}/${policies}: expected DROP`);
       tasks.push({
         name: `iptables ${pods} pods, ${policies} policies (${save.split("\n").filter((l) => l.startsWith("-A")).length} rules)`,
         items: BATCH,
@@ -101,6 +108,7 @@ export default async function (opts: BenchOptions): Promise<void> {
       writeCiliumPolicy(maps, ciliumPolicy(c, ids, c.pods.map((q, i) => ({ pod: q, id: i + 1 }))));
       const batch = new PacketBatch(kernel.mem);
       for (let i = 0; i < BATCH; i++) batch.add(buildTcp({ src: src.podIP, dst: dst.podIP, sport: 30000 + i, dport: 80, flags: 0x02 }));
+      if (prog.run(buildTcp({ src: src.podIP, dst: dst.podIP, sport: 29999, dport: 80, flags: 0x02 })).retval !== 2) throw new Error(`eBPF ${pods}/${policies}: expected TC_ACT_SHOT`);
       for (let w = 0; w < 50; w++) prog.runBatch(batch); // tier up the WebAssembly
       ebpfTasks.push({ name: `eBPF ${pods} pods, ${policies} policies`, items: BATCH, fn: () => prog.runBatch(batch) });
     }
