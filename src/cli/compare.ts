@@ -1,0 +1,75 @@
+// tcbox compare --cluster FILE [--workload FILE] [--gens 1,2,3,4] [--seed N] [--json]
+// Without --cluster: the built-in demo cluster. Without --workload: every client pod to every Service port plus
+// one flow to the internet. (--pcap is not implemented yet and is refused.)
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { parse } from "yaml";
+import { loadClusterFile } from "../k8s/cluster.js";
+import { loadDemoCluster } from "../k8s/demo-cluster.js";
+import type { GenNumber } from "../gens/types.js";
+import { compare, defaultWorkload, type CompareJson, type WorkloadEntry } from "../compare/run.js";
+import { CliError, print, printJson } from "./output.js";
+
+interface Opts {
+  cluster?: string;
+  workload?: string;
+  gens: string;
+  seed: string;
+  json?: boolean;
+  pcap?: string;
+}
+
+export function readWorkload(file: string): WorkloadEntry[] {
+  const doc = parse(readFileSync(file, "utf8")) as { flows?: unknown };
+  if (doc === null || typeof doc !== "object" || !Array.isArray(doc.flows)) throw new CliError("expected a `flows:` list", `${file}: flows`);
+  return doc.flows.map((f: Record<string, unknown>, i: number) => {
+    const at = (field: string) => `${file}: flows[${i}].${field}`;
+    if (typeof f?.from !== "string" || !/^[^/]+\/[^/]+$/.test(f.from)) throw new CliError("must be NS/POD", at("from"));
+    if (typeof f.to !== "string") throw new CliError("must be service/NS/NAME:PORT, pod/NS/NAME:PORT or IP:PORT", at("to"));
+    const protocol = f.protocol ?? "TCP";
+    if (protocol !== "TCP" && protocol !== "UDP") throw new CliError(`protocol "${String(protocol)}" not supported yet (TCP, UDP)`, at("protocol"));
+    const count = f.count ?? 1;
+    if (!Number.isInteger(count) || (count as number) < 1) throw new CliError("must be a positive integer", at("count"));
+    return { from: f.from, to: f.to, protocol, count: count as number };
+  });
+}
+
+function human(r: CompareJson): string {
+  const lines: string[] = [];
+  for (const f of r.flows) {
+    lines.push(`#${f.id} ${f.from} -> ${f.to} ${f.protocol}`);
+    for (const g of r.gens) {
+      const x = f.results[String(g)]!;
+      const to = x.delivered ? `${x.dst_pod ?? "external"} (${x.dst})` : `- (${x.drop_reason})`;
+      lines.push(`  gen${g}: ${x.verdict.padEnd(7)} to ${to}  src seen ${x.src_seen ?? "-"}  hops ${x.hops.length}  encap ${x.encap_bytes}B  rules ${x.rules_evaluated}  prog runs ${x.map_lookups}`);
+    }
+    if (r.summary.disagreements.some((d) => d.id === f.id && d.field === "delivered")) lines.push("  !!! REACHABILITY DISAGREEMENT between generations");
+  }
+  lines.push("");
+  lines.push(`${r.summary.connections} connections; ${r.summary.disagreements.length} disagreements, ${r.summary.reachability_disagreements} in reachability${r.summary.reachability_disagreements > 0 ? " (!!! generations must agree on who can reach whom)" : ""}`);
+  return lines.join("\n");
+}
+
+export function register(program: Command): void {
+  program
+    .command("compare")
+    .description("the same connections through each generation's dataplane, side by side")
+    .option("--cluster <file>", "Kubernetes manifests (default: the built-in demo cluster)")
+    .option("--workload <file>", "workload YAML with a flows: list (default: every pod to every Service port + the internet)")
+    .option("--gens <list>", "generations", "1,2,3,4")
+    .option("--seed <n>", "seed", "1")
+    .option("--json", "print JSON")
+    .option("--pcap <dir>", "write gen1..gen4.pcapng (not implemented yet)")
+    .action(async (opts: Opts) => {
+      if (opts.pcap !== undefined) throw new CliError("--pcap is not implemented yet", "--pcap");
+      const seed = Number(opts.seed);
+      if (!Number.isInteger(seed) || seed < 0) throw new CliError(`invalid seed "${opts.seed}"`, "--seed");
+      const gens = opts.gens.split(",").map((s) => Number(s.trim()));
+      for (const g of gens) if (![1, 2, 3, 4].includes(g)) throw new CliError(`invalid generation "${g}"`, "--gens");
+      const cluster = opts.cluster ? loadClusterFile(opts.cluster, { seed }) : loadDemoCluster({ seed });
+      const wl = opts.workload ? readWorkload(opts.workload) : defaultWorkload(cluster);
+      const r = await compare(cluster, wl, gens as GenNumber[], seed);
+      if (opts.json) printJson(r);
+      else print(human(r));
+    });
+}

@@ -1,0 +1,71 @@
+// tcbox compare: the same connections through each generation, each built fresh from the same cluster and seed,
+// in the JSON contract of issue 5 item 6 (gens, addresses, flows[].results[gen], summary).
+import { addressesOf, buildGeneration, type BuiltGeneration, type GenNumber } from "../gens/index.js";
+import { buildGen4, prepareGen4Programs } from "../gens/gen4.js";
+import type { Cluster } from "../k8s/types.js";
+import { runConnection, type FlowResult, type FlowSpec } from "./engine.js";
+
+export interface WorkloadEntry extends FlowSpec {
+  count: number;
+}
+
+export interface CompareJson {
+  gens: number[];
+  addresses: Record<string, { pods: Record<string, string>; nodes: Record<string, string> }>;
+  flows: { id: number; spec: number; from: string; to: string; protocol: string; results: Record<string, FlowResult> }[];
+  summary: { connections: number; disagreements: { id: number; field: string; values: Record<string, unknown> }[]; reachability_disagreements: number };
+}
+
+/** Every client pod (not hostNetwork, not a Service backend of kube-system) to every Service port, plus the internet. */
+export function defaultWorkload(c: Cluster): WorkloadEntry[] {
+  const out: WorkloadEntry[] = [];
+  const clients = c.pods.filter((p) => !p.hostNetwork && p.podIP !== "" && p.metadata.namespace !== "kube-system");
+  for (const p of clients) {
+    for (const s of c.services) {
+      if (s.clusterIP === "None" || s.clusterIP === "") continue;
+      for (const sp of s.ports) {
+        if (sp.protocol !== "TCP" && sp.protocol !== "UDP") continue;
+        out.push({ from: `${p.metadata.namespace}/${p.metadata.name}`, to: `service/${s.metadata.namespace}/${s.metadata.name}:${sp.port}`, protocol: sp.protocol, count: 1 });
+      }
+    }
+  }
+  if (clients[0] !== undefined) out.push({ from: `${clients[0].metadata.namespace}/${clients[0].metadata.name}`, to: "8.8.8.8:53", protocol: "UDP", count: 1 });
+  return out;
+}
+
+async function build(gen: GenNumber, c: Cluster, seed: number): Promise<BuiltGeneration> {
+  if (gen === 4) {
+    await prepareGen4Programs();
+    return buildGen4(c, { seed });
+  }
+  return buildGeneration(gen, c, { seed });
+}
+
+export async function compare(c: Cluster, workload: WorkloadEntry[], gens: GenNumber[], seed: number): Promise<CompareJson> {
+  const out: CompareJson = { gens: [...gens], addresses: {}, flows: [], summary: { connections: 0, disagreements: [], reachability_disagreements: 0 } };
+  let id = 0;
+  workload.forEach((w, spec) => {
+    for (let k = 0; k < w.count; k++) out.flows.push({ id: id++, spec, from: w.from, to: w.to, protocol: w.protocol, results: {} });
+  });
+  for (const gen of gens) {
+    const g = await build(gen, c, seed);
+    out.addresses[String(gen)] = addressesOf(g);
+    // The same seeded source ports in every generation.
+    let sport = 32768 + (seed % 1000);
+    for (const f of out.flows) {
+      f.results[String(gen)] = runConnection(g, f as FlowSpec, sport++, `workload entry ${f.spec}`);
+    }
+  }
+  out.summary.connections = out.flows.length;
+  for (const f of out.flows) {
+    const rs = gens.map((g) => f.results[String(g)]!);
+    for (const field of ["delivered", "verdict", "dst_pod"] as const) {
+      const vals = new Set(rs.map((r) => (field === "dst_pod" ? (r.dst_pod === null ? null : "pod") : r[field])));
+      if (vals.size > 1) {
+        out.summary.disagreements.push({ id: f.id, field, values: Object.fromEntries(gens.map((g) => [String(g), f.results[String(g)]![field]])) });
+        if (field === "delivered") out.summary.reachability_disagreements++;
+      }
+    }
+  }
+  return out;
+}
