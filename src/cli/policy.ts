@@ -1,5 +1,5 @@
 // tcbox policy: who can reach whom under the cluster's NetworkPolicies, in each generation, by sending real packets.
-//   tcbox policy --cluster FILE [--gens 1,2,3] [--seed N] [--json] [--expect FILE]
+//   tcbox policy --cluster FILE [--gens 1,2,3,4] [--seed N] [--json] [--expect FILE]
 // Prints one e2e-style reachability matrix per port (rows = from, columns = to, "." allowed, "X" denied, "-" self)
 // and the cells where generations disagree. JSON (issue 6 contract):
 //   {"gens":[1,2,3],"results":[{"from":"x/a","to":"y/b","port":80,"protocol":"TCP","verdict":{"1":"allow",...}}]}
@@ -28,8 +28,7 @@ function parseGens(text: string | undefined): GenNumber[] {
   for (const g of gens) {
     const n = Number(g) as GenNumber;
     if (!POLICY_GENS.includes(n)) {
-      const why = n === 4 ? "Gen 4's policy program is not wired to the identity and policy maps yet" : "no such generation";
-      throw new CliError(`generation "${g}": ${why} (have ${POLICY_GENS.join(", ")})`, "--gens");
+      throw new CliError(`generation "${g}": no such generation (have ${POLICY_GENS.join(", ")})`, "--gens");
     }
     if (!out.includes(n)) out.push(n);
   }
@@ -45,7 +44,7 @@ export function register(program: Command): void {
     .option("--seed <n>", "seed (allocations, MACs)")
     .option("--json", "print JSON")
     .option("--expect <file>", "expected truth table (JSON or matrix text); exit non-zero listing each differing cell")
-    .action((opts: Opts) => {
+    .action(async (opts: Opts) => {
       const gens = parseGens(opts.gens);
       let seed: number | undefined;
       if (opts.seed !== undefined) {
@@ -62,7 +61,7 @@ export function register(program: Command): void {
       }
       const expected = expectText === null ? null : parseExpected(expectText, opts.expect!);
       const cluster = loadClusterFile(opts.cluster, seed === undefined ? {} : { seed });
-      const report = policyReport(cluster, gens, seed);
+      const report = await policyReport(cluster, gens, seed);
       if (opts.json) printJson(report);
       else print(matrixText(report));
       if (expected !== null) {

@@ -6,17 +6,26 @@ import { podKeyOf, probeCases } from "../k8s/netpol/semantics.js";
 import type { PolicyReport, PolicyResult } from "../k8s/netpol/truth-table.js";
 import type { Cluster } from "../k8s/types.js";
 import { buildWithPolicy } from "./policy-iptables.js";
+import { installCiliumPolicy } from "./policy-cilium.js";
+import { buildGen4, prepareGen4Programs } from "./gen4.js";
 import { probe } from "./policy-probe.js";
 import type { GenNumber } from "./types.js";
 
-/** Generations whose NetworkPolicy enforcement is installed by buildWithPolicy. */
-export const POLICY_GENS: GenNumber[] = [1, 2, 3];
+/** Generations whose NetworkPolicy enforcement is installed: iptables (1-3), the policy program's maps (4). */
+export const POLICY_GENS: GenNumber[] = [1, 2, 3, 4];
 
-export function policyReport(cluster: Cluster, gens: GenNumber[], seed?: number): PolicyReport {
+export async function policyReport(cluster: Cluster, gens: GenNumber[], seed?: number): Promise<PolicyReport> {
+  if (gens.includes(4)) await prepareGen4Programs();
   const cases = probeCases(cluster);
   const results: PolicyResult[] = cases.map((c) => ({ from: podKeyOf(c.from), to: podKeyOf(c.to), port: c.port, protocol: c.protocol, verdict: {} }));
   for (const gen of gens) {
-    const g = buildWithPolicy(gen, cluster, seed === undefined ? {} : { seed });
+    const opts = seed === undefined ? {} : { seed };
+    let g;
+    if (gen === 4) {
+      const g4 = buildGen4(cluster, opts);
+      installCiliumPolicy(g4);
+      g = g4;
+    } else g = buildWithPolicy(gen, cluster, opts);
     const running = new Set(g.pods.map((p) => p.key));
     for (const r of results) {
       // A pod that did not start in this generation (its events say why) cannot be reached nor reach anyone.

@@ -95,9 +95,9 @@ describe("tcbox policy", () => {
   });
 
   it("refuses a generation without policy enforcement, and a malformed matrix with its line", async () => {
-    const g4 = await run(["--cluster", clusterFile, "--gens", "4"]);
-    expect(g4.code).not.toBe(0);
-    expect(g4.err).toMatch(/^tcbox: --gens: generation "4"/);
+    const g5 = await run(["--cluster", clusterFile, "--gens", "5"]);
+    expect(g5.code).not.toBe(0);
+    expect(g5.err).toMatch(/^tcbox: --gens: generation "5"/);
     const f = join(dir, "broken.txt");
     writeFileSync(f, "80/TCP\n-\tx/a\tx/b\nx/a\t-\tY\n");
     const r = await run(["--cluster", clusterFile, "--gens", "2", "--expect", f]);
