@@ -14,7 +14,8 @@ import { register as scenario } from "./scenario.js";
 import { register as policy } from "./policy.js";
 import { register as bench } from "./bench.js";
 import { register as compare } from "./compare.js";
+import { register as demo } from "./demo.js";
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [kubeProxy, cni, topology, trace, pcap, conntrack, build, map, run, ip, scenario, policy, bench, compare];
+export const commands: Register[] = [kubeProxy, cni, topology, trace, pcap, conntrack, build, map, run, ip, scenario, policy, bench, compare, demo];

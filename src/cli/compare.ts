@@ -34,7 +34,7 @@ export function readWorkload(file: string): WorkloadEntry[] {
   });
 }
 
-function human(r: CompareJson): string {
+export function humanTable(r: CompareJson): string {
   const lines: string[] = [];
   for (const f of r.flows) {
     lines.push(`#${f.id} ${f.from} -> ${f.to} ${f.protocol}`);
@@ -70,6 +70,6 @@ export function register(program: Command): void {
       const wl = opts.workload ? readWorkload(opts.workload) : defaultWorkload(cluster);
       const r = await compare(cluster, wl, gens as GenNumber[], seed);
       if (opts.json) printJson(r);
-      else print(human(r));
+      else print(humanTable(r));
     });
 }
