@@ -45,7 +45,7 @@ export async function compileProgram(file: string, opts: CompileOptions): Promis
   const abs = resolve(file);
   const source = opts.source ?? readSource(abs, opts.displayName ?? file);
   const key = `${abs}\0${opts.memoryBase}\0${opts.optimize !== false}\0${source}`;
-  const hit = cache.get(key) ?? diskCacheGet(source, opts);
+  const hit = cache.get(key) ?? diskCacheGet(abs, source, opts);
   if (hit) {
     cache.set(key, hit);
     return hit;
@@ -58,6 +58,8 @@ export async function compileProgram(file: string, opts: CompileOptions): Promis
   const diagnostics: string[] = [];
   const btf = new BtfTransform();
   const texts = new Map<string, string>();
+  // Files outside the SDK the compiler read (and paths it probed that did not exist): the disk cache's dependencies.
+  const deps = new Map<string, string | null>();
   const display = opts.displayName ?? file;
   const argv = [entry, "--baseDir", baseDir, "--runtime", "stub", "--noAssert", "--importMemory", "--memoryBase", String(opts.memoryBase), "--noExportMemory", "-o", "out.wasm"];
   argv.push(...(opts.optimize === false ? ["-O0"] : ["-O3"]));
@@ -70,8 +72,12 @@ export async function compileProgram(file: string, opts: CompileOptions): Promis
       }
       const i = p.indexOf(SDK_MARK);
       const real = i >= 0 ? resolve(SDK_DIR, p.slice(i + SDK_MARK.length)) : p;
-      if (!existsSync(real)) return null;
+      if (!existsSync(real)) {
+        if (i < 0) deps.set(real, null);
+        return null;
+      }
       const text = readFileSync(real, "utf8");
+      if (i < 0) deps.set(real, text);
       texts.set(i >= 0 ? `~lib/tcbox/${p.slice(i + SDK_MARK.length)}` : relative(baseDir, p), text);
       return text;
     },
@@ -106,7 +112,7 @@ export async function compileProgram(file: string, opts: CompileOptions): Promis
   }
   const out: CompileResult = { wasm, layouts: btf.layouts, ms: performance.now() - t0 };
   cache.set(key, out);
-  diskCachePut(source, opts, out);
+  diskCachePut(abs, source, opts, out, deps);
   return out;
 }
 
@@ -128,14 +134,20 @@ function lineCol(text: string, pos: number): [number, number] {
   return [line, pos - start + 1];
 }
 
-// A disk cache of builds (in the OS temp dir) for programs that import nothing but the SDK: the key covers the
-// source, every SDK file, the compiler version and the options, so a hit is the same module asc would emit.
+// A disk cache of builds (in the OS temp dir). The key covers the program's path and source, every SDK file, the
+// compiler version and the options; the entry lists every other file the compiler read (with a digest of its
+// text) and every path it probed that did not exist, and a hit requires all of them unchanged, so a hit is the
+// same module asc would emit now.
 const CACHE_DIR = join(tmpdir(), "tcbox-asc-cache");
 let sdkDigest: string | undefined;
 
-function cacheKey(source: string, opts: CompileOptions): string | undefined {
-  // Other relative imports would not be covered by the key.
-  if (/\bfrom\s+["'](?!tcbox["'])/.test(source) || /\bimport\s+["']/.test(source)) return undefined;
+interface CacheDeps {
+  files: { path: string; sha: string | null }[];
+}
+
+const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+
+function cacheKey(abs: string, source: string, opts: CompileOptions): string {
   if (sdkDigest === undefined) {
     const h = createHash("sha256");
     for (const f of readdirSync(SDK_DIR).filter((f) => f.endsWith(".ts")).sort()) h.update(f).update(readFileSync(join(SDK_DIR, f)));
@@ -143,28 +155,38 @@ function cacheKey(source: string, opts: CompileOptions): string | undefined {
     if (existsSync(ascPkg)) h.update(readFileSync(ascPkg));
     sdkDigest = h.digest("hex");
   }
-  return createHash("sha256").update(sdkDigest).update(`${opts.memoryBase}|${opts.optimize !== false}|`).update(source).digest("hex").slice(0, 40);
+  return createHash("sha256").update(sdkDigest).update(`${opts.memoryBase}|${opts.optimize !== false}|${abs}|`).update(source).digest("hex").slice(0, 40);
 }
 
-function diskCacheGet(source: string, opts: CompileOptions): CompileResult | undefined {
+function depsUnchanged(deps: CacheDeps): boolean {
+  for (const d of deps.files) {
+    if (d.sha === null) {
+      if (existsSync(d.path)) return false;
+    } else if (!existsSync(d.path) || sha(readFileSync(d.path, "utf8")) !== d.sha) return false;
+  }
+  return true;
+}
+
+function diskCacheGet(abs: string, source: string, opts: CompileOptions): CompileResult | undefined {
   try {
-    const k = cacheKey(source, opts);
-    if (!k || !existsSync(join(CACHE_DIR, `${k}.wasm`))) return undefined;
+    const k = cacheKey(abs, source, opts);
+    if (!existsSync(join(CACHE_DIR, `${k}.wasm`))) return undefined;
+    const meta = JSON.parse(readFileSync(join(CACHE_DIR, `${k}.json`), "utf8")) as { layouts: StructLayout[]; deps: CacheDeps };
+    if (!depsUnchanged(meta.deps)) return undefined;
     const wasm = new Uint8Array(readFileSync(join(CACHE_DIR, `${k}.wasm`)));
-    const layouts = JSON.parse(readFileSync(join(CACHE_DIR, `${k}.json`), "utf8")) as StructLayout[];
-    return { wasm, layouts, ms: 0 };
+    return { wasm, layouts: meta.layouts, ms: 0 };
   } catch {
     return undefined;
   }
 }
 
-function diskCachePut(source: string, opts: CompileOptions, r: CompileResult): void {
+function diskCachePut(abs: string, source: string, opts: CompileOptions, r: CompileResult, deps: Map<string, string | null>): void {
   try {
-    const k = cacheKey(source, opts);
-    if (!k) return;
+    const k = cacheKey(abs, source, opts);
     mkdirSync(CACHE_DIR, { recursive: true });
+    const files = [...deps].map(([path, text]) => ({ path, sha: text === null ? null : sha(text) }));
     const tmp = join(CACHE_DIR, `${k}.${process.pid}.tmp`);
-    writeFileSync(tmp + ".json", JSON.stringify(r.layouts));
+    writeFileSync(tmp + ".json", JSON.stringify({ layouts: r.layouts, deps: { files } }));
     renameSync(tmp + ".json", join(CACHE_DIR, `${k}.json`));
     writeFileSync(tmp, r.wasm);
     renameSync(tmp, join(CACHE_DIR, `${k}.wasm`)); // the .wasm last: its presence means both are complete
