@@ -2,6 +2,8 @@
 // in the JSON contract of issue 5 item 6 (gens, addresses, flows[].results[gen], summary).
 import { addressesOf, buildGeneration, type BuiltGeneration, type GenNumber } from "../gens/index.js";
 import { buildGen4, prepareGen4Programs } from "../gens/gen4.js";
+import { installCiliumPolicy } from "../gens/policy-cilium.js";
+import { buildWithPolicy } from "../gens/policy-iptables.js";
 import type { Cluster } from "../k8s/types.js";
 import { runConnection, type FlowResult, type FlowSpec } from "./engine.js";
 
@@ -33,12 +35,16 @@ export function defaultWorkload(c: Cluster): WorkloadEntry[] {
   return out;
 }
 
+/** Each generation with its NetworkPolicy enforcement where it really enforces it: Felix-style iptables chains in
+ *  Gen 1-3, identities and policy map entries in Gen 4. */
 async function build(gen: GenNumber, c: Cluster, seed: number): Promise<BuiltGeneration> {
   if (gen === 4) {
     await prepareGen4Programs();
-    return buildGen4(c, { seed });
+    const g4 = buildGen4(c, { seed });
+    installCiliumPolicy(g4);
+    return g4;
   }
-  return buildGeneration(gen, c, { seed });
+  return buildWithPolicy(gen, c, { seed });
 }
 
 export async function compare(c: Cluster, workload: WorkloadEntry[], gens: GenNumber[], seed: number): Promise<CompareJson> {
