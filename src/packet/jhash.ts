@@ -52,6 +52,10 @@ export function jhashFinal(a: number, b: number, c: number): number {
   return c >>> 0;
 }
 
+function le32(k: Uint8Array, p: number): number {
+  return k[p]! | (k[p + 1]! << 8) | (k[p + 2]! << 16) | (k[p + 3]! << 24);
+}
+
 /**
  * jhash(): the byte-string form (lookup3's hashlittle on a little-endian CPU, which the kernel reads with
  * __get_unaligned_cpu32). Used for hashing arbitrary bytes, and to check the shared mix/final against lookup3's
@@ -62,11 +66,10 @@ export function jhash(k: Uint8Array, off: number, length: number, initval: numbe
   let b = a;
   let c = a;
   let i = off;
-  const le32 = (p: number) => k[p]! | (k[p + 1]! << 8) | (k[p + 2]! << 16) | (k[p + 3]! << 24);
   while (length > 12) {
-    a = (a + le32(i)) | 0;
-    b = (b + le32(i + 4)) | 0;
-    c = (c + le32(i + 8)) | 0;
+    a = (a + le32(k, i)) | 0;
+    b = (b + le32(k, i + 4)) | 0;
+    c = (c + le32(k, i + 8)) | 0;
     a = (a - c) | 0; a ^= rol32(c, 4); c = (c + b) | 0;
     b = (b - a) | 0; b ^= rol32(a, 6); a = (a + c) | 0;
     c = (c - b) | 0; c ^= rol32(b, 8); b = (b + a) | 0;
