@@ -9,7 +9,7 @@
 //   POSTROUTING -o rs -j MASQUERADE
 // Namespaces are named tcbx<tag><pid><c|r|s> and always deleted; processes started in them are killed by pid.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Conntrack, ctIndex, isNew, NF_INET_PRE_ROUTING } from "../../src/netfilter/conntrack.js";
@@ -19,6 +19,7 @@ import { natPacket } from "../../src/netfilter/nat-packet.js";
 import { parseIpv4 } from "../../src/packet/addr.js";
 import { get16, get32 } from "../../src/packet/checksum.js";
 import { readPcap, type CaptureRecord } from "../../src/packet/pcap.js";
+import { startCapture, stopCapture } from "./net-topology.js";
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -146,19 +147,20 @@ export class ConntrackLab {
     const k = this.rounds++;
     this.ns(this.R, "conntrack", ["-F"]);
     const caps = ["rc", "rs"].map((d) => join(this.dir, `${d}-${k}.pcap`));
-    const dumps = ["rc", "rs"].map((d, j) =>
-      this.background(this.R, "tcpdump", ["-U", "-n", "-i", d, "-Q", "in", "--time-stamp-precision=nano", "-w", caps[j]!]),
-    );
-    for (const c of caps) await waitFile(c);
-    await sleep(1500);
+    // Each capture resolves once tcpdump says it is listening (a fixed sleep loses frames on a loaded machine).
+    const dumps: ChildProcess[] = [];
+    for (const [j, d] of ["rc", "rs"].entries()) {
+      const p = await startCapture(this.R, d, caps[j]!, 15000, ["-Q", "in", "--time-stamp-precision=nano"]);
+      dumps.push(p);
+      this.bg.push(p);
+    }
     await traffic();
-    await sleep(500);
+    await sleep(1500);
     const before = Date.now() / 1000;
     const kernelText = this.ns(this.R, "conntrack", ["-L"]);
     // The kernel computed its timeouts during the call: take the middle (the comparison allows 3 s).
     const readAt = (before + Date.now() / 1000) / 2;
-    for (const p of dumps) if (p.pid !== undefined) process.kill(p.pid, "SIGINT");
-    await sleep(700);
+    await Promise.all(dumps.map(stopCapture));
     const recs = caps
       .flatMap((c) => readPcap(readFileSync(c), c).records)
       .filter((r) => get16(r.data, 12) === 0x0800)
@@ -172,13 +174,6 @@ export class ConntrackLab {
   }
 }
 
-async function waitFile(path: string): Promise<void> {
-  for (let k = 0; k < 50; k++) {
-    if (existsSync(path) && statSync(path).size >= 24) return;
-    await sleep(100);
-  }
-  throw new Error(`capture ${path} did not start`);
-}
 
 export interface Entry {
   key: string;

@@ -110,8 +110,8 @@ import { spawn, type ChildProcess } from "node:child_process";
  * Start `tcpdump -U -w FILE -i DEV` in a namespace and resolve once it says it is listening (a fixed sleep is not
  * enough on a loaded machine). Rejects after `timeoutMs`.
  */
-export function startCapture(ns: string, dev: string, file: string, timeoutMs = 15000): Promise<ChildProcess> {
-  const p = spawn("ip", ["netns", "exec", ns, "tcpdump", "-U", "-n", "-i", dev, "-w", file], { stdio: ["ignore", "ignore", "pipe"] });
+export function startCapture(ns: string, dev: string, file: string, timeoutMs = 15000, extra: string[] = []): Promise<ChildProcess> {
+  const p = spawn("ip", ["netns", "exec", ns, "tcpdump", "-U", "-n", "-i", dev, ...extra, "-w", file], { stdio: ["ignore", "ignore", "pipe"] });
   return new Promise((resolve, reject) => {
     let err = "";
     const timer = setTimeout(() => {

@@ -30,6 +30,7 @@ import {
   type ParsedPacket,
 } from "../../src/packet/index.js";
 import { readPcap } from "../../src/packet/pcap.js";
+import { startCapture, stopCapture } from "./net-topology.js";
 
 const A = `tcbxpca${process.pid}`;
 const B = `tcbxpcb${process.pid}`;
@@ -79,21 +80,21 @@ beforeAll(async () => {
     must(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"]);
   }
   const pcap = join(dir, "va.pcap");
-  const dump: ChildProcess = spawn("ip", ["netns", "exec", A, "tcpdump", "-U", "-n", "-i", "va", "-w", pcap], { stdio: "ignore" });
+  // Resolves once tcpdump says it is listening: a fixed sleep loses the first frames on a loaded machine.
+  const dump: ChildProcess = await startCapture(A, "va", pcap);
   let listener: ChildProcess | undefined;
   try {
-    await sleep(2000);
     listener = spawn("ip", ["netns", "exec", B, "socat", "-u", "TCP4-LISTEN:8080,reuseaddr", "OPEN:/dev/null"], { stdio: "ignore" });
     await sleep(300);
     sh(inA("socat", "-u", "STDIN", "IP4-SENDTO:10.200.0.2:1"), echoMessage());
     sh(inA("socat", "-u", "STDIN", "UDP4-SENDTO:10.200.0.2:9999"), "hello-closed-port");
     sh(inA("socat", "-u", "STDIN", "TCP4:10.200.0.2:8080,connect-timeout=2"), "GET / HTTP/1.0\r\n\r\n");
     sh(inA("socat", "-u", "STDIN", "TCP4:10.200.0.2:9998,connect-timeout=2"), "x");
-    await sleep(500);
+    // Let tcpdump drain what the kernel queued for it before SIGINT (it drops the rest).
+    await sleep(1500);
   } finally {
     if (listener && listener.exitCode === null) listener.kill("SIGTERM");
-    dump.kill("SIGINT");
-    await new Promise((res) => (dump.exitCode !== null ? res(null) : dump.once("exit", res)));
+    await stopCapture(dump);
   }
   frames = readPcap(readFileSync(pcap), "va.pcap").records.map((r) => r.data.slice());
 }, 30_000);
