@@ -244,7 +244,8 @@ async function captureRealTraffic(): Promise<void> {
   ];
   const servers: ChildProcess[] = [];
   try {
-    await sleep(2000);
+    // dumpcap -q says nothing when ready: give both capturers time to attach (2 s was too little under load).
+    await sleep(4000);
     servers.push(spawn("ip", inNs(B, "socat", "-u", "TCP4-LISTEN:12345,reuseaddr", "OPEN:/dev/null").slice(1), { stdio: "ignore" }));
     servers.push(spawn("ip", inNs(B, "socat", "-u", "UDP4-RECV:40000", "OPEN:/dev/null").slice(1), { stdio: "ignore" }));
     // An unprivileged ICMP echo socket: the kernel writes the echo id and the checksum.
@@ -255,7 +256,8 @@ async function captureRealTraffic(): Promise<void> {
     run(inNs(A, "socat", "-u", "-", "TCP4:10.99.0.2:12345,connect-timeout=2"), { input: "hello tcbox\n" });
     run(inNs(A, "socat", "-u", "-", "UDP4-SENDTO:10.99.0.2:40000"), { input: "udp-data" });
     run(inNs(A, "socat", "-u", "-", "UDP4-SENDTO:10.99.0.2:40053"), { input: "closed" });
-    await sleep(500);
+    await sleep(1500); // let the capturers drain before SIGINT
+
   } finally {
     for (const s of servers) s.kill("SIGTERM");
     for (const c of caps) c.kill("SIGINT");
