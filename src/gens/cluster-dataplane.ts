@@ -163,6 +163,52 @@ export function warning(reason: string, key: string, message: string): ClusterEv
   return { type: "Warning", reason, object: `Pod/${key}`, message };
 }
 
+export interface WiredPods {
+  pods: PodPlane[];
+  failed: BuiltGeneration["failed"];
+  events: ClusterEvent[];
+}
+
+/**
+ * Kubelet's side of pod startup, the same in every CNI generation: an unscheduled pod fails (FailedScheduling), a
+ * hostNetwork pod joins its node's namespace, any other gets a sandbox and one CNI ADD with the generation's config
+ * (FailedCreatePodSandBox when the plugin fails). `hostIf` picks the host-side veth among the result's interfaces.
+ */
+export function wirePods(
+  cluster: Cluster,
+  nodes: NodePlane[],
+  seed: number,
+  ctxs: Map<string, PluginContext>,
+  confFor: (pod: Pod, node: NodePlane) => NetConf,
+  hostIf: number,
+): WiredPods {
+  const out: WiredPods = { pods: [], failed: [], events: [] };
+  const fail = (key: string, node: string, reason: string, message: string) => {
+    const ev = warning(reason, key, message);
+    out.failed.push({ key, node, events: [ev] });
+    out.events.push(ev);
+  };
+  for (const p of cluster.pods) {
+    const key = podKey(p);
+    const n = nodes.find((x) => x.name === p.nodeName);
+    if (n === undefined) {
+      fail(key, p.nodeName, "FailedScheduling", "pod has no node (the model does not schedule)");
+      continue;
+    }
+    if (p.hostNetwork) {
+      out.pods.push(hostNetworkPod(n, p));
+      continue;
+    }
+    const r = cniAdd(ctxs.get(n.name)!, seed, p, confFor(p, n));
+    if (r.error !== null) {
+      fail(key, n.name, "FailedCreatePodSandBox", r.error);
+      continue;
+    }
+    out.pods.push({ ...r.plane, ip: r.result!.ips[0]!.address.split("/")[0]!, hostIf: r.result!.interfaces![hostIf]!.name, cniResult: r.result });
+  }
+  return out;
+}
+
 /**
  * The cluster as a generation numbered it: each running pod's IP, failed pods not ready and without an IP, and
  * EndpointSlice addresses following their pods (targetRef "Pod NS/NAME").

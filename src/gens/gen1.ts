@@ -13,9 +13,9 @@ import { macToString } from "../net/index.js";
 import type { Cluster } from "../k8s/types.js";
 import { emptyPluginState } from "../k8s/cni/plugin.js";
 import type { NetConf } from "../k8s/cni/types.js";
-import { buildUnderlay, cniAdd, clusterView, finishNetfilter, genTitle, hostNetworkPod, kubeProxyPayload, pluginContext, podKey, resolveOptions, run, warning } from "./cluster-dataplane.js";
+import { buildUnderlay, clusterView, finishNetfilter, genTitle, kubeProxyPayload, pluginContext, resolveOptions, run, wirePods } from "./cluster-dataplane.js";
 import { flannelRules } from "./masquerade.js";
-import type { BuildOptions, BuiltGeneration, ClusterEvent, PodPlane } from "./types.js";
+import type { BuildOptions, BuiltGeneration } from "./types.js";
 
 export const FLANNEL_VNI = 1;
 export const FLANNEL_DEV = "flannel.1";
@@ -66,36 +66,14 @@ export function buildGen1(cluster: Cluster, opts: BuildOptions = {}): BuiltGener
     }
   }
   const mtu = 1500 - 50;
-  const pods: PodPlane[] = [];
-  const failed: BuiltGeneration["failed"] = [];
-  const events: ClusterEvent[] = [];
   const ctxs = new Map(u.nodes.map((n) => [n.name, pluginContext(world, n, emptyPluginState())]));
-  for (const p of cluster.pods) {
-    const key = podKey(p);
-    const n = u.nodes.find((x) => x.name === p.nodeName);
-    if (n === undefined) {
-      const ev = warning("FailedScheduling", key, "pod has no node (the model does not schedule)");
-      failed.push({ key, node: p.nodeName, events: [ev] });
-      events.push(ev);
-      continue;
-    }
-    if (p.hostNetwork) {
-      pods.push(hostNetworkPod(n, p));
-      continue;
-    }
+  const { pods, failed, events } = wirePods(cluster, u.nodes, o.seed, ctxs, (p, n) => {
     const node = cluster.nodes.find((x) => x.metadata.name === n.name)!;
     const conf = flannelBridgeConf(cluster.clusterCIDR, node.podCIDR, mtu);
     // The cluster's allocation is kept: the runtime passes it through the `ips` capability.
     if (p.podIP !== "") conf.runtimeConfig = { ips: [`${p.podIP}/${parseCidr(node.podCIDR).len}`] };
-    const r = cniAdd(ctxs.get(n.name)!, o.seed, p, conf);
-    if (r.error !== null) {
-      const ev = warning("FailedCreatePodSandBox", key, r.error);
-      failed.push({ key, node: n.name, events: [ev] });
-      events.push(ev);
-      continue;
-    }
-    pods.push({ ...r.plane, ip: r.result!.ips[0]!.address.split("/")[0]!, hostIf: r.result!.interfaces![1]!.name, cniResult: r.result });
-  }
+    return conf;
+  }, 1);
   const view = clusterView(cluster, pods, new Set(failed.map((f) => f.key)));
   for (const n of u.nodes) {
     n.netfilter.payloads.push({ owner: "kube-proxy", text: kubeProxyPayload(view, n, cluster.clusterCIDR) });

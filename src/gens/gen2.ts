@@ -11,9 +11,9 @@ import type { Cluster } from "../k8s/types.js";
 import { nodeBlocks, type CalicoIpamState } from "../k8s/cni/calico-ipam.js";
 import { emptyPluginState } from "../k8s/cni/plugin.js";
 import type { NetConf } from "../k8s/cni/types.js";
-import { buildUnderlay, cniAdd, clusterView, finishNetfilter, genTitle, hostNetworkPod, kubeProxyPayload, pluginContext, podKey, resolveOptions, routerDevFor, run, warning } from "./cluster-dataplane.js";
+import { buildUnderlay, clusterView, finishNetfilter, genTitle, kubeProxyPayload, pluginContext, resolveOptions, routerDevFor, run, wirePods } from "./cluster-dataplane.js";
 import { calicoRules } from "./masquerade.js";
-import type { BuildOptions, BuiltGeneration, ClusterEvent, PodPlane } from "./types.js";
+import type { BuildOptions, BuiltGeneration } from "./types.js";
 
 export const CALICO_BLOCK_SIZE = 26;
 
@@ -35,32 +35,10 @@ export function buildGen2(cluster: Cluster, opts: BuildOptions = {}): BuiltGener
   // calico-ipam's blocks live in the cluster datastore: one state shared by every node's plugin.
   const ipam: CalicoIpamState = { blocks: [] };
   const ctxs = new Map(u.nodes.map((n) => [n.name, pluginContext(world, n, { ...emptyPluginState(), calico: ipam })]));
-  const pods: PodPlane[] = [];
-  const failed: BuiltGeneration["failed"] = [];
-  const events: ClusterEvent[] = [];
-  for (const p of cluster.pods) {
-    const key = podKey(p);
-    const n = u.nodes.find((x) => x.name === p.nodeName);
-    if (n === undefined) {
-      const ev = warning("FailedScheduling", key, "pod has no node (the model does not schedule)");
-      failed.push({ key, node: p.nodeName, events: [ev] });
-      events.push(ev);
-      continue;
-    }
-    if (p.hostNetwork) {
-      pods.push(hostNetworkPod(n, p));
-      continue;
-    }
+  const { pods, failed, events } = wirePods(cluster, u.nodes, o.seed, ctxs, (_p, n) => {
     const node = cluster.nodes.find((x) => x.metadata.name === n.name)!;
-    const r = cniAdd(ctxs.get(n.name)!, o.seed, p, calicoConf(n.name, cluster.clusterCIDR, node.podCIDR));
-    if (r.error !== null) {
-      const ev = warning("FailedCreatePodSandBox", key, r.error);
-      failed.push({ key, node: n.name, events: [ev] });
-      events.push(ev);
-      continue;
-    }
-    pods.push({ ...r.plane, ip: r.result!.ips[0]!.address.split("/")[0]!, hostIf: r.result!.interfaces![0]!.name, cniResult: r.result });
-  }
+    return calicoConf(n.name, cluster.clusterCIDR, node.podCIDR);
+  }, 0);
   // BIRD: own blocks blackholed, every other node's blocks learned.
   for (const n of u.nodes) {
     n.podRanges = nodeBlocks(ipam, n.name);
