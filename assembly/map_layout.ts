@@ -29,10 +29,12 @@ export const M_LRU_TAIL: u32 = 48; // least recently used: evicted first
 export const M_SEED: u32 = 52; // htab->hashrnd
 export const M_VALUE_STRIDE: u32 = 56; // value_size rounded up to 8 (one per-CPU slot)
 export const M_NCPUS: u32 = 60; // per-CPU slots per element (1 for the others)
-export const MAP_HDR_SIZE: u32 = 64;
+// Program lookups (bpf_map_lookup_elem calls, hit or miss; host lookups do not count), u32, wrapping.
+export const M_LOOKUPS: u32 = 64;
+export const MAP_HDR_SIZE: u32 = 72; // 8-aligned
 // LPM trie: a count per prefix length after the header, so lookups probe only lengths in use.
-export const M_LPM_COUNTS: u32 = 64; // u32[129] (data up to 16 bytes: IPv4 and IPv6)
-export const LPM_HDR_SIZE: u32 = 64 + 132 * 4;
+export const M_LPM_COUNTS: u32 = MAP_HDR_SIZE; // u32[129] (data up to 16 bytes: IPv4 and IPv6)
+export const LPM_HDR_SIZE: u32 = MAP_HDR_SIZE + 132 * 4;
 export const LPM_MAX_DATA: u32 = 16;
 // Ring buffer: positions in bytes, free-running modulo 2^32; records are 8-byte aligned.
 export const RB_CONSUMER: u32 = 20;

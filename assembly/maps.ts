@@ -11,7 +11,7 @@ import { jhash, jhash2, jhash_final, JHASH_INITVAL } from "./jhash";
 import {
   BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
   BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, E_HASH, E_KEY, E_LRU_NEXT, E_LRU_PREV, E_NEXT, LRU_REF, M_BUCKETS,
-  M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LPM_COUNTS, M_LRU_HEAD, M_LRU_TAIL, M_MAX_ENTRIES,
+  M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LOOKUPS, M_LPM_COUNTS, M_LRU_HEAD, M_LRU_TAIL, M_MAX_ENTRIES,
   M_N_BUCKETS, M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE,
 } from "./map_layout";
 
@@ -303,6 +303,7 @@ function lpm_delete(map: usize, key: usize): i32 {
 
 /** bpf_map_lookup_elem(): address of the value for `key` (this CPU's slot for per-CPU maps), 0 if none. */
 export function map_lookup_elem(map: MapRef, key: usize): usize {
+  store<u32>(map, load<u32>(map, M_LOOKUPS) + 1, M_LOOKUPS); // the call count, hit or miss (wraps)
   const type = load<u32>(map, M_TYPE);
   if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
     const idx = htab_find(map, key, htab_hash(key, load<u32>(map, M_KEY_SIZE), load<u32>(map, M_SEED)));

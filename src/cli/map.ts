@@ -83,6 +83,7 @@ function listJson(m: BpfMap): Record<string, unknown> {
     bytes_value: m.spec.valueSize,
     max_entries: m.spec.maxEntries,
     entries: m.spec.type === 27 ? 0 : m.count,
+    lookups: m.lookups, // tcbox's addition: programs' map_lookup_elem calls (u32, wrapping)
   };
   if (m.spec.pinning === PIN_GLOBAL_NS) j.pinned = [`/sys/fs/bpf/tc/globals/${m.name}`];
   if (m.keyLayout) j.btf_key = m.keyLayout.name;

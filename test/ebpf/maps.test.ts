@@ -6,7 +6,7 @@ import { BpfKernel, type BpfObject } from "../../src/ebpf/kernel.js";
 import { SKB_CB } from "../../src/ebpf/abi.js";
 import { PacketBatch } from "../../src/ebpf/batch.js";
 import { MapError } from "../../src/ebpf/errors.js";
-import { BPF_EXIST, BPF_NOEXIST } from "../../src/ebpf/maps/layout.js";
+import { BPF_EXIST, BPF_NOEXIST, M_LOOKUPS } from "../../src/ebpf/maps/layout.js";
 import { lruOrder, lruReferenced } from "../../src/ebpf/maps/htab.js";
 import { ringbufConsume, ringbufDropped } from "../../src/ebpf/maps/ringbuf.js";
 
@@ -212,5 +212,55 @@ describe("ring buffer", () => {
       expect(run(probe, "emit", pkt, [32]).mark).toBe(0);
       expect(ringbufConsume(rb, (d) => expect(d.length).toBe(32))).toBe(1);
     }
+  });
+});
+
+// bpf_map_lookup_elem's call count per map (M_LOOKUPS in the header): every program lookup counts, hit or miss,
+// on every map type with a program lookup; the host's lookups (lookup, dump, the agent's writes) do not.
+describe("lookup counter (BpfMap.lookups)", () => {
+  it("counts program lookups, hit or miss, on LRU hash, per-CPU hash, array and LPM; host lookups do not count", () => {
+    const lru = filler.map("fill_lru");
+    const delta = (m: typeof lru, before: number) => (m.lookups - before) >>> 0;
+    let b = lru.lookups;
+    const t = lru.typed();
+    for (const e of [...t.entries()]) t.delete(e.key);
+    run(filler, "fill_lru", from("10.3.0.1")); // miss, then insert
+    run(filler, "fill_lru", from("10.3.0.1")); // hit
+    run(filler, "fill_hash", from("10.3.0.2")); // an update is not a lookup
+    expect(delta(lru, b)).toBe(2);
+    b = lru.lookups;
+    t.lookup({ saddr: "10.3.0.1" });
+    [...lru.entries()];
+    lru.valueAddr(t.encodeKey({ saddr: "10.3.0.9" }));
+    expect(delta(lru, b)).toBe(0);
+
+    const arr = probe.map("probe_array");
+    b = arr.lookups;
+    run(probe, "array", from("1.1.1.1"), [1, 5]); // in range
+    run(probe, "array", from("1.1.1.1"), [99, 5]); // out of range: a miss, still a call
+    expect(delta(arr, b)).toBe(2);
+
+    const lpm = probe.map("probe_cidrs");
+    b = lpm.lookups;
+    run(probe, "lpm", from("1.1.1.1", "10.1.2.3"));
+    run(probe, "lpm", from("1.1.1.1", "172.16.0.1"));
+    lpm.typed().lookup({ prefixlen: 32, addr: "10.1.2.3" });
+    expect(delta(lpm, b)).toBe(2); // one per call, however many prefix lengths it probes
+
+    const pcpu = probe.map("probe_pcpu");
+    b = pcpu.lookups;
+    run(probe, "pcpu", from("1.1.1.1"), [7, 1]);
+    expect(delta(pcpu, b)).toBe(1);
+    expect(filler.map("fill_hash").lookups).toBe(0); // never looked up by a program
+  });
+
+  it("is a u32 that wraps; deltas taken with >>> 0 stay right", () => {
+    const lru = filler.map("fill_lru");
+    kernel.mem.u32[(lru.base + M_LOOKUPS) >>> 2] = 0xffffffff;
+    const b = lru.lookups;
+    run(filler, "fill_lru", from("10.3.0.1"));
+    run(filler, "fill_lru", from("10.3.0.1"));
+    expect(lru.lookups).toBe(1);
+    expect((lru.lookups - b) >>> 0).toBe(2);
   });
 });

@@ -8,7 +8,7 @@ import { htabDelete, htabElements, htabFind, htabUpdate, elemAddr, lpmDelete, lp
 import {
   BPF_ANY, BPF_EXIST, BPF_F_ZERO_SEED, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_RINGBUF, BPF_NOEXIST,
   E_KEY, E_NEXT, LPM_HDR_SIZE, MAP_HDR_SIZE, MAP_TYPE_NAMES, M_BUCKETS, M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FLAGS, M_FREE,
-  M_KEY_SIZE, M_MAX_ENTRIES, M_NCPUS, M_N_BUCKETS, M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE, RB_DATA, RB_MASK,
+  M_KEY_SIZE, M_LOOKUPS, M_MAX_ENTRIES, M_NCPUS, M_N_BUCKETS, M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE, RB_DATA, RB_MASK,
   align8, isArrayType, isHashType, isPercpuType, roundupPow2,
 } from "./layout.js";
 import type { MapSpec } from "./spec.js";
@@ -234,6 +234,14 @@ export class BpfMap {
   /** Header fields, for tests and `tcbox map list`. */
   header(off: number): number {
     return this.mem.u32[(this.base + off) >>> 2]!;
+  }
+  /**
+   * Programs' map_lookup_elem calls on this map (hit or miss; the kernel's bpf_map_lookup_elem call count). Host
+   * lookups (lookup, dump, the agent) do not count. A u32 that wraps: take deltas as `(after - before) >>> 0`.
+   */
+  get lookups(): number {
+    this.mem.refresh();
+    return this.header(M_LOOKUPS);
   }
   get seed(): number {
     return this.header(M_SEED);
