@@ -174,7 +174,7 @@ function compileIp(rule: Rule, ip: Int32Array, o: number, ifId: (p: string) => n
 }
 
 /** IpSet type → the number eval.ts switches on. */
-const SET_KIND = { "hash:ip": 0, "bitmap:port": 1, "hash:ip,port": 2, "hash:ip,port,ip": 3 } as const;
+const SET_KIND = { "hash:ip": 0, "bitmap:port": 1, "hash:ip,port": 2, "hash:ip,port,ip": 3, "hash:ip,port,net": 3 } as const;
 
 /** Appends the match's operands to `data` and returns its opcode, or -1 for matches that need no test. */
 function compileMatch(m: Match, data: IntBuf, ifId: (p: string) => number, env: CompileEnv, recent: RecentInfo[], nextNth: (init: number) => number, sets: IpSet[]): number {

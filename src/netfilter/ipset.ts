@@ -6,12 +6,15 @@
 // protocol (`10.96.0.1,tcp:443`); only TCP, UDP and SCTP have ports (kernel ip_set_get_ip4_port; other protocols
 // are stored with port 0, ICMP not modelled). Keys fold ip, protocol class and port into one exact double
 // (32 + 2 + 16 bits), so a test is one Set lookup without strings or allocation.
-// Not modelled: hash:net variants, timeouts, counters, skbinfo, the hashsize/maxelem limits, IPv6.
-import { parseIpv4 } from "../packet/addr.js";
+// hash:ip,port,net (ip_set_hash_ipportnet; kube-proxy's KUBE-LOAD-BALANCER-SOURCE-CIDR): the third dimension is a
+// network: stored with its host bits cleared, /1../32 (the kernel refuses /0), printed without "/32"; a test
+// matches when the address falls in any stored network of the ip,port key.
+// Not modelled: the other hash:net variants, nomatch entries, timeouts, counters, skbinfo, hashsize/maxelem, IPv6.
+import { formatIpv4, parseIpv4 } from "../packet/addr.js";
 import { NetfilterError } from "./errors.js";
 
-export type IpSetType = "hash:ip" | "hash:ip,port" | "hash:ip,port,ip" | "bitmap:port";
-export const IPSET_TYPES: IpSetType[] = ["hash:ip", "hash:ip,port", "hash:ip,port,ip", "bitmap:port"];
+export type IpSetType = "hash:ip" | "hash:ip,port" | "hash:ip,port,ip" | "hash:ip,port,net" | "bitmap:port";
+export const IPSET_TYPES: IpSetType[] = ["hash:ip", "hash:ip,port", "hash:ip,port,ip", "hash:ip,port,net", "bitmap:port"];
 
 const PROTO_CLASS: Record<number, number> = { 6: 0, 17: 1, 132: 2 };
 const PROTO_BY_NAME: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
@@ -28,6 +31,8 @@ export class IpSet {
   private readonly keys = new Set<number>();
   /** hash:ip,port,ip: ip,port key → the set of third-dimension addresses. */
   private readonly triples = new Map<number, Set<number>>();
+  /** hash:ip,port,net: ip,port key → [network, mask, network, mask, ...]. */
+  private readonly nets = new Map<number, number[]>();
   /** bitmap:port: one byte per port. */
   private readonly bitmap: Uint8Array | null;
   /** Members in insertion order, as `ipset save` prints them after sorting (setup only). */
@@ -42,7 +47,7 @@ export class IpSet {
     return this.type === "hash:ip" || this.type === "bitmap:port" ? 1 : this.type === "hash:ip,port" ? 2 : 3;
   }
 
-  /** `ipset add NAME ENTRY`: "1.2.3.4", "1.2.3.4,tcp:80", "1.2.3.4,tcp:80,5.6.7.8" or "30000". */
+  /** `ipset add NAME ENTRY`: "1.2.3.4", "1.2.3.4,tcp:80", "1.2.3.4,tcp:80,5.6.7.8", "1.2.3.4,tcp:80,10.0.0.0/8" or "30000". */
   add(entry: string): void {
     const bad = () => new NetfilterError(`ipset ${this.name}: bad entry "${entry}" for ${this.type}`, this.name);
     if (this.type === "bitmap:port") {
@@ -59,7 +64,21 @@ export class IpSet {
         if (!m || Number(m[2]) > 65535) throw bad();
         const key = ipPortKey(ip, PROTO_BY_NAME[m[1]!]!, Number(m[2]));
         if (this.type === "hash:ip,port") this.keys.add(key);
-        else {
+        else if (this.type === "hash:ip,port,net") {
+          const [addr, len] = parts[2]!.split("/");
+          const bits = len === undefined ? 32 : /^\d+$/.test(len) ? Number(len) : -1;
+          // hash_ipportnet4_uadt: a CIDR of 0 or above 32 is IPSET_ERR_INVALID_CIDR.
+          if (bits < 1 || bits > 32) throw bad();
+          const mask = bits === 32 ? 0xffffffff : ~(0xffffffff >>> bits) >>> 0;
+          const net = (parseAddr(addr!, bad) & mask) >>> 0;
+          let l = this.nets.get(key);
+          if (!l) this.nets.set(key, (l = []));
+          for (let i = 0; i < l.length; i += 2) if (l[i] === net && l[i + 1] === mask) return;
+          l.push(net, mask);
+          const text = `${parts[0]},${parts[1]},${formatIpv4(net)}${bits === 32 ? "" : `/${bits}`}`;
+          this.printed.push(text);
+          return;
+        } else {
           let s = this.triples.get(key);
           if (!s) this.triples.set(key, (s = new Set()));
           s.add(parseAddr(parts[2]!, bad));
@@ -82,6 +101,12 @@ export class IpSet {
       case "hash:ip,port,ip": {
         const s = this.triples.get(ipPortKey(a, proto, port));
         return s !== undefined && s.has(b >>> 0);
+      }
+      case "hash:ip,port,net": {
+        const l = this.nets.get(ipPortKey(a, proto, port));
+        if (l === undefined) return false;
+        for (let i = 0; i < l.length; i += 2) if (((b & l[i + 1]!) >>> 0) === l[i]) return true;
+        return false;
       }
     }
   }
@@ -119,7 +144,7 @@ function compareEntries(a: string, b: string): number {
 }
 
 function entryKey(e: string): number[] {
-  return e.split(/[,:]/).map((p) => (/^\d+\.\d+\.\d+\.\d+$/.test(p) ? parseIpv4(p) : PROTO_BY_NAME[p] ?? Number(p)));
+  return e.split(/[,:/]/).map((p) => (/^\d+\.\d+\.\d+\.\d+$/.test(p) ? parseIpv4(p) : PROTO_BY_NAME[p] ?? Number(p)));
 }
 
 /** The sets of one network namespace, by name (what `-m set --match-set NAME` refers to). */

@@ -4,7 +4,9 @@
 // proxier's iptables rules with their ipsets (nat PREROUTING marks, KUBE-LOOP-BACK hairpin in POSTROUTING).
 // Where IPVS mode differs from iptables mode by design the expectation is mapped, with the reason:
 //   - a filter verdict (REJECT/DROP: no usable endpoint) becomes "no real server" (IPVS refuses the connection,
-//     ip_vs_leave sends port unreachable); loadBalancerSourceRanges are not modelled (load-balancer.yaml skipped).
+//     ip_vs_leave sends port unreachable), unless the IPVS proxier's filter rules drop the packet on its way to
+//     the virtual server (loadBalancerSourceRanges: KUBE-PROXY-FIREWALL in filter INPUT, before IPVS at LOCAL_IN);
+//     every accepted flow must pass those filter rules.
 //   - localhost NodePorts (127.0.0.1): IPVS mode has none (virtual servers sit on the node's addresses only): skipped.
 //   - pod or node traffic to an externally visible address of an externalTrafficPolicy: Local Service: iptables mode
 //     short-circuits it to all endpoints (KUBE-EXT "pod traffic"/"masquerade LOCAL traffic" rules); IPVS mode has
@@ -18,6 +20,7 @@ import { generateIpvs, type IpvsState } from "../../src/k8s/kube-proxy/ipvs.js";
 import { ipvsIptablesSave, ipvsRestorePayload } from "../../src/k8s/kube-proxy/ipvs-rules.js";
 import { compileRuleset } from "../../src/netfilter/compile.js";
 import { AddrType } from "../../src/netfilter/ctstate.js";
+import { NF_ACCEPT } from "../../src/netfilter/eval.js";
 import { NetfilterPath, PathResult } from "../../src/netfilter/hooks.js";
 import { IpvsPath, IPVS_STOLEN } from "../../src/netfilter/ipvs-conn.js";
 import { ipvsadmList } from "../../src/netfilter/ipvs-format.js";
@@ -43,10 +46,9 @@ interface FlowFile {
 const dir = new URL("../fixtures/k8s/kube-proxy/flows/", import.meta.url);
 const LOCAL_IPS = ["192.168.0.2", "192.168.1.2", "192.168.99.11"].map(parseIpv4);
 const PROTO: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
-const SKIP = new Set(["load-balancer.yaml"]);
 
-/** Did the nat rules mark the packet for masquerade (KUBE-MARK-MASQ in PREROUTING), or would KUBE-LOOP-BACK hairpin it? */
-function masquerades(st: IpvsState, f: Flow, backend: { ip: number; port: number } | null): boolean {
+/** The IPVS proxier's iptables rules as a netfilter path, and a flow's first packet arriving from outside. */
+function flowPath(st: IpvsState, f: Flow): { path: NetfilterPath; p: PacketState } {
   const recent = new RecentTables();
   const rules = compileRuleset(parseIptablesRestore(ipvsRestorePayload(st)), { ipsets: st.ipsets, recent });
   const local = (a: number) => LOCAL_IPS.includes(a) || st.kubeIpvs0.includes(formatIpv4(a));
@@ -61,6 +63,18 @@ function masquerades(st: IpvsState, f: Flow, backend: { ip: number; port: number
   p.sport = 40000;
   p.dport = f.dport;
   p.iif = 1;
+  return { path, p };
+}
+
+/** Do the filter rules drop the packet before it reaches IPVS (PREROUTING, then INPUT for a local virtual address)? */
+function firewallDrops(st: IpvsState, f: Flow): boolean {
+  const { path, p } = flowPath(st, f);
+  return path.receive(p, new PathResult()) !== NF_ACCEPT;
+}
+
+/** Did the nat rules mark the packet for masquerade (KUBE-MARK-MASQ in PREROUTING), or would KUBE-LOOP-BACK hairpin it? */
+function masquerades(st: IpvsState, f: Flow, backend: { ip: number; port: number } | null): boolean {
+  const { path, p } = flowPath(st, f);
   path.hook(Hook.PREROUTING, p, new PathResult());
   if ((p.mark & 0x4000) !== 0) return true;
   if (!backend) return false;
@@ -79,10 +93,19 @@ function runFlows(file: string, spec: FlowFile, manifests: string, flows: Flow[]
       const s = st.ipvs.lookup(proto, parseIpv4(f.dst), f.dport);
       const svc = s >= 0 ? st.ipvs.services[s]! : null;
       const reach = svc ? svc.dests.filter((d) => d.weight > 0).map((d) => `${formatIpv4(d.addr)}:${d.port}`).sort().join(", ") : "";
+      const dropped = firewallDrops(st, f);
       if (f.output === "REJECT" || f.output === "DROP") {
-        expect(reach, "no usable real server").toBe("");
+        if (!dropped) expect(reach, "no usable real server (nor a firewall drop)").toBe("");
         return;
       }
+      if (f.output === "") {
+        // No Service port: iptables mode lets the packet pass untouched; the IPVS proxier's KUBE-IPVS-FILTER
+        // rejects new connections to a kube-ipvs0 address on a port that is not a Service's (kubernetes#72236).
+        expect(reach).toBe("");
+        expect(dropped, "KUBE-IPVS-FILTER").toBe(st.kubeIpvs0.includes(f.dst));
+        return;
+      }
+      expect(dropped, "filter rules let the flow through").toBe(false);
       const localOnly = svc !== null && !clusterIPs.has(f.dst) && (inCluster(f.src) || LOCAL_IPS.includes(parseIpv4(f.src))) && st.ipsets.get("KUBE-IPVS-IPS") !== undefined &&
         cluster.services.some((x) => x.externalTrafficPolicy === "Local");
       if (localOnly && reach !== f.output) {
@@ -102,7 +125,7 @@ function runFlows(file: string, spec: FlowFile, manifests: string, flows: Flow[]
   }
 }
 
-for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml") && !SKIP.has(f)).sort()) {
+for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort()) {
   const spec = parse(readFileSync(new URL(file, dir), "utf8")) as FlowFile;
   describe(`ipvs ${file}: ${spec.source}`, () => {
     if (spec.manifests !== undefined) runFlows(file, spec, spec.manifests, spec.flows ?? []);
@@ -186,5 +209,63 @@ describe("ipvs proxier output", () => {
     const syn2 = buildTcp({ src: "10.180.2.9", dst: "172.30.0.41", sport: 40001, dport: 80, flags: 0x02, seq: 1 });
     path.inbound(syn2, 14, 5);
     expect(formatIpv4(get32(syn2, 30))).toBe(backend);
+  });
+});
+
+describe("loadBalancerSourceRanges (upstream TestLoadBalanceSourceRanges shape)", () => {
+  const manifests = (ranges: string) => `apiVersion: v1
+kind: Service
+metadata: {namespace: ns1, name: lb}
+spec:
+  type: LoadBalancer
+  clusterIP: 172.30.0.50
+  loadBalancerSourceRanges: ${ranges}
+  ports: [{name: p80, port: 80, protocol: TCP, nodePort: 3050}]
+status: {loadBalancer: {ingress: [{ip: 1.2.3.4}]}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {namespace: ns1, name: lb-1, labels: {kubernetes.io/service-name: lb}}
+addressType: IPv4
+endpoints: [{addresses: [10.180.0.1], nodeName: test-node}]
+ports: [{name: p80, port: 80, protocol: TCP}]
+`;
+  const gen = (ranges: string) =>
+    generateIpvs(loadCluster(manifests(ranges), "lb.yaml", { serviceCIDR: "172.30.0.0/16", nodePortRange: [1, 65535], kubernetesService: false }), {
+      nodeName: "test-node", nodeIPs: ["192.168.0.2"], clusterCIDR: "10.0.0.0/8",
+    });
+
+  it("FW and SOURCE-CIDR members (networks normalised); the node's own range adds the LB address as allowed source", () => {
+    const st = gen("[100.101.102.0/24, 192.168.0.9/16]");
+    const save = st.ipsets.save();
+    for (const line of [
+      "add KUBE-LOAD-BALANCER-FW 1.2.3.4,tcp:80",
+      "add KUBE-LOAD-BALANCER-SOURCE-CIDR 1.2.3.4,tcp:80,100.101.102.0/24",
+      "add KUBE-LOAD-BALANCER-SOURCE-CIDR 1.2.3.4,tcp:80,192.168.0.0/16",
+      "add KUBE-LOAD-BALANCER-SOURCE-IP 1.2.3.4,tcp:80,1.2.3.4",
+    ]) expect(save).toContain(`${line}\n`);
+    expect(st.lbNoNodeAccess).toEqual([]);
+    const text = ipvsIptablesSave(st);
+    for (const rule of [
+      '-A KUBE-PROXY-FIREWALL -m comment --comment "Kubernetes service load balancer ip + port for load balancer with sourceRange" -m set --match-set KUBE-LOAD-BALANCER-FW dst,dst -j KUBE-SOURCE-RANGES-FIREWALL',
+      '-A KUBE-SOURCE-RANGES-FIREWALL -m comment --comment "Kubernetes service load balancer ip + port + source cidr for packet filter purpose" -m set --match-set KUBE-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j RETURN',
+      '-A KUBE-SOURCE-RANGES-FIREWALL -m comment --comment "Kubernetes service load balancer ip + port + source IP for packet filter purpose" -m set --match-set KUBE-LOAD-BALANCER-SOURCE-IP dst,dst,src -j RETURN',
+      "-A KUBE-SOURCE-RANGES-FIREWALL -j DROP",
+      "-A KUBE-SERVICES -s 127.0.0.0/8 -j RETURN",
+    ]) expect(text).toContain(`${rule}\n`);
+    // ipsetWithIptablesChain order: the CIDR RETURN comes before the source-IP RETURN, then the DROP.
+    const chain = text.split("\n").filter((l) => l.startsWith("-A KUBE-SOURCE-RANGES-FIREWALL"));
+    expect(chain.map((l) => l.split(" ").at(-1))).toEqual(["RETURN", "RETURN", "DROP"]);
+    expect(chain[0]).toContain("SOURCE-CIDR");
+  });
+
+  it("ranges without the node IP: no SOURCE-IP member, the LB is listed for kube-proxy's node-access DROP; 0.0.0.0/0 adds no member", () => {
+    const st = gen("[100.101.102.0/24]");
+    expect(st.ipsets.get("KUBE-LOAD-BALANCER-SOURCE-IP")!.size).toBe(0);
+    expect(st.lbNoNodeAccess).toEqual([{ ip: "1.2.3.4", proto: "tcp", port: 80 }]);
+    expect(ipvsIptablesSave(st)).not.toContain("KUBE-LOAD-BALANCER-SOURCE-IP dst,dst,src");
+    const all = gen("[0.0.0.0/0]");
+    expect(all.ipsets.get("KUBE-LOAD-BALANCER-SOURCE-CIDR")!.size).toBe(0);
+    expect(all.ipsets.get("KUBE-LOAD-BALANCER-SOURCE-IP")!.size).toBe(1);
   });
 });

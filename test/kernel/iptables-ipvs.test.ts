@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { loadCluster } from "../../src/k8s/cluster.js";
 import { generateIpvs } from "../../src/k8s/kube-proxy/ipvs.js";
 import { ipvsIptablesSave } from "../../src/k8s/kube-proxy/ipvs-rules.js";
+import { IpSetRegistry } from "../../src/netfilter/ipset.js";
 import { parseIpv4 } from "../../src/packet/addr.js";
 
 const NS = `tcbxipvs${process.pid}`;
@@ -45,6 +46,7 @@ spec:
   externalTrafficPolicy: Local
   healthCheckNodePort: 30500
   sessionAffinity: ClientIP
+  loadBalancerSourceRanges: [192.168.0.0/24, 203.0.113.77/25, 0.0.0.0/0]
   ports: [{name: p80, port: 80, protocol: TCP, nodePort: 3001}]
 status: {loadBalancer: {ingress: [{ip: 1.2.3.4}]}}
 ---
@@ -117,6 +119,14 @@ describe.skipIf(skipReason !== null)("kube-proxy IPVS mode: ipsets and iptables 
       ["KUBE-LOOP-BACK", "10.180.0.1,tcp:8080,10.180.0.1", parseIpv4("10.180.0.1"), 6, 8080, parseIpv4("10.180.0.1")],
       ["KUBE-LOOP-BACK", "10.180.1.1,tcp:8080,10.180.1.1", parseIpv4("10.180.1.1"), 6, 8080, parseIpv4("10.180.1.1")],
       ["KUBE-LOOP-BACK", "10.180.0.5,udp:53,10.180.0.5", parseIpv4("10.180.0.5"), 17, 53, parseIpv4("10.180.0.5")],
+      ["KUBE-LOAD-BALANCER-FW", "1.2.3.4,tcp:80", parseIpv4("1.2.3.4"), 6, 80, 0],
+      ["KUBE-LOAD-BALANCER-SOURCE-CIDR", "1.2.3.4,tcp:80,192.168.0.77", parseIpv4("1.2.3.4"), 6, 80, parseIpv4("192.168.0.77")],
+      ["KUBE-LOAD-BALANCER-SOURCE-CIDR", "1.2.3.4,tcp:80,203.0.113.1", parseIpv4("1.2.3.4"), 6, 80, parseIpv4("203.0.113.1")],
+      ["KUBE-LOAD-BALANCER-SOURCE-CIDR", "1.2.3.4,tcp:80,203.0.113.200", parseIpv4("1.2.3.4"), 6, 80, parseIpv4("203.0.113.200")],
+      ["KUBE-LOAD-BALANCER-SOURCE-CIDR", "1.2.3.4,udp:80,192.168.0.77", parseIpv4("1.2.3.4"), 17, 80, parseIpv4("192.168.0.77")],
+      ["KUBE-LOAD-BALANCER-SOURCE-CIDR", "1.2.3.4,tcp:81,192.168.0.77", parseIpv4("1.2.3.4"), 6, 81, parseIpv4("192.168.0.77")],
+      ["KUBE-LOAD-BALANCER-SOURCE-CIDR", "1.2.3.4,tcp:80,10.1.1.1", parseIpv4("1.2.3.4"), 6, 80, parseIpv4("10.1.1.1")],
+      ["KUBE-LOAD-BALANCER-SOURCE-IP", "1.2.3.4,tcp:80,1.2.3.4", parseIpv4("1.2.3.4"), 6, 80, parseIpv4("1.2.3.4")],
       ["KUBE-IPVS-IPS", "172.30.0.41", parseIpv4("172.30.0.41"), 0, 0, 0],
       ["KUBE-IPVS-IPS", "192.168.0.2", parseIpv4("192.168.0.2"), 0, 0, 0],
     ];
@@ -125,5 +135,23 @@ describe.skipIf(skipReason !== null)("kube-proxy IPVS mode: ipsets and iptables 
     expect(want).toEqual(got);
     // Both answers occur in the table (it can fail either way).
     expect(new Set(got.map((g) => g.endsWith("true"))).size).toBe(2);
+  });
+
+  it("hash:ip,port,net: the kernel refuses a /0 network and a /33, clears host bits and prints /32 bare, as tcbox's IpSet does", () => {
+    const set = "tcbx-cidr";
+    expect(inNs("ipset", ["create", set, "hash:ip,port,net"]).status).toBe(0);
+    const mine = new IpSetRegistry().create(set, "hash:ip,port,net");
+    const rows = ["1.2.3.4,tcp:80,0.0.0.0/0", "1.2.3.4,tcp:80,10.1.2.3/8", "1.2.3.4,tcp:80,10.1.2.3/32", "1.2.3.4,tcp:80,10.0.0.0/33", "1.2.3.4,udp:53,172.16.5.5/12"];
+    const tcboxAdds = (e: string) => {
+      try {
+        mine.add(e);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(rows.map(tcboxAdds)).toEqual(rows.map((e) => inNs("ipset", ["add", set, e]).status === 0));
+    const members = (t: string) => t.split("\n").filter((l) => l.startsWith("add ")).sort();
+    expect(members(mine.save().join("\n"))).toEqual(members(inNs("ipset", ["save", set]).stdout));
   });
 });

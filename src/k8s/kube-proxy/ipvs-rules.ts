@@ -42,16 +42,22 @@ export function ipvsRestorePayload(state: IpvsState): string {
   nat.push(...jumps("nat"));
   filter.push(...jumps("filter"));
 
+  // Connections from localhost are left alone (writeIptablesRules: loAddr RETURN first in KUBE-SERVICES).
+  nat.push("-A KUBE-SERVICES -s 127.0.0.0/8 -j RETURN");
   // ipsetWithIptablesChain (the sets tcbox models), each rule only when its set has members.
   const withChain: [string, "nat" | "filter", string, string, string, string][] = [
     ["KUBE-LOOP-BACK", "nat", "KUBE-POSTROUTING", "MASQUERADE", "dst,dst,src", ""],
     ["KUBE-LOAD-BALANCER", "nat", "KUBE-SERVICES", "KUBE-LOAD-BALANCER", "dst,dst", ""],
     ["KUBE-LOAD-BALANCER-LOCAL", "nat", "KUBE-LOAD-BALANCER", "RETURN", "dst,dst", ""],
-    ["KUBE-LOAD-BALANCER-SOURCE-IP", "filter", "KUBE-SOURCE-RANGES-FIREWALL", "RETURN", "dst,dst,src", ""],
     ["KUBE-NODE-PORT-LOCAL-TCP", "nat", "KUBE-NODE-PORT", "RETURN", "dst", "tcp"],
     ["KUBE-NODE-PORT-TCP", "nat", "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "dst", "tcp"],
     ["KUBE-NODE-PORT-LOCAL-UDP", "nat", "KUBE-NODE-PORT", "RETURN", "dst", "udp"],
     ["KUBE-NODE-PORT-UDP", "nat", "KUBE-NODE-PORT", "KUBE-MARK-MASQ", "dst", "udp"],
+    // loadBalancerSourceRanges: LB ip:port with ranges → KUBE-SOURCE-RANGES-FIREWALL, which returns for an allowed
+    // source (a range, or the LB address itself for the node) and otherwise drops (the DROP rule below).
+    ["KUBE-LOAD-BALANCER-FW", "filter", "KUBE-PROXY-FIREWALL", "KUBE-SOURCE-RANGES-FIREWALL", "dst,dst", ""],
+    ["KUBE-LOAD-BALANCER-SOURCE-CIDR", "filter", "KUBE-SOURCE-RANGES-FIREWALL", "RETURN", "dst,dst,src", ""],
+    ["KUBE-LOAD-BALANCER-SOURCE-IP", "filter", "KUBE-SOURCE-RANGES-FIREWALL", "RETURN", "dst,dst,src", ""],
   ];
   for (const [name, table, from, to, match, proto] of withChain) {
     if (!has(name)) continue;

@@ -7,10 +7,16 @@
 //   const state = generateIpvs(cluster, { nodeName, nodeIPs, clusterCIDR });
 //   state.ipvs (netfilter/ipvs.ts) · state.ipsets · state.kubeIpvs0 (addresses) · ipvsIptablesRestore(state)
 //
-// Not modelled: loadBalancerSourceRanges (KUBE-LOAD-BALANCER-SOURCE-CIDR is hash:ip,port,net, which tcbox's ipset
-// model lacks; the FW sets stay empty), SCTP NodePorts, graceful termination of real servers (weight 0 while
-// connections drain), --nodeport-addresses, IPv6.
-import { parseIpv4 } from "../../packet/addr.js";
+// loadBalancerSourceRanges: each LB ingress ip,proto:port of such a Service goes into KUBE-LOAD-BALANCER-FW and,
+// per range, ip,proto:port,cidr into KUBE-LOAD-BALANCER-SOURCE-CIDR (hash:ip,port,net); when a range holds the
+// node's (first) IP, ip,proto:port,ip into KUBE-LOAD-BALANCER-SOURCE-IP (the node reaches its own LB address with
+// that address as source). A 0.0.0.0/0 range passes kube-proxy's validation but the kernel refuses a /0 in a
+// hash:ip,port,net set, so it adds no member (it still counts for the node). Ranges that leave the node out make
+// kube-proxy add a `-m ipvs` DROP to KUBE-IPVS-OUT-FILTER (kubernetes#119656): listed in state.lbNoNodeAccess,
+// not written (tcbox's iptables has no ipvs match).
+// Real servers removed by a later sync drain first (graceful termination, syncIpvs below).
+// Not modelled: SCTP NodePorts, --nodeport-addresses, IPv6.
+import { formatIpv4, parseIpv4 } from "../../packet/addr.js";
 import { Ipvs, type IpvsScheduler } from "../../netfilter/ipvs.js";
 import { IpSetRegistry, type IpSetType } from "../../netfilter/ipset.js";
 import type { Cluster } from "../types.js";
@@ -37,6 +43,7 @@ export const IPVS_IPSETS: [string, IpSetType, string][] = [
   ["KUBE-LOAD-BALANCER-FW", "hash:ip,port", "Kubernetes service load balancer ip + port for load balancer with sourceRange"],
   ["KUBE-LOAD-BALANCER-LOCAL", "hash:ip,port", "Kubernetes service load balancer ip + port with externalTrafficPolicy=local"],
   ["KUBE-LOAD-BALANCER-SOURCE-IP", "hash:ip,port,ip", "Kubernetes service load balancer ip + port + source IP for packet filter purpose"],
+  ["KUBE-LOAD-BALANCER-SOURCE-CIDR", "hash:ip,port,net", "Kubernetes service load balancer ip + port + source cidr for packet filter purpose"],
   ["KUBE-NODE-PORT-TCP", "bitmap:port", "Kubernetes nodeport TCP port for masquerade purpose"],
   ["KUBE-NODE-PORT-LOCAL-TCP", "bitmap:port", "Kubernetes nodeport TCP port with externalTrafficPolicy=local"],
   ["KUBE-NODE-PORT-UDP", "bitmap:port", "Kubernetes nodeport UDP port for masquerade purpose"],
@@ -51,10 +58,21 @@ export interface IpvsState {
   /** Addresses bound to kube-ipvs0 (ClusterIPs, externalIPs, LB IPs), sorted, as `ip addr show kube-ipvs0` lists /32s. */
   kubeIpvs0: string[];
   opts: IpvsProxierOptions;
+  /** LB ip, protocol and port whose source ranges leave the node out (kube-proxy's lbNoNodeAccessIPPortProtocolEntries). */
+  lbNoNodeAccess: { ip: string; proto: string; port: number }[];
   stats: { services: number; virtualServers: number; realServers: number };
 }
 
 const PROTO_NUM: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
+
+const maskOf = (bits: number) => (bits === 0 ? 0 : (~0 << (32 - bits)) | 0);
+
+/** "a.b.c.d/n" (or a bare address, /32) → network with host bits cleared and prefix length (Go's net.ParseCIDR + String). */
+function parseCidr(text: string): [number, number] {
+  const [addr, len] = text.split("/");
+  const bits = len === undefined ? 32 : Number(len);
+  return [(parseIpv4(addr!) & maskOf(bits)) >>> 0, bits];
+}
 
 export function generateIpvs(cluster: Cluster, opts: IpvsProxierOptions): IpvsState {
   const ipvs = new Ipvs();
@@ -66,6 +84,8 @@ export function generateIpvs(cluster: Cluster, opts: IpvsProxierOptions): IpvsSt
   const sched = opts.scheduler ?? "rr";
   const ports = buildServicePorts(cluster, opts.nodeName);
   let realServers = 0;
+  const lbNoNodeAccess: IpvsState["lbNoNodeAccess"] = [];
+  const nodeIP = opts.nodeIPs[0] !== undefined ? parseIpv4(opts.nodeIPs[0]) : -1;
 
   for (const sp of ports) {
     const proto = PROTO_NUM[sp.proto];
@@ -97,6 +117,17 @@ export function generateIpvs(cluster: Cluster, opts: IpvsProxierOptions): IpvsSt
     for (const ip of sp.loadBalancerVIPs) {
       set("KUBE-LOAD-BALANCER").add(entry(ip));
       if (sp.externalPolicyLocal) set("KUBE-LOAD-BALANCER-LOCAL").add(entry(ip));
+      if (sp.loadBalancerSourceRanges.length > 0) {
+        set("KUBE-LOAD-BALANCER-FW").add(entry(ip));
+        let allowFromNode = false;
+        for (const range of sp.loadBalancerSourceRanges) {
+          const [net, bits] = parseCidr(range);
+          if (nodeIP >= 0 && ((nodeIP ^ net) & maskOf(bits)) === 0) allowFromNode = true;
+          if (bits > 0) set("KUBE-LOAD-BALANCER-SOURCE-CIDR").add(`${entry(ip)},${formatIpv4(net)}/${bits}`);
+        }
+        if (allowFromNode) set("KUBE-LOAD-BALANCER-SOURCE-IP").add(`${entry(ip)},${ip}`);
+        else lbNoNodeAccess.push({ ip, proto: sp.proto, port: sp.port });
+      }
       bound.add(ip);
       addVs(ip, sp.port, external);
     }
@@ -111,7 +142,7 @@ export function generateIpvs(cluster: Cluster, opts: IpvsProxierOptions): IpvsSt
   const kubeIpvs0 = [...bound].sort((a, b) => parseIpv4(a) - parseIpv4(b));
   for (const ip of kubeIpvs0) set("KUBE-IPVS-IPS").add(ip);
   return {
-    ipvs, ipsets, kubeIpvs0, opts,
+    ipvs, ipsets, kubeIpvs0, opts, lbNoNodeAccess,
     stats: { services: new Set(ports.map((p) => `${p.namespace}/${p.name}`)).size, virtualServers: ipvs.services.length, realServers },
   };
 }
