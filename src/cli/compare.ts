@@ -1,7 +1,8 @@
-// tcbox compare --cluster FILE [--workload FILE] [--gens 1,2,3,4] [--seed N] [--json]
+// tcbox compare --cluster FILE [--workload FILE] [--gens 1,2,3,4] [--seed N] [--json] [--pcap DIR]
 // Without --cluster: the built-in demo cluster. Without --workload: every client pod to every Service port plus
-// one flow to the internet. (--pcap is not implemented yet and is refused.)
-import { readFileSync } from "node:fs";
+// one flow to the internet. --pcap DIR writes DIR/gen1.pcapng ... (every frame on every interface, see
+// src/compare/capture.ts); DIR is created when missing.
+import { mkdirSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { parse } from "yaml";
 import { loadClusterFile } from "../k8s/cluster.js";
@@ -59,16 +60,22 @@ export function register(program: Command): void {
     .option("--gens <list>", "generations", "1,2,3,4")
     .option("--seed <n>", "seed", "1")
     .option("--json", "print JSON")
-    .option("--pcap <dir>", "write gen1..gen4.pcapng (not implemented yet)")
+    .option("--pcap <dir>", "write DIR/gen1.pcapng .. gen4.pcapng: every frame on every interface (node/ifname)")
     .action(async (opts: Opts) => {
-      if (opts.pcap !== undefined) throw new CliError("--pcap is not implemented yet", "--pcap");
       const seed = Number(opts.seed);
       if (!Number.isInteger(seed) || seed < 0) throw new CliError(`invalid seed "${opts.seed}"`, "--seed");
       const gens = opts.gens.split(",").map((s) => Number(s.trim()));
       for (const g of gens) if (![1, 2, 3, 4].includes(g)) throw new CliError(`invalid generation "${g}"`, "--gens");
       const cluster = opts.cluster ? loadClusterFile(opts.cluster, { seed }) : loadDemoCluster({ seed });
       const wl = opts.workload ? readWorkload(opts.workload) : defaultWorkload(cluster);
-      const r = await compare(cluster, wl, gens as GenNumber[], seed);
+      if (opts.pcap !== undefined) {
+        try {
+          mkdirSync(opts.pcap, { recursive: true });
+        } catch (e) {
+          throw new CliError(`cannot create the capture directory: ${(e as Error).message}`, `--pcap ${opts.pcap}`);
+        }
+      }
+      const r = await compare(cluster, wl, gens as GenNumber[], seed, { pcapDir: opts.pcap });
       if (opts.json) printJson(r);
       else print(humanTable(r));
     });

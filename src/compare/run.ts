@@ -5,6 +5,8 @@ import { buildGen4, prepareGen4Programs } from "../gens/gen4.js";
 import { installCiliumPolicy } from "../gens/policy-cilium.js";
 import { buildWithPolicy } from "../gens/policy-iptables.js";
 import type { Cluster } from "../k8s/types.js";
+import { join } from "node:path";
+import { GenerationCapture } from "./capture.js";
 import { runConnection, type FlowResult, type FlowSpec } from "./engine.js";
 
 export interface WorkloadEntry extends FlowSpec {
@@ -47,7 +49,12 @@ async function build(gen: GenNumber, c: Cluster, seed: number): Promise<BuiltGen
   return buildWithPolicy(gen, c, { seed });
 }
 
-export async function compare(c: Cluster, workload: WorkloadEntry[], gens: GenNumber[], seed: number): Promise<CompareJson> {
+export interface CompareOptions {
+  /** Write DIR/gen{N}.pcapng: every frame on every interface while the workload runs (src/compare/capture.ts). */
+  pcapDir?: string;
+}
+
+export async function compare(c: Cluster, workload: WorkloadEntry[], gens: GenNumber[], seed: number, opts: CompareOptions = {}): Promise<CompareJson> {
   const out: CompareJson = { gens: [...gens], addresses: {}, flows: [], summary: { connections: 0, disagreements: [], reachability_disagreements: 0 } };
   let id = 0;
   workload.forEach((w, spec) => {
@@ -58,8 +65,13 @@ export async function compare(c: Cluster, workload: WorkloadEntry[], gens: GenNu
     out.addresses[String(gen)] = addressesOf(g);
     // The same seeded source ports in every generation.
     let sport = 32768 + (seed % 1000);
-    for (const f of out.flows) {
-      f.results[String(gen)] = runConnection(g, f as FlowSpec, sport++, `workload entry ${f.spec}`);
+    const cap = opts.pcapDir === undefined ? null : new GenerationCapture(g, join(opts.pcapDir, `gen${gen}.pcapng`));
+    try {
+      for (const f of out.flows) {
+        f.results[String(gen)] = runConnection(g, f as FlowSpec, sport++, `workload entry ${f.spec}`);
+      }
+    } finally {
+      cap?.close();
     }
   }
   out.summary.connections = out.flows.length;
