@@ -135,13 +135,17 @@ export interface FuzzTally {
   crashes: number;
   outcomes: Record<Outcome, number>;
   dropReasons: Record<number, number>;
+  /** Every DROP record by reason, the packet's descendants (ICMP errors, clones) included. */
+  dropEvents: Record<number, number>;
+  /** tc hook runs seen in the trace (TC_INGRESS + TC_EGRESS records). */
+  tcRuns: number;
   firstCrash?: string;
   /** mutation -> outcome -> count */
   byMutation: Record<string, Record<string, number>>;
 }
 
 export function newTally(): FuzzTally {
-  return { packets: 0, crashes: 0, outcomes: { delivered: 0, dropped: 0, icmp: 0, "forwarded-out": 0, unaccounted: 0 }, dropReasons: {}, byMutation: {} };
+  return { packets: 0, crashes: 0, outcomes: { delivered: 0, dropped: 0, icmp: 0, "forwarded-out": 0, unaccounted: 0 }, dropReasons: {}, dropEvents: {}, tcRuns: 0, byMutation: {} };
 }
 
 /**
@@ -174,7 +178,9 @@ export function inject(world: World, dev: NetDevice, srcMac: number, ip: Uint8Ar
     const rec = tr.get(i);
     if (rec.ev === Ev.SOCKET_RX || rec.ev === Ev.LOCAL_DELIVER) delivered = true;
     else if (rec.ev === Ev.ICMP_SENT || rec.ev === Ev.TCP_RST) icmp = true;
+    else if (rec.ev === Ev.TC_INGRESS || rec.ev === Ev.TC_EGRESS) tally.tcRuns++;
     else if (rec.ev === Ev.DROP) {
+      tally.dropEvents[rec.a] = (tally.dropEvents[rec.a] ?? 0) + 1;
       dropped = true;
       if (reason === 0) reason = rec.a;
     }

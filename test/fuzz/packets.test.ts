@@ -1,13 +1,20 @@
 // Hostile packets through every generation's full path. Each packet is received on a node device (a pod's
 // host-side veth, so a hostile pod; or the node's uplink, so the outside) and must end delivered, dropped with a
-// reason, or answered (ICMP error / RST); nothing may throw out of the model. Seeded. TCBOX_FUZZ_LONG=1 runs
-// 1,000,000 packets per generation (see the report for the figures); the default runs a few thousand.
+// reason, or answered (ICMP error / RST); nothing may throw out of the model. Gen 4 runs its eBPF chains (lb4,
+// policy with the Cilium policy installed, SNAT, flowlog) on every packet: every program run and every
+// TC_ACT_SHOT (traps included) must show in the trace, and every map must stay consistent. Seeded.
+// TCBOX_FUZZ_LONG=1 runs 1,000,000 packets per generation; TCBOX_FUZZ_N=n any other size; TCBOX_FUZZ_GENS=4
+// (comma list) selects generations. The default runs a few thousand per generation.
 import { describe, expect, it } from "vitest";
 import { loadDemoCluster } from "../../src/k8s/demo-cluster.js";
-import { BUILDERS, buildGeneration, type BuiltGeneration, type GenNumber } from "../../src/gens/index.js";
+import { buildGeneration, type BuiltGeneration, type GenNumber } from "../../src/gens/index.js";
+import { buildGen4, prepareGen4Programs, type BuiltGen4 } from "../../src/gens/gen4.js";
+import { installCiliumPolicy } from "../../src/gens/policy-cilium.js";
+import { checkKernelMaps, gen4Programs, programTotals, totalsSince, type ProgramTotals } from "./maps-check.js";
 import { parseIpv4 } from "../../src/packet/index.js";
 import { getMac, sendUdp, type NetDevice } from "../../src/net/index.js";
-import { DROP_NAMES } from "../../src/net/index.js";
+import { Drop, DROP_NAMES } from "../../src/net/index.js";
+import { M_COUNT } from "../../src/ebpf/maps/layout.js";
 import { hostilePacket, inject, MUTATIONS, newTally, rng, type FuzzTally } from "./hostile.js";
 
 const LONG = process.env.TCBOX_FUZZ_LONG === "1";
@@ -46,8 +53,21 @@ function entries(g: BuiltGeneration): Entry[] {
   return out;
 }
 
-export function fuzzGeneration(gen: GenNumber, n: number, seed: number): { tally: FuzzTally; ms: number } {
-  const g = buildGeneration(gen, loadDemoCluster());
+const GENS = (process.env.TCBOX_FUZZ_GENS ?? "1,2,3,4").split(",").map(Number) as GenNumber[];
+
+/** Each generation as compare builds it: Gen 4 with its programs compiled and the Cilium policy installed. */
+export async function buildForFuzz(gen: GenNumber, seed: number): Promise<BuiltGeneration> {
+  if (gen !== 4) return buildGeneration(gen, loadDemoCluster(), { seed });
+  await prepareGen4Programs();
+  const g4 = buildGen4(loadDemoCluster(), { seed });
+  installCiliumPolicy(g4);
+  return g4;
+}
+
+export function fuzzGeneration(g: BuiltGeneration, n: number, seed: number): { tally: FuzzTally; ms: number; programs: ProgramTotals } {
+  const gen = g.gen;
+  const kernels = (g as Partial<BuiltGen4>).ebpf?.map((x) => x.kernel) ?? [];
+  const progs = g.gen === 4 ? gen4Programs(g as BuiltGen4) : [];
   const dsts = [
     ...g.pods.map((p) => parseIpv4(p.ip)),
     ...g.cluster.services.flatMap((s) => (s.clusterIP && s.clusterIP !== "None" ? [parseIpv4(s.clusterIP)] : [])),
@@ -58,19 +78,26 @@ export function fuzzGeneration(gen: GenNumber, n: number, seed: number): { tally
   const ents = entries(g);
   const r = rng(seed * 31 + gen);
   const tally = newTally();
+  const before = programTotals(progs);
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
     const e = ents[Math.floor(r() * ents.length)]!;
     const { ip, mutation } = hostilePacket(r, { dsts, src: e.src });
     inject(g.world, e.dev, e.srcMac, ip, tally, mutation, e.dstMac);
-    if ((i & 1023) === 1023) g.world.advance(0.5); // conntrack and neighbour timers move on
+    if ((i & 1023) === 1023) {
+      // conntrack and neighbour timers move on, and the eBPF clock (CT map lifetimes) with them
+      g.world.advance(0.5);
+      for (const k of kernels) k.ktimeNs += 500_000_000n;
+    }
   }
-  return { tally, ms: performance.now() - t0 };
+  const ms = performance.now() - t0;
+  return { tally, ms, programs: totalsSince(before, programTotals(progs)) };
 }
 
-describe.each(Object.keys(BUILDERS).map(Number) as GenNumber[])("fuzz: hostile packets through Gen %i", (gen) => {
-  it(`${N} packets: no crash; every packet delivered, dropped with a reason, or answered`, () => {
-    const { tally, ms } = fuzzGeneration(gen, N, SEED);
+describe.each(GENS)("fuzz: hostile packets through Gen %i", (gen) => {
+  it(`${N} packets: no crash; every packet delivered, dropped with a reason, or answered`, async () => {
+    const g = await buildForFuzz(gen, SEED);
+    const { tally, ms, programs } = fuzzGeneration(g, N, SEED);
     if (LONG || process.env.TCBOX_FUZZ_N) {
       const reasons = Object.entries(tally.dropReasons).map(([k, v]) => `${DROP_NAMES[Number(k)] ?? k}=${v}`).join(" ");
       process.stderr.write(`fuzz gen ${gen}: ${tally.packets} packets in ${(ms / 1000).toFixed(1)} s, crashes ${tally.crashes}, ${JSON.stringify(tally.outcomes)} drops: ${reasons}\n`);
@@ -85,7 +112,8 @@ describe.each(Object.keys(BUILDERS).map(Number) as GenNumber[])("fuzz: hostile p
     // The mix really was hostile: most packets were dropped, some valid ones still got through.
     expect(tally.outcomes.dropped).toBeGreaterThan(N / 3);
     expect(tally.outcomes.delivered + tally.outcomes.icmp).toBeGreaterThan(0);
-  }, LONG ? 3_600_000 : 60_000);
+    if (gen === 4) checkGen4(g as BuiltGen4, tally, programs, LONG || process.env.TCBOX_FUZZ_N !== undefined);
+  }, LONG ? 7_200_000 : 120_000);
 });
 
 it("the generator covers every mutation", () => {
@@ -94,3 +122,26 @@ it("the generator covers every mutation", () => {
   for (let i = 0; i < 2000; i++) seen.add(hostilePacket(r, { dsts: [parseIpv4("10.0.0.1")], src: parseIpv4("10.0.0.2") }).mutation);
   expect([...seen].sort()).toEqual([...MUTATIONS].sort());
 });
+
+/**
+ * Gen 4's programs accounted: every run of a chain is a tc hook run in the trace, every TC_ACT_SHOT (a verdict or
+ * a trap: budget, out of bounds, abort) is a TC_SHOT drop in the trace, and every map's element count matches
+ * its elements.
+ */
+function checkGen4(g: BuiltGen4, tally: FuzzTally, t: ProgramTotals, report: boolean): void {
+  if (report) process.stderr.write(`fuzz gen 4: program runs ${t.runs}, TC_ACT_SHOT ${t.shots}, traps ${JSON.stringify(t.traps)}\n`);
+  expect(t.runs).toBe(tally.tcRuns);
+  expect(t.shots).toBe(tally.dropEvents[Drop.TC_SHOT] ?? 0);
+  for (const n of g.ebpf) expect(checkKernelMaps(n.kernel), `node ${n.name}`).toEqual([]);
+}
+
+it("the map check catches a map whose count disagrees with its elements", async () => {
+  const g = (await buildForFuzz(4, 1)) as BuiltGen4;
+  const k = g.ebpf[0]!.kernel;
+  expect(checkKernelMaps(k)).toEqual([]);
+  const m = [...k.objects].flatMap((o) => [...o.maps.values()]).find((x) => x.count > 0 && x.spec.type !== 2 && x.spec.type !== 6)!;
+  const at = (m.base + M_COUNT) >>> 2;
+  m.mem.u32[at]!++;
+  expect(checkKernelMaps(k).join("\n")).toContain(`map ${m.name}: count ${m.count}`);
+  m.mem.u32[at]!--;
+}, 120_000);
