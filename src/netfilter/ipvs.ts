@@ -19,6 +19,11 @@
 //   destination has weight 0 gives no destination (no sh-fallback).
 // Persistence (ipvsadm -p TIMEOUT, kube-proxy's sessionAffinity ClientIP) is a connection template per client
 // address and service, in ipvs-conn.ts.
+// Real servers keep a numeric id for life (connections refer to it): `ipvsadm -e` (editDest) changes a weight,
+// `ipvsadm -d` (delDest) unlinks one from its service and marks it unavailable (IP_VS_DEST_F_AVAILABLE cleared;
+// the kernel keeps it in its trash while connections still point at it); delService does the same for all of
+// a service's real servers. After a change rr keeps its place in the list (ip_vs_rr_del_dest steps back off a
+// removed server), wrr restarts at the list head with cw re-fitted (ip_vs_wrr_dest_changed), sh refills its buckets.
 import { NetfilterError } from "./errors.js";
 
 export type IpvsScheduler = "rr" | "wrr" | "lc" | "sh";
@@ -28,6 +33,12 @@ export const IP_VS_SH_TAB_SIZE = 256;
 const GOLDEN_RATIO_32 = 0x61c88647;
 
 export interface IpvsDest {
+  /** Stable id (index in Ipvs.destById), what connections store. */
+  id: number;
+  /** Index of the service in Ipvs.services it belongs (belonged) to. */
+  svc: number;
+  /** IP_VS_DEST_F_AVAILABLE: false once deleted from its service. */
+  available: boolean;
   addr: number;
   port: number;
   weight: number;
@@ -58,6 +69,8 @@ export interface IpvsService extends IpvsServiceSpec {
   cw: number;
   /** sh: destination index per bucket, -1 when empty. */
   shTable: Int32Array;
+  /** ipvsadm -D: gone from the lookup table and from `ipvsadm -Ln`. */
+  deleted: boolean;
 }
 
 /** Numeric service key: protocol class, address and port (below 2^53). */
@@ -77,13 +90,16 @@ export function hash32(val: number, bits: number): number {
 }
 
 export class Ipvs {
+  /** Services by index; a deleted one stays here with `deleted` set (its index is what connections remember). */
   readonly services: IpvsService[] = [];
+  /** Every real server ever added, by id (deleted ones included: connections may still point at them). */
+  readonly destById: IpvsDest[] = [];
   private readonly byKey = new Map<number, number>();
 
   addService(spec: IpvsServiceSpec): IpvsService {
     const key = ipvsServiceKey(spec.proto, spec.addr, spec.port);
     if (this.byKey.has(key)) throw new NetfilterError("ipvs: Service already exists");
-    const svc: IpvsService = { ...spec, index: this.services.length, dests: [], last: -1, cw: 0, shTable: new Int32Array(IP_VS_SH_TAB_SIZE).fill(-1) };
+    const svc: IpvsService = { ...spec, index: this.services.length, dests: [], last: -1, cw: 0, shTable: new Int32Array(IP_VS_SH_TAB_SIZE).fill(-1), deleted: false };
     this.services.push(svc);
     this.byKey.set(key, svc.index);
     return svc;
@@ -92,12 +108,82 @@ export class Ipvs {
   /** ipvsadm -a: link a real server at the head of the list; the schedulers' state is reset as the kernel does. */
   addDest(svc: IpvsService, d: { addr: number; port: number; weight: number }): IpvsDest {
     if (svc.dests.some((x) => x.addr === d.addr && x.port === d.port)) throw new NetfilterError("ipvs: Destination already exists");
-    const dest: IpvsDest = { addr: d.addr, port: d.port, weight: d.weight, activeConns: 0, inactConns: 0, persistConns: 0 };
+    const dest: IpvsDest = {
+      id: this.destById.length, svc: svc.index, available: true, addr: d.addr, port: d.port, weight: d.weight,
+      activeConns: 0, inactConns: 0, persistConns: 0,
+    };
+    this.destById.push(dest);
     svc.dests.unshift(dest);
+    this.changed(svc, svc.last >= 0 ? svc.last + 1 : -1);
+    return dest;
+  }
+
+  /** The service's real server at addr:port, or undefined. */
+  findDest(svc: IpvsService, addr: number, port: number): IpvsDest | undefined {
+    return svc.dests.find((x) => x.addr === addr && x.port === port);
+  }
+
+  /** ipvsadm -e: a new weight for a real server (0: quiesced, no new connections; existing ones stay). */
+  editDest(svc: IpvsService, addr: number, port: number, weight: number): IpvsDest {
+    const dest = this.findDest(svc, addr, port);
+    if (!dest) throw new NetfilterError("ipvs: No such destination");
+    dest.weight = weight;
+    this.changed(svc, svc.last);
+    return dest;
+  }
+
+  /** ipvsadm -d: unlink a real server; its connections keep pointing at it, unavailable (expire_nodest_conn). */
+  delDest(svc: IpvsService, addr: number, port: number): void {
+    const i = svc.dests.findIndex((x) => x.addr === addr && x.port === port);
+    if (i < 0) throw new NetfilterError("ipvs: No such destination");
+    svc.dests[i]!.available = false;
+    svc.dests.splice(i, 1);
+    this.changed(svc, svc.last >= i ? svc.last - 1 : svc.last);
+  }
+
+  /** ipvsadm -D: remove a virtual service and its real servers. */
+  delService(svc: IpvsService): void {
+    for (const d of svc.dests) d.available = false;
+    svc.dests.length = 0;
+    svc.deleted = true;
+    this.byKey.delete(ipvsServiceKey(svc.proto, svc.addr, svc.port));
+  }
+
+  /** The services not deleted, in creation order. */
+  live(): IpvsService[] {
+    return this.services.filter((s) => !s.deleted);
+  }
+
+  /** ipvsadm -E: scheduler and persistence of an existing service. */
+  editService(svc: IpvsService, spec: Pick<IpvsServiceSpec, "scheduler" | "persistent" | "timeout">): void {
+    svc.scheduler = spec.scheduler;
+    svc.persistent = spec.persistent;
+    svc.timeout = spec.timeout;
     svc.last = -1;
     svc.cw = 0;
     this.reassignSh(svc);
-    return dest;
+  }
+
+  /**
+   * The real server list changed; `rrLast` is rr's position in the new list. wrr: back to the head, cw kept when it
+   * still fits (rounded to the gcd grid), else the max weight.
+   */
+  private changed(svc: IpvsService, rrLast: number): void {
+    if (svc.scheduler === "rr") svc.last = rrLast;
+    else {
+      svc.last = -1;
+      let max = 0;
+      let di = 0;
+      for (const d of svc.dests) {
+        if (d.weight > max) max = d.weight;
+        if (d.weight > 0) di = gcd(di, d.weight);
+      }
+      const g = di || 1; // ip_vs_wrr_gcd_weight: 1 when no weight is positive
+      const mw = max - (g - 1);
+      if (svc.cw > mw || svc.cw === 0) svc.cw = mw;
+      else if (g > 1) svc.cw = Math.floor(svc.cw / g) * g + 1;
+    }
+    this.reassignSh(svc);
   }
 
   /** The service for a packet's destination, or -1 (per packet: numeric key). */
