@@ -6,12 +6,15 @@
 //    Maglev (per-service table) or a random slot; a service without backends drops with DROP_NO_SERVICE;
 //  - a reply from a backend whose reversed tuple is a load-balanced connection gets its source written back
 //    to the frontend (reverse NAT);
+//  - a translated request leaves its frontend in skb->cb[1..2] (lib/conntrack.ts ct_svc_meta_*) for policy,
+//    which runs next in the same chain and marks the TUPLE_F_SERVICE entry allowed with the connection, so
+//    replies after the reverse NAT (frontend -> client) are recognised as replies;
 //  - anything else passes. ICMP is not load-balanced: an echo to a ClusterIP passes unchanged (tcbox does not
 //    model Cilium's optional ICMP echo replies for service addresses); non-first fragments pass too (Cilium's
 //    fragment tracking map is not modelled).
 // Checksums are fixed incrementally with l3_csum_replace/l4_csum_replace (lib/nat.ts).
 import { __sk_buff, IPPROTO_ICMP, IPPROTO_TCP, TC_ACT_OK } from "tcbox";
-import { bpf_mono_now, ct_create, ct_lookup, ct_tuple_set, ct_update } from "./lib/conntrack";
+import { bpf_mono_now, ct_create, ct_lookup, ct_svc_meta_clear, ct_svc_meta_store, ct_tuple_set, ct_update } from "./lib/conntrack";
 import { CT_F_LB, ipv4_ct_tuple, TUPLE_F_OUT, TUPLE_F_SERVICE } from "./lib/conntrack_map";
 import { DROP_CT_CREATE_FAILED, DROP_INVALID, DROP_NO_SERVICE, METRIC_EGRESS } from "./lib/drop_reasons";
 import {
@@ -27,6 +30,7 @@ import {
 const tuple = changetype<ipv4_ct_tuple>(memory.data(offsetof<ipv4_ct_tuple>()));
 
 export function cls_main(skb: __sk_buff): i32 {
+  ct_svc_meta_clear(skb);
   const r = parse_ipv4(skb);
   if (r == PARSE_INVALID) return drop_packet(skb, DROP_INVALID, METRIC_EGRESS);
   if (r != PARSE_OK || pkt_nexthdr == IPPROTO_ICMP) return TC_ACT_OK;
@@ -57,6 +61,7 @@ export function cls_main(skb: __sk_buff): i32 {
     if (be != null) {
       ct_update(e, proto, pkt_tcp_flags, false, skb.len, now);
       lb4_xlate(skb, daddr, dport, be);
+      ct_svc_meta_store(skb, daddr, dport);
       return TC_ACT_OK;
     }
   }
@@ -77,5 +82,6 @@ export function cls_main(skb: __sk_buff): i32 {
   ct_tuple_set(tuple, saddr, be.address, sport, be.port, proto, TUPLE_F_OUT);
   if (ct_create(tuple, proto, tcp_flags, skb.len, now, backend_id, rev, CT_F_LB, 0) < 0) return drop_packet(skb, DROP_CT_CREATE_FAILED, METRIC_EGRESS);
   lb4_xlate(skb, daddr, dport, be);
+  ct_svc_meta_store(skb, daddr, dport);
   return TC_ACT_OK;
 }

@@ -1,7 +1,10 @@
 // policy: identity-based network policy for the endpoints of a node (Cilium's bpf_lxc policy enforcement,
 // both directions in one program so it can sit on any hook a packet between endpoints crosses):
 //  - a packet of a connection policy already allowed (its conntrack entry carries CT_F_POLICY_ALLOWED) passes,
-//    and so does a reply to one (found by its reversed tuple) -- replies are never policy-checked;
+//    and so does a reply to one (found by its reversed tuple; for a connection lb4 load-balanced, the reply
+//    lb4 has reverse-NATed to come from the frontend is found by its reversed tuple with TUPLE_F_SERVICE:
+//    the service entry lb4 named in skb->cb is marked allowed with the connection) -- replies are never
+//    policy-checked;
 //  - a new connection is checked at egress of its source endpoint and at ingress of its destination endpoint,
 //    each only when a policy selects that endpoint in that direction (ENDPOINT_F_POLICY_*): otherwise allowed,
 //    as Kubernetes allows everything to an endpoint no NetworkPolicy selects;
@@ -10,8 +13,8 @@
 //    the DNATed tuple is what policy checks); denied: TC_ACT_SHOT with DROP_POLICY (no matching entry) or
 //    DROP_POLICY_DENY (a deny entry), counted in cilium_metrics.
 import { __sk_buff, IPPROTO_ICMP, TC_ACT_OK } from "tcbox";
-import { bpf_mono_now, ct_create, ct_lookup, ct_tuple_reverse, ct_tuple_set, ct_update } from "./lib/conntrack";
-import { CT_F_POLICY_ALLOWED, ipv4_ct_tuple, TUPLE_F_OUT } from "./lib/conntrack_map";
+import { bpf_mono_now, ct_create, ct_lookup, ct_svc_meta_entry, ct_tuple_reverse, ct_tuple_set, ct_update } from "./lib/conntrack";
+import { CT_F_POLICY_ALLOWED, ct_entry, ipv4_ct_tuple, TUPLE_F_OUT, TUPLE_F_SERVICE } from "./lib/conntrack_map";
 import { DROP_INVALID, DROP_POLICY, DROP_POLICY_DENY, METRIC_EGRESS, METRIC_INGRESS } from "./lib/drop_reasons";
 import { drop_packet } from "./lib/metrics";
 import { identity_of, lookup_endpoint, POLICY_ALLOW, POLICY_DENY_ENTRY, policy_can_access } from "./lib/policy";
@@ -38,12 +41,19 @@ export function cls_main(skb: __sk_buff): i32 {
     return TC_ACT_OK;
   }
   ct_tuple_reverse(tuple);
-  const rev = ct_lookup(tuple, now);
+  let rev = ct_lookup(tuple, now);
+  if (rev == null || (rev.flags & CT_F_POLICY_ALLOWED) == 0) {
+    // A reply of a load-balanced connection after lb4's reverse NAT comes from the frontend: its reversed tuple
+    // is the connection's TUPLE_F_SERVICE entry (client -> frontend), allowed together with the connection.
+    tuple.flags = TUPLE_F_SERVICE;
+    rev = ct_lookup(tuple, now);
+  }
   if (rev != null && (rev.flags & CT_F_POLICY_ALLOWED) != 0) {
     ct_update(rev, proto, pkt_tcp_flags, true, skb.len, now);
     return TC_ACT_OK;
   }
   ct_tuple_reverse(tuple);
+  tuple.flags = TUPLE_F_OUT;
 
   // A new connection: egress of the source endpoint, then ingress of the destination endpoint.
   const src_ep = lookup_endpoint(saddr);
@@ -64,5 +74,8 @@ export function cls_main(skb: __sk_buff): i32 {
   } else {
     ct_create(tuple, proto, pkt_tcp_flags, skb.len, now, 0, 0, CT_F_POLICY_ALLOWED, src_id);
   }
+  // Load-balanced by lb4 in this chain: its service entry is allowed with the connection (see above).
+  const svc: ct_entry | null = ct_svc_meta_entry(skb, tuple, saddr, pkt_sport, proto, now);
+  if (svc != null) svc.flags |= CT_F_POLICY_ALLOWED;
   return TC_ACT_OK;
 }

@@ -1,9 +1,9 @@
 // Conntrack logic (bpf/lib/conntrack.h): look a tuple up, reverse it for replies, create and refresh entries.
 // Time is bpf_mono_now(): seconds of the kernel's monotonic clock (tcbox: the host's virtual clock).
-import { BPF_ANY, IPPROTO_TCP, ktime_get_ns, map_lookup, map_update_elem } from "tcbox";
+import { __sk_buff, BPF_ANY, IPPROTO_TCP, ktime_get_ns, map_lookup, map_update_elem } from "tcbox";
 import {
   CT_CLOSE_TIMEOUT, CT_CONNECTION_LIFETIME_NONTCP, CT_CONNECTION_LIFETIME_TCP, CT_F_RX_CLOSING, CT_F_SEEN_NON_SYN,
-  CT_F_TX_CLOSING, CT_MAP, CT_SYN_TIMEOUT, ct_entry, ipv4_ct_tuple,
+  CT_F_TX_CLOSING, CT_MAP, CT_SYN_TIMEOUT, ct_entry, ipv4_ct_tuple, TUPLE_F_SERVICE,
 } from "./conntrack_map";
 
 export const TCP_FLAG_FIN: u8 = 0x01;
@@ -81,4 +81,34 @@ export function ct_create(t: ipv4_ct_tuple, nexthdr: u8, tcp_flags: u8, bytes: u
   scratch.flags = flags;
   ct_update(scratch, nexthdr, tcp_flags, false, bytes, now);
   return map_update_elem(CT_MAP, changetype<usize>(t), changetype<usize>(scratch), BPF_ANY);
+}
+
+// The service a packet was load-balanced through, handed from lb4 to policy in the same hook's chain (Cilium
+// passes CT state between its tail calls in skb->cb / the ct tail-call buffer). cb[0] is the chain's drop reason
+// (flowlog), so lb4 uses cb[1] (frontend address, network order) and cb[2] (CB_SVC_VALID | frontend port,
+// network order). lb4 writes both on every packet before anything else, so policy never sees a value left
+// from another packet; the tc runtime also starts every hook run with a zeroed cb.
+export const CB_SVC_VALID: u32 = 1 << 31;
+
+// @ts-ignore: decorator
+@inline export function ct_svc_meta_clear(skb: __sk_buff): void {
+  skb.cb1 = 0;
+  skb.cb2 = 0;
+}
+
+// @ts-ignore: decorator
+@inline export function ct_svc_meta_store(skb: __sk_buff, frontend: u32, fport: u16): void {
+  skb.cb1 = frontend;
+  skb.cb2 = CB_SVC_VALID | <u32>fport;
+}
+
+/**
+ * The TUPLE_F_SERVICE entry (client -> frontend) of the packet lb4 just translated (saddr:sport is the client),
+ * or null when lb4 did not load-balance it.
+ */
+export function ct_svc_meta_entry(skb: __sk_buff, t: ipv4_ct_tuple, saddr: u32, sport: u16, nexthdr: u8, now: u32): ct_entry | null {
+  const m = skb.cb2;
+  if ((m & CB_SVC_VALID) == 0) return null;
+  ct_tuple_set(t, saddr, skb.cb1, sport, <u16>(m & 0xffff), nexthdr, TUPLE_F_SERVICE);
+  return ct_lookup(t, now);
 }

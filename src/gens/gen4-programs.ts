@@ -40,7 +40,9 @@ import { cls_main as flowlog_main } from "./flowlog";
 export function cls_main(skb: __sk_buff): i32 {
   let v: i32 = TC_ACT_OK;
 ${calls}
-  // The flow event for every packet, dropped ones with the reason the dropping program left in cb[0].
+  // The flow event for every packet, dropped ones with the reason the dropping program gave (flowlog reads it
+  // from cb[0], tcbox's chain convention; drop_packet() records it in the context's drop reason).
+  if (v != TC_ACT_OK) skb.cb0 = skb.tcbox_drop_reason;
   const f = flowlog_main(skb);
   return v == TC_ACT_OK ? f : v;
 }
