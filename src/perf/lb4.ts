@@ -1,15 +1,18 @@
 // Gen 4's Service hop: programs/lb4.ts on the client node's tc hook, run in 1024-packet batches through the
 // batch runner (as bench/lb4.bench.ts measures it). New connection: service lookup, CT miss, random slot lookup,
-// backend lookup, two CT creates (LRU map: once full each create evicts), DNAT with both checksums. Established:
-// service lookup, CT hit, backend lookup, CT counters, DNAT.
-import { PKT_BASE } from "../ebpf/abi.js";
+// backend lookup, two CT creates, DNAT with both checksums. Established: service lookup, CT hit, backend lookup,
+// CT counters, DNAT. The workload is src/perf/workload.ts's, the same as the kube-proxy modes': the CT map holds
+// BACKGROUND live connections (two entries each) when measuring, and the two entries each new connection made
+// are deleted after its batch, off the clock (Cilium's CT GC runs in the agent, not on the packet path). The CT
+// map is never full: an LRU map at capacity evicts on every create, which is what an undersized map does, not
+// the state Cilium sizes it for.
 import { PacketBatch } from "../ebpf/batch.js";
 import { BpfKernel } from "../ebpf/kernel.js";
+import type { BpfMap } from "../ebpf/maps/map.js";
 import type { BpfProgram } from "../ebpf/program.js";
 import { LB4_MAPS, Lb4Maps } from "../k8s/agent/lb-maps.js";
-import { buildTcp } from "../packet/build.js";
 import { endpointIp, serviceIp } from "./cluster.js";
-import { BATCH, type PathTask } from "./iptables.js";
+import { ACK, BACKGROUND, BATCH, CONN_FRAME, L3, newBase, SYN, timedTask, writeConn, type PathTask } from "./workload.js";
 
 /** Map lookups per packet on lb4's path (counted from programs/lb4.ts, not at run time). */
 export const LB4_LOOKUPS_ESTABLISHED = 3; // service (slot 0), CT (TUPLE_F_SERVICE), backend
@@ -17,6 +20,10 @@ export const LB4_LOOKUPS_NEW = 4; // service, CT miss, backend slot, backend
 export const LB4_CT_CREATES_NEW = 2; // TUPLE_F_SERVICE entry + translated connection's entry
 /** lb4's backend map holds 262144 entries: Services take their endpoints from a pool this large. */
 const BACKEND_POOL = 200_000;
+const TC_ACT_OK = 0;
+const TUPLE_F_OUT = 0;
+const TUPLE_F_SERVICE = 4;
+export const CT_MAP = "cilium_ct4_global";
 
 export interface Lb4Bench {
   kernel: BpfKernel;
@@ -26,7 +33,8 @@ export interface Lb4Bench {
   services: number;
   endpoints: number;
   pool: number;
-  primed: boolean;
+  /** Services count the CT map's background connections were made for (0: none yet). */
+  primed: number;
 }
 
 export async function loadLb4(endpoints: number, maxServices: number): Promise<Lb4Bench> {
@@ -35,7 +43,11 @@ export async function loadLb4(endpoints: number, maxServices: number): Promise<L
   const lb = new Lb4Maps(kernel);
   const pool = Math.min(BACKEND_POOL, maxServices * endpoints);
   for (let b = 1; b <= pool; b++) lb.upsertBackend({ id: b, address: endpointIp(b), port: 8080, proto: "TCP" });
-  return { kernel, lb, prog, batch: new PacketBatch(kernel.mem), services: 0, endpoints, pool, primed: false };
+  const batch = new PacketBatch(kernel.mem);
+  // BATCH same-size frames at fixed places in the arena; the tasks rewrite their bytes before each run.
+  const blank = new Uint8Array(CONN_FRAME);
+  for (let i = 0; i < BATCH; i++) batch.add(blank);
+  return { kernel, lb, prog, batch, services: 0, endpoints, pool, primed: 0 };
 }
 
 function backendIds(s: number, n: number, pool: number): number[] {
@@ -58,52 +70,116 @@ export function lb4BytesPerService(b: Lb4Bench): number {
   return (1 + b.endpoints) * sz(b.lb.services) + sz(b.lb.revNat) + b.endpoints * sz(b.lb.backends);
 }
 
+export function ctMap(b: Lb4Bench): BpfMap {
+  const ct = b.kernel.pinned.get(CT_MAP);
+  if (!ct) throw new Error(`bench: map ${CT_MAP} not pinned (${LB4_MAPS.services} is)`);
+  return ct;
+}
+
 export function lb4BytesPerCtEntry(b: Lb4Bench): number {
-  const ct = b.kernel.pinned.get("cilium_ct4_global");
-  if (!ct) throw new Error(`bench: map cilium_ct4_global not pinned (${LB4_MAPS.services} is)`);
+  const ct = ctMap(b);
   return ct.spec.keySize + ct.spec.valueSize;
+}
+
+/** Write connections base..base+BATCH-1 into the batch (same offsets, same lengths). */
+function writeBatch(b: Lb4Bench, base: number, n: number, flags: number): void {
+  const u8 = b.kernel.mem.u8;
+  for (let i = 0; i < BATCH; i++) writeConn(u8, b.batch.packet(i).byteOffset, base + i, n, flags);
+}
+
+function run(b: Lb4Bench, what: string): void {
+  b.prog.runBatch(b.batch);
+  for (let i = 0; i < BATCH; i++) if (b.batch.retval(i) !== TC_ACT_OK) throw new Error(`bench: lb4 ${what}: packet ${i} verdict ${b.batch.retval(i)}`);
+}
+
+/**
+ * The CT entries connection i of the batch made, deleted as CT GC would: TUPLE_F_SERVICE (client -> frontend,
+ * from `orig`: the frontend's address and port) and TUPLE_F_OUT (client -> backend, read back from the DNATed bytes).
+ * ipv4_ct_tuple: daddr, saddr, dport, sport (network order, as the packet carries them), nexthdr, flags, pad.
+ */
+function deleteBatchEntries(b: Lb4Bench, ct: BpfMap, key: Uint8Array): void {
+  const u8 = b.kernel.mem.u8;
+  for (let i = 0; i < BATCH; i++) {
+    const o = b.batch.packet(i).byteOffset;
+    const l4 = o + L3 + 20;
+    key.set(u8.subarray(o + L3 + 16, o + L3 + 20), 0); // backend address (after DNAT)
+    key.set(u8.subarray(o + L3 + 12, o + L3 + 16), 4);
+    key.set(u8.subarray(l4 + 2, l4 + 4), 8); // backend port
+    key.set(u8.subarray(l4, l4 + 2), 10);
+    key[12] = 6;
+    key[13] = TUPLE_F_OUT;
+    ct.delete(key);
+  }
 }
 
 export function lb4Tasks(b: Lb4Bench): { newConn: PathTask; established: PathTask } {
   const n = b.services;
-  const { batch, kernel, prog } = b;
-  const p = prog;
-  batch.reset();
-  for (let i = 0; i < BATCH; i++) {
-    const svc = Math.floor(((i * 2654435761) % 4294967296) / 4294967296 * n);
-    batch.add(buildTcp({ src: (0x0af50000 + i) >>> 0, dst: serviceIp(svc), sport: 10000 + i, dport: 80, flags: 0x10, payload: new Uint8Array(6) }));
-  }
-  const last = batch.packet(BATCH - 1);
-  const used = last.byteOffset + last.length - PKT_BASE;
-  const pristine = kernel.mem.u8.slice(PKT_BASE, PKT_BASE + used);
-  const fresh = pristine.slice();
-  const srcOff: number[] = [];
-  for (let i = 0; i < BATCH; i++) srcOff.push(batch.packet(i).byteOffset - PKT_BASE + 14 + 12);
-  // Warm: every flow of the batch established; let the engine tier the WebAssembly up.
-  for (let w = 0; w < 50; w++) {
-    kernel.mem.u8.set(pristine, PKT_BASE);
-    p.runBatch(batch);
-  }
-  let gen = 0;
-  const newConn = (): void => {
-    gen = (gen + 1) & 0xffff;
-    for (let i = 0; i < BATCH; i++) {
-      const o = srcOff[i]!;
-      fresh[o + 1] = 0x80 | (gen >> 8); // 10.(128|g).g.x: a source not seen before in this run
-      fresh[o + 2] = gen & 255;
+  const ct = ctMap(b);
+  const key = new Uint8Array(16);
+  const svcKey = new Uint8Array(16);
+  const frontends = new Uint8Array(BATCH * 12); // per packet: frontend address, client address, ports, before DNAT
+  if (b.primed !== n) {
+    // BACKGROUND live connections to this scale's Services (first packets through lb4: two CT entries each).
+    ct.clear();
+    for (let base = 0; base < BACKGROUND; base += BATCH) {
+      writeBatch(b, base, n, SYN);
+      run(b, "background");
     }
-    kernel.mem.u8.set(fresh, PKT_BASE);
-    p.runBatch(batch);
-  };
-  // Steady state for new connections: the LRU CT map full, so every create evicts (as on a busy node).
-  if (!b.primed) {
-    const ct = kernel.pinned.get("cilium_ct4_global");
-    const fill = ct ? Math.ceil(ct.spec.maxEntries / (BATCH * LB4_CT_CREATES_NEW)) + 8 : 0;
-    for (let w = 0; w < fill; w++) newConn();
-    b.primed = true;
+    b.primed = n;
   }
-  return {
-    established: { items: BATCH, fn: () => { kernel.mem.u8.set(pristine, PKT_BASE); p.runBatch(batch); } },
-    newConn: { items: BATCH, fn: newConn },
+  const expected = 2 * BACKGROUND;
+  if (ct.count !== expected) throw new Error(`bench: lb4: ${CT_MAP} holds ${ct.count} entries, expected ${expected}`);
+  let g = 0;
+  const prepareNew = (): void => {
+    writeBatch(b, newBase(g), n, SYN);
+    const u8 = b.kernel.mem.u8;
+    for (let i = 0; i < BATCH; i++) {
+      const o = b.batch.packet(i).byteOffset;
+      frontends.set(u8.subarray(o + L3 + 12, o + L3 + 24), i * 12); // saddr, daddr, sport, dport
+    }
   };
+  const runNew = (): void => {
+    b.prog.runBatch(b.batch);
+  };
+  const cleanupNew = (): void => {
+    for (let i = 0; i < BATCH; i++) if (b.batch.retval(i) !== TC_ACT_OK) throw new Error(`bench: lb4 new connection: packet ${i} verdict ${b.batch.retval(i)}`);
+    deleteBatchEntries(b, ct, key);
+    for (let i = 0; i < BATCH; i++) {
+      const f = i * 12;
+      svcKey.set(frontends.subarray(f + 4, f + 8), 0);
+      svcKey.set(frontends.subarray(f, f + 4), 4);
+      svcKey.set(frontends.subarray(f + 10, f + 12), 8);
+      svcKey.set(frontends.subarray(f + 8, f + 10), 10);
+      svcKey[12] = 6;
+      svcKey[13] = TUPLE_F_SERVICE;
+      ct.delete(svcKey);
+    }
+    g++;
+  };
+  // Warm: let the engine tier the WebAssembly up on both paths.
+  for (let w = 0; w < 20; w++) {
+    prepareNew();
+    runNew();
+    cleanupNew();
+  }
+  if (ct.count !== expected) throw new Error(`bench: lb4: ${CT_MAP} holds ${ct.count} entries after new connections, expected ${expected}`);
+
+  // Established: the handshake's ACKs of the first BATCH background connections (the DNAT rewrites the bytes,
+  // so the pristine bytes are copied back before each run).
+  writeBatch(b, 0, n, ACK);
+  const first = b.batch.packet(0).byteOffset;
+  const last = b.batch.packet(BATCH - 1);
+  const pristine = b.kernel.mem.u8.slice(first, last.byteOffset + last.length);
+  const prepareEst = (): void => {
+    b.kernel.mem.u8.set(pristine, first);
+  };
+  const runEst = (): void => {
+    b.prog.runBatch(b.batch);
+  };
+  for (let w = 0; w < 20; w++) {
+    prepareEst();
+    run(b, "established");
+  }
+  if (ct.count !== expected) throw new Error(`bench: lb4: established packets created CT entries`);
+  return { established: timedTask(runEst, prepareEst), newConn: timedTask(runNew, prepareNew, cleanupNew) };
 }

@@ -8,7 +8,7 @@ export interface Measured {
   samples: number;
 }
 
-export async function measure(fn: () => void, items: number, quick: boolean): Promise<Measured> {
+export async function measure(fn: () => unknown, items: number, quick: boolean): Promise<Measured> {
   const bench = new Bench({ time: quick ? 40 : 600, warmupTime: quick ? 10 : 150, retainSamples: true });
   bench.add("t", fn);
   await bench.run();

@@ -1,12 +1,24 @@
-// `tcbox bench --plot`: packets per second against Services (log-log), one colour per generation, new connections
+// `tcbox bench --plot`: packets per second against Services (log-log), one colour per generation and kube-proxy mode, new connections
 // and established traffic as two panels. vega-lite compiles the spec, vega renders SVG headless.
 import * as vega from "vega";
 import * as vl from "vega-lite";
 import type { BenchResult } from "./run.js";
 
 export async function plotSvg(results: BenchResult[]): Promise<string> {
+  // Gen 1-3 rows of one kube-proxy mode are one measurement: one line labelled with every generation it serves.
+  const gensOf = new Map<string, number[]>();
+  for (const r of results) {
+    const g = gensOf.get(r.mode) ?? [];
+    if (!g.includes(r.gen)) g.push(r.gen);
+    gensOf.set(r.mode, g);
+  }
+  const span = (g: number[]) => (g.length > 1 && g[g.length - 1]! - g[0]! === g.length - 1 ? `${g[0]}–${g[g.length - 1]}` : g.join(", "));
+  const seen = new Set<string>();
   const values = results.flatMap((r) => {
-    const label = r.mode === "ebpf" ? `Gen ${r.gen} (eBPF lb4)` : `Gen ${r.gen} (kube-proxy iptables)`;
+    const label = r.mode === "ebpf" ? `Gen ${r.gen} (eBPF lb4)` : `Gen ${span(gensOf.get(r.mode)!)} (kube-proxy ${r.mode === "ipvs" ? "IPVS" : r.mode})`;
+    const key = `${label}/${r.services}`;
+    if (seen.has(key)) return [];
+    seen.add(key);
     return [
       { generation: label, services: r.services, traffic: "new connections (first packet)", pps: r.new_pps },
       { generation: label, services: r.services, traffic: "established connections", pps: r.established_pps },

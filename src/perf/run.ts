@@ -1,10 +1,15 @@
 // `tcbox bench`: every generation at every scale in one process and one run, the Service hop's per-packet work
 // measured with tinybench (warm-up, retained samples, median and MAD per packet), plus per-packet work counters,
 // memory per Service and per conntrack entry, and the control-plane cost of one Service change.
-import { BATCH, iptablesSync, setupIptables } from "./iptables.js";
+import { BATCH, setupIptables, syncMedianMs, type KubeProxyMode } from "./iptables.js";
 import { growTo, LB4_CT_CREATES_NEW, LB4_LOOKUPS_ESTABLISHED, LB4_LOOKUPS_NEW, lb4BytesPerCtEntry, lb4BytesPerService, lb4Tasks, loadLb4, upsertService } from "./lb4.js";
 import { syntheticCluster } from "./cluster.js";
+import { BACKGROUND } from "./workload.js";
 import { measure, medianMs } from "./measure.js";
+
+export type BenchMode = "iptables" | "ipvs" | "nftables" | "ebpf";
+/** kube-proxy modes Gen 1-3 can be measured in (nftables: no packet evaluator in tcbox). */
+export const KUBE_PROXY_MODES: readonly KubeProxyMode[] = ["iptables", "ipvs"];
 
 export interface BenchConfig {
   gens: number[];
@@ -12,6 +17,8 @@ export interface BenchConfig {
   endpoints: number;
   policies: number;
   quick: boolean;
+  /** kube-proxy modes for Gen 1-3 rows (default iptables and ipvs). */
+  modes?: KubeProxyMode[];
 }
 
 export interface BenchResult {
@@ -22,7 +29,7 @@ export interface BenchResult {
   rules_per_new: number;
   lookups_per_packet: number;
   sync_ms: number;
-  mode: "iptables" | "ebpf";
+  mode: BenchMode;
   endpoints: number;
   new_ns: number;
   new_mad_ns: number;
@@ -46,7 +53,7 @@ export interface BenchRun {
 
 /** Steps the run will report through onStep (for a progress bar). */
 export function benchSteps(cfg: BenchConfig): number {
-  const ipt = cfg.gens.some((g) => g <= 3) ? 1 : 0;
+  const ipt = cfg.gens.some((g) => g <= 3) ? (cfg.modes ?? KUBE_PROXY_MODES).length : 0;
   const ebpf = cfg.gens.includes(4) ? 1 : 0;
   return cfg.services.length * (ipt + ebpf);
 }
@@ -56,31 +63,32 @@ const pps = (ns: number) => 1e9 / ns;
 export async function runBench(cfg: BenchConfig, onStep: (label: string) => void = () => {}): Promise<BenchRun> {
   const sizes = [...new Set(cfg.services)].sort((a, b) => a - b);
   const results: BenchResult[] = [];
+  const modes = cfg.modes ?? [...KUBE_PROXY_MODES];
   const notes: string[] = [
-    "Gen 1-3 share kube-proxy iptables mode on the node taking the Service decision: one measurement serves all three rows.",
-    "nftables and IPVS kube-proxy modes are not measured: no packet evaluator for them exists in tcbox yet.",
+    "Gen 1-3 share kube-proxy on the node taking the Service decision: one measurement per mode serves all three rows.",
+    `Every table holds ${BACKGROUND} live connections when measuring; entries a new-connection batch made are removed off the clock.`,
+    "kube-proxy nftables mode is not measured: tcbox generates its ruleset but has no nftables packet evaluator.",
   ];
   if (cfg.policies > 0) notes.push(`--policies ${cfg.policies}: NetworkPolicy cost is not part of this measurement yet (ignored).`);
   const ipGens = cfg.gens.filter((g) => g <= 3);
   const lb = cfg.gens.includes(4) ? await loadLb4(cfg.endpoints, sizes[sizes.length - 1]!) : null;
   for (const s of sizes) {
     const cluster = syntheticCluster(s, cfg.endpoints);
-    if (ipGens.length > 0) {
-      onStep(`iptables ${s} Services`);
-      const ipt = setupIptables(cluster);
-      // Established first: the new-connection task destroys every entry it leaves, the established ones included.
+    for (const mode of ipGens.length > 0 ? modes : []) {
+      onStep(`kube-proxy ${mode} ${s} Services`);
+      const ipt = setupIptables(cluster, mode);
       const est = await measure(ipt.established.fn, ipt.established.items, cfg.quick);
       const nw = await measure(ipt.newConn.fn, ipt.newConn.items, cfg.quick);
-      const syncMs = medianMs(() => iptablesSync(cluster), cfg.quick ? 1 : s >= 10_000 ? 3 : 5);
+      const syncMs = syncMedianMs(cluster, mode, cfg.quick, ipt.syncMs);
       for (const gen of ipGens) {
         results.push({
           gen, services: s, new_pps: pps(nw.medianNs), established_pps: pps(est.medianNs), rules_per_new: ipt.rulesPerNew,
-          // A conntrack hash lookup per packet (nf_conntrack_in); iptables rules are counted in rules_per_new.
-          lookups_per_packet: 1, sync_ms: syncMs, mode: "iptables", endpoints: cfg.endpoints,
+          // Hash lookups per established packet (conntrack; IPVS adds its connection table); rules in rules_per_new.
+          lookups_per_packet: ipt.lookupsPerEstablished, sync_ms: syncMs, mode, endpoints: cfg.endpoints,
           new_ns: nw.medianNs, new_mad_ns: nw.madNs, established_ns: est.medianNs, established_mad_ns: est.madNs,
-          rules_per_established: ipt.rulesPerEstablished, lookups_per_new: 1,
-          // nf_conntrack_in (lookup miss + init), nf_conntrack_confirm (insert).
-          ct_ops_per_new: 2, ruleset_rules: ipt.rules, bytes_per_service: ipt.rulesetBytes / s,
+          rules_per_established: ipt.rulesPerEstablished, lookups_per_new: ipt.lookupsPerNew,
+          // nf_conntrack_in (lookup miss + init), nf_conntrack_confirm (insert); IPVS: + connection create.
+          ct_ops_per_new: mode === "ipvs" ? 3 : 2, ruleset_rules: ipt.rules, bytes_per_service: ipt.rulesetBytes / s,
           bytes_per_ct_entry: ipt.bytesPerCtEntry, samples: nw.samples + est.samples,
         });
       }
@@ -104,6 +112,7 @@ export async function runBench(cfg: BenchConfig, onStep: (label: string) => void
       });
     }
   }
-  results.sort((a, b) => a.gen - b.gen || a.services - b.services);
+  const order: BenchMode[] = ["iptables", "ipvs", "nftables", "ebpf"];
+  results.sort((a, b) => a.gen - b.gen || order.indexOf(a.mode) - order.indexOf(b.mode) || a.services - b.services);
   return { results, batch: BATCH, hop: "the client's node, where the Service decision is taken (netfilter PREROUTING..POSTROUTING for Gen 1-3, lb4 on tc for Gen 4)", notes };
 }

@@ -36,8 +36,8 @@ describe("tcbox bench --quick --json --plot", () => {
   });
 
   it("has one result per generation and scale with the contract's fields, all positive", () => {
-    const { results } = JSON.parse(run.out) as { results: Record<string, number>[] };
-    expect(results.map((r) => `${r.gen}/${r.services}`)).toEqual(["1/10", "1/100", "4/10", "4/100"]);
+    const { results } = JSON.parse(run.out) as { results: (Record<string, number> & { mode: string })[] };
+    expect(results.map((r) => `${r.gen}/${r.mode}/${r.services}`)).toEqual(["1/iptables/10", "1/iptables/100", "1/ipvs/10", "1/ipvs/100", "4/ebpf/10", "4/ebpf/100"]);
     for (const r of results) {
       for (const k of ["new_pps", "established_pps", "sync_ms", "lookups_per_packet", "bytes_per_service", "bytes_per_ct_entry"]) {
         expect(r[k], `${r.gen}/${r.services} ${k}`).toBeGreaterThan(0);
@@ -47,16 +47,20 @@ describe("tcbox bench --quick --json --plot", () => {
   });
 
   it("Gen 4 evaluates no rules and looks up maps; Gen 1 walks more rules with more Services", () => {
-    const { results } = JSON.parse(run.out) as { results: Record<string, number>[] };
+    const { results } = JSON.parse(run.out) as { results: (Record<string, number> & { mode: string })[] };
     const g4 = results.filter((r) => r.gen === 4);
     for (const r of g4) {
       expect(r.rules_per_new).toBe(0);
       expect(r.lookups_per_packet).toBeGreaterThan(0);
     }
-    const g1 = results.filter((r) => r.gen === 1);
+    const g1 = results.filter((r) => r.gen === 1 && r.mode === "iptables");
     expect(g1[1]!.rules_per_new).toBeGreaterThan(g1[0]!.rules_per_new);
     // KUBE-SERVICES is linear: about half of 100 Services' rules more than 10's, per first packet on average.
     expect(g1[1]!.rules_per_new - g1[0]!.rules_per_new).toBeGreaterThan(30);
+    // IPVS mode matches Services with ipsets and IPVS's hash: the rules walked do not grow with Services.
+    const ipvs = results.filter((r) => r.gen === 1 && r.mode === "ipvs");
+    expect(ipvs[1]!.rules_per_new).toBe(ipvs[0]!.rules_per_new);
+    expect(ipvs[0]!.rules_per_new).toBeLessThan(g1[0]!.rules_per_new);
   });
 
   it("writes an SVG with axis titles and one line per generation in each panel", () => {
@@ -65,7 +69,7 @@ describe("tcbox bench --quick --json --plot", () => {
     expect(text).toContain("Services (log scale)");
     expect(text).toContain("packets per second");
     const lines = text.match(/aria-roledescription="line mark"/g) ?? [];
-    expect(lines.length).toBe(2 * 2); // 2 generations x (new, established)
+    expect(lines.length).toBe(3 * 2); // Gen 1 iptables, Gen 1 IPVS, Gen 4 x (new, established)
   });
 });
 
