@@ -7,6 +7,9 @@
 //     ip_vs_leave sends port unreachable), unless the IPVS proxier's filter rules drop the packet on its way to
 //     the virtual server (loadBalancerSourceRanges: KUBE-PROXY-FIREWALL in filter INPUT, before IPVS at LOCAL_IN);
 //     every accepted flow must pass those filter rules.
+//   - an externalTrafficPolicy: Local Service with no endpoint on this node: iptables mode drops external
+//     traffic; the IPVS proxier gives those virtual servers the cluster's endpoints instead (kubernetes#97081),
+//     so such a DROP flow must find exactly the ClusterIP's real servers.
 //   - localhost NodePorts (127.0.0.1): IPVS mode has none (virtual servers sit on the node's addresses only): skipped.
 //   - pod or node traffic to an externally visible address of an externalTrafficPolicy: Local Service: iptables mode
 //     short-circuits it to all endpoints (KUBE-EXT "pod traffic"/"masquerade LOCAL traffic" rules); IPVS mode has
@@ -86,6 +89,18 @@ function runFlows(file: string, spec: FlowFile, manifests: string, flows: Flow[]
   const st = generateIpvs(cluster, { ...spec.proxier, nodeIPs: LOCAL_IPS.map(formatIpv4) });
   const clusterIPs = new Set(st.ipsets.get("KUBE-CLUSTER-IP")!.save().slice(1).map((l) => l.split(" ")[2]!.split(",")[0]!));
   const inCluster = (ip: string) => spec.proxier.clusterCIDR === "" || (parseIpv4(ip) & 0xff000000) === (parseIpv4(spec.proxier.clusterCIDR.split("/")[0]!) & 0xff000000);
+  const reachOf = (s: number) =>
+    s < 0 ? "" : st.ipvs.services[s]!.dests.filter((d) => d.weight > 0).map((d) => `${formatIpv4(d.addr)}:${d.port}`).sort().join(", ");
+  /** The ClusterIP's real servers when `f` goes to an external address of an externalTrafficPolicy: Local Service. */
+  const localFallback = (f: Flow, proto: number): string | null => {
+    for (const svc of cluster.services) {
+      if (svc.externalTrafficPolicy !== "Local") continue;
+      const ext = svc.loadBalancerIngress.includes(f.dst) || svc.externalIPs.includes(f.dst);
+      const port = svc.ports.find((p) => (ext && p.port === f.dport) || (LOCAL_IPS.includes(parseIpv4(f.dst)) && p.nodePort === f.dport));
+      if (port) return reachOf(st.ipvs.lookup(proto, parseIpv4(svc.clusterIP), port.port));
+    }
+    return null;
+  };
   for (const f of flows) {
     if (f.dst === "127.0.0.1") continue;
     it(f.name, () => {
@@ -95,7 +110,9 @@ function runFlows(file: string, spec: FlowFile, manifests: string, flows: Flow[]
       const reach = svc ? svc.dests.filter((d) => d.weight > 0).map((d) => `${formatIpv4(d.addr)}:${d.port}`).sort().join(", ") : "";
       const dropped = firewallDrops(st, f);
       if (f.output === "REJECT" || f.output === "DROP") {
-        if (!dropped) expect(reach, "no usable real server (nor a firewall drop)").toBe("");
+        const fallback = reach !== "" ? localFallback(f, proto) : null;
+        if (fallback) expect(reach, "Local policy without local endpoints: the ClusterIP's real servers").toBe(fallback);
+        else if (!dropped) expect(reach, "no usable real server (nor a firewall drop)").toBe("");
         return;
       }
       if (f.output === "") {

@@ -14,10 +14,17 @@
 // hash:ip,port,net set, so it adds no member (it still counts for the node). Ranges that leave the node out make
 // kube-proxy add a `-m ipvs` DROP to KUBE-IPVS-OUT-FILTER (kubernetes#119656): listed in state.lbNoNodeAccess,
 // not written (tcbox's iptables has no ipvs match).
-// Real servers removed by a later sync drain first (graceful termination, syncIpvs below).
+// A later sync (syncIpvs) reconciles the node's IPVS table with the cluster as syncService / syncEndpoint /
+// cleanLegacyService do: new virtual and real servers added, changed ones edited, vanished virtual servers
+// deleted, and vanished real servers handed to the graceful termination manager (graceful_termination.go): a UDP
+// or SCTP one, or one without connections (ActiveConn + InActConn = 0), is deleted at once; any other gets weight 0
+// (no new connections; established ones keep it) and is retried every minute (rsCheckDeleteInterval) until its
+// connections are gone. An endpoint that comes back while draining is deleted and added anew (weight 1, its old
+// connections then meet expire_nodest_conn). Real servers are added in endpoint order (upstream: Go map order).
 // Not modelled: SCTP NodePorts, --nodeport-addresses, IPv6.
 import { formatIpv4, parseIpv4 } from "../../packet/addr.js";
-import { Ipvs, type IpvsScheduler } from "../../netfilter/ipvs.js";
+import { Ipvs, type IpvsDest, type IpvsScheduler, type IpvsService } from "../../netfilter/ipvs.js";
+import type { IpvsConnTable } from "../../netfilter/ipvs-conn.js";
 import { IpSetRegistry, type IpSetType } from "../../netfilter/ipset.js";
 import type { Cluster } from "../types.js";
 import { buildServicePorts, categorizeEndpoints, type ProxyEndpoint } from "./service-ports.js";
@@ -58,6 +65,8 @@ export interface IpvsState {
   /** Addresses bound to kube-ipvs0 (ClusterIPs, externalIPs, LB IPs), sorted, as `ip addr show kube-ipvs0` lists /32s. */
   kubeIpvs0: string[];
   opts: IpvsProxierOptions;
+  /** Real servers draining before deletion (kube-proxy's GracefulTerminationManager). */
+  graceful: GracefulTermination;
   /** LB ip, protocol and port whose source ranges leave the node out (kube-proxy's lbNoNodeAccessIPPortProtocolEntries). */
   lbNoNodeAccess: { ip: string; proto: string; port: number }[];
   stats: { services: number; virtualServers: number; realServers: number };
@@ -91,8 +100,11 @@ export function generateIpvs(cluster: Cluster, opts: IpvsProxierOptions): IpvsSt
     const proto = PROTO_NUM[sp.proto];
     if (proto === undefined) continue;
     const cat = categorizeEndpoints(sp, node, opts.nodeName);
-    const internal = sp.internalPolicyLocal ? cat.localEndpoints : cat.clusterEndpoints;
-    const external = sp.externalPolicyLocal ? cat.localEndpoints : cat.clusterEndpoints;
+    // syncEndpoint: a Local policy takes the node's endpoints, or the cluster's when it has none
+    // (kubernetes#97081: local pods still reach the Service; external clients' replies get lost).
+    const pick = (local: boolean) => (local && cat.localEndpoints.length > 0 ? cat.localEndpoints : cat.clusterEndpoints);
+    const internal = pick(sp.internalPolicyLocal);
+    const external = pick(sp.externalPolicyLocal);
     const entry = (ip: string) => `${ip},${sp.proto}:${sp.port}`;
     // Hairpin: a local endpoint talking to its own Service is masqueraded (KUBE-LOOP-BACK dst,dst,src).
     for (const ep of cat.allReachableEndpoints) if (ep.isLocal) set("KUBE-LOOP-BACK").add(`${ep.ip},${sp.proto}:${ep.port},${ep.ip}`);
@@ -142,7 +154,104 @@ export function generateIpvs(cluster: Cluster, opts: IpvsProxierOptions): IpvsSt
   const kubeIpvs0 = [...bound].sort((a, b) => parseIpv4(a) - parseIpv4(b));
   for (const ip of kubeIpvs0) set("KUBE-IPVS-IPS").add(ip);
   return {
-    ipvs, ipsets, kubeIpvs0, opts, lbNoNodeAccess,
+    ipvs, ipsets, kubeIpvs0, opts, lbNoNodeAccess, graceful: new GracefulTermination(ipvs),
     stats: { services: new Set(ports.map((p) => `${p.namespace}/${p.name}`)).size, virtualServers: ipvs.services.length, realServers },
   };
+}
+
+/** rsCheckDeleteInterval: how often the manager retries the real servers it holds (seconds). */
+export const RS_CHECK_DELETE_INTERVAL = 60;
+
+/** GetUniqueRSName: "vaddr:vport/PROTO/raddr:rport" (numbers here: the key only has to be unique). */
+const rsKey = (svc: IpvsService, d: { addr: number; port: number }) => `${svc.proto}:${svc.addr}:${svc.port}/${d.addr}:${d.port}`;
+
+/**
+ * kube-proxy's GracefulTerminationManager over one IPVS table. `conns` (the node's connection table) is swept
+ * before connection counts are read, so expired connections no longer count, as the kernel's timers would have it.
+ */
+export class GracefulTermination {
+  /** Real servers waiting for their connections to end, by unique name. */
+  readonly list = new Map<string, { svc: IpvsService; dest: IpvsDest }>();
+  /** When tick() runs the next retry (wait.Until: at start, then every interval). */
+  nextRun = 0;
+  conns: IpvsConnTable | null = null;
+  constructor(readonly ipvs: Ipvs) {}
+
+  inList(svc: IpvsService, d: { addr: number; port: number }): boolean {
+    return this.list.has(rsKey(svc, d));
+  }
+
+  /** GracefulDeleteRS: delete now when possible, else weight 0 and onto the list. */
+  gracefulDelete(svc: IpvsService, dest: IpvsDest, now: number): void {
+    if (this.tryDelete(svc, dest, now)) return;
+    this.ipvs.editDest(svc, dest.addr, dest.port, 0);
+    this.list.set(rsKey(svc, dest), { svc, dest });
+  }
+
+  /** deleteRsFunc: UDP and SCTP real servers go at once (expire_nodest_conn ends their flows); others when idle. */
+  private tryDelete(svc: IpvsService, dest: IpvsDest, now: number): boolean {
+    if (svc.deleted || !dest.available) return true;
+    this.conns?.sweep(now);
+    if (svc.proto === 6 && dest.activeConns + dest.inactConns !== 0) return false;
+    this.ipvs.delDest(svc, dest.addr, dest.port);
+    return true;
+  }
+
+  /** MoveRSOutofGracefulDeleteList: the endpoint is wanted again; delete it now (it is then added anew). */
+  moveOut(svc: IpvsService, d: { addr: number; port: number }): void {
+    const key = rsKey(svc, d);
+    const item = this.list.get(key);
+    if (!item) return;
+    if (item.dest.available) this.ipvs.delDest(svc, d.addr, d.port);
+    this.list.delete(key);
+  }
+
+  /** tryDeleteRs, run at every interval boundary up to `now` (each retry sees the table as of its own time). */
+  tick(now: number): void {
+    while (this.nextRun <= now) {
+      for (const [key, { svc, dest }] of this.list) if (this.tryDelete(svc, dest, this.nextRun)) this.list.delete(key);
+      this.nextRun += RS_CHECK_DELETE_INTERVAL;
+    }
+  }
+}
+
+/**
+ * A later syncProxyRules on the same node at time `now`: the state's IPVS table (and its connections) is kept and
+ * brought to what `cluster` asks for; ipsets, kube-ipvs0 addresses and iptables rules are recomputed. Returns the
+ * new state (sharing the IPVS table and the graceful termination manager).
+ */
+export function syncIpvs(state: IpvsState, cluster: Cluster, now: number): IpvsState {
+  const want = generateIpvs(cluster, state.opts);
+  const ipvs = state.ipvs;
+  const g = state.graceful;
+  g.tick(now);
+  const active = new Set<IpvsService>();
+  for (const w of want.ipvs.services) {
+    let svc = ipvs.services[ipvs.lookup(w.proto, w.addr, w.port)];
+    if (!svc) svc = ipvs.addService({ proto: w.proto, addr: w.addr, port: w.port, scheduler: w.scheduler, persistent: w.persistent, timeout: w.timeout });
+    else if (svc.scheduler !== w.scheduler || svc.persistent !== w.persistent || svc.timeout !== w.timeout) ipvs.editService(svc, w);
+    active.add(svc);
+    // syncEndpoint: the kernel list is newest first; add in endpoint order (the reverse of want's list).
+    const wanted = [...w.dests].reverse();
+    for (const d of wanted) {
+      if (ipvs.findDest(svc, d.addr, d.port)) {
+        if (!g.inList(svc, d)) continue;
+        g.moveOut(svc, d);
+      }
+      ipvs.addDest(svc, { addr: d.addr, port: d.port, weight: 1 });
+    }
+    for (const cur of [...svc.dests]) {
+      if (wanted.some((d) => d.addr === cur.addr && d.port === cur.port) || g.inList(svc, cur)) continue;
+      g.gracefulDelete(svc, cur, now);
+    }
+  }
+  // cleanLegacyService: virtual servers nobody wants any more.
+  for (const svc of ipvs.live()) {
+    if (active.has(svc)) continue;
+    for (const d of svc.dests) g.list.delete(rsKey(svc, d));
+    ipvs.delService(svc);
+  }
+  let realServers = 0;
+  for (const svc of ipvs.live()) realServers += svc.dests.length;
+  return { ...want, ipvs, graceful: g, stats: { ...want.stats, virtualServers: ipvs.live().length, realServers } };
 }
