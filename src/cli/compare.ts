@@ -4,11 +4,11 @@
 // src/compare/capture.ts); DIR is created when missing.
 import { mkdirSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { parse } from "yaml";
 import { loadClusterFile } from "../k8s/cluster.js";
 import { loadDemoCluster } from "../k8s/demo-cluster.js";
 import type { GenNumber } from "../gens/types.js";
 import { compare, defaultWorkload, type CompareJson, type WorkloadEntry } from "../compare/run.js";
+import { parseWorkload } from "../compare/workload.js";
 import { CliError, print, printJson } from "./output.js";
 
 interface Opts {
@@ -20,19 +20,15 @@ interface Opts {
   pcap?: string;
 }
 
+/** The workload file, every entry checked before anything runs (src/compare/workload.ts). */
 export function readWorkload(file: string): WorkloadEntry[] {
-  const doc = parse(readFileSync(file, "utf8")) as { flows?: unknown };
-  if (doc === null || typeof doc !== "object" || !Array.isArray(doc.flows)) throw new CliError("expected a `flows:` list", `${file}: flows`);
-  return doc.flows.map((f: Record<string, unknown>, i: number) => {
-    const at = (field: string) => `${file}: flows[${i}].${field}`;
-    if (typeof f?.from !== "string" || !/^[^/]+\/[^/]+$/.test(f.from)) throw new CliError("must be NS/POD", at("from"));
-    if (typeof f.to !== "string") throw new CliError("must be service/NS/NAME:PORT, pod/NS/NAME:PORT or IP:PORT", at("to"));
-    const protocol = f.protocol ?? "TCP";
-    if (protocol !== "TCP" && protocol !== "UDP") throw new CliError(`protocol "${String(protocol)}" not supported yet (TCP, UDP)`, at("protocol"));
-    const count = f.count ?? 1;
-    if (!Number.isInteger(count) || (count as number) < 1) throw new CliError("must be a positive integer", at("count"));
-    return { from: f.from, to: f.to, protocol, count: count as number };
-  });
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new CliError(`cannot read the workload: ${(e as Error).message}`, file);
+  }
+  return parseWorkload(text, file);
 }
 
 export function humanTable(r: CompareJson): string {

@@ -1,21 +1,40 @@
-// The compare engine (first cut): one connection = the client's first packet (TCP SYN or a UDP datagram) and the
-// receiver's answer (SYN-ACK / a datagram back to the peer it saw), moved through one built generation. The
-// receiver is a socket bound in every namespace that may receive the connection (the Service's backends, the
-// named pod, the internet namespace); it answers what it saw as its peer, so NAT is visible both ways.
+// The compare engine: one workload connection, every packet of it through one built generation.
+//  - TCP: the three-way handshake (SYN, SYN-ACK, ACK), `packets` data segments each way (the client's request,
+//    the server's answer acknowledging it; sequence and acknowledgement numbers advance by the payload), then the
+//    client closes (FIN, the server's ACK), the server closes (FIN, the client's ACK): conntrack walks
+//    SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK and stays in TIME_WAIT.
+//  - UDP: `packets` datagrams each way, each answered. ICMP: `packets` echo requests, each answered by the
+//    receiver's kernel (echo reply, same id and sequence).
+//  - A DNS-name destination is first resolved by the client pod through CoreDNS (dns.ts); the result then counts
+//    the connection to the resolved address and says how many queries it took.
+// The receiver is a socket in every namespace that may receive the connection (the Service's backends, the named
+// pod, the internet namespace); the one that gets the first packet is the server, and it answers from the address
+// and port it received on, to the peer it saw, as a real socket does. The client takes an answer only from the
+// address and port it sent to (a connected socket), so a missing reverse NAT is a lost packet. The conversation is
+// lock-step: each packet is sent, the world runs until it settles, and the receiver checks it got exactly that
+// packet; the first packet that does not arrive ends the connection and is named in drop_reason.
 // Recorded per connection as the compare JSON contract names them (issue 5, item 6).
-// Not yet: the full TCP conversation (data, FIN), ICMP, DNS names, pcapng; see the report.
+import type { BuiltGen4 } from "../gens/gen4.js";
 import type { BuiltGeneration } from "../gens/types.js";
-import { Ev, IPPROTO_TCP, IPPROTO_UDP, sendTcp, sendUdp, summarize, type NetNamespace, type Socket } from "../net/index.js";
+import { Ev, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, renderRecord, sendIcmpEcho, sendTcp, sendUdp, type NetNamespace, type Pkt, type Socket } from "../net/index.js";
 import { IptablesHooks } from "../net/iptables.js";
 import { formatIpv4, parseIpv4 } from "../packet/addr.js";
 import { get16, get32 } from "../packet/checksum.js";
-import type { Cluster } from "../k8s/types.js";
+import { resolveName } from "./dns.js";
+import { appPayloads, type AppPayloads } from "./payload.js";
+import { StepTrace, type Loss } from "./steps.js";
+import { resolveTarget, targetForAddress, type Target } from "./target.js";
+import { parseDestination, WorkloadError, type FlowProtocol } from "./workload.js";
+
+export { WorkloadError } from "./workload.js";
 
 export interface FlowSpec {
   from: string;
-  /** service/NS/NAME:PORT | pod/NS/NAME:PORT | IP:PORT */
+  /** service/NS/NAME:PORT | pod/NS/NAME:PORT | IP:PORT | NAME:PORT (a DNS name) */
   to: string;
-  protocol: "TCP" | "UDP";
+  protocol: FlowProtocol;
+  /** Data packets each way (default 1). */
+  packets?: number;
 }
 
 export interface FlowResult {
@@ -30,158 +49,414 @@ export interface FlowResult {
   map_lookups: number;
   conntrack_entries: number;
   hops: string[];
+  /** Only for a DNS-name destination: A queries the client sent, NXDOMAIN answers, the address it connected to. */
+  dns_queries?: number;
+  dns_nxdomain?: number;
+  resolved?: string | null;
 }
 
-interface Target {
-  /** Address and port the client sends to. */
-  addr: string;
-  port: number;
-  /** Where a receiver listens: namespace, port, and the pod key it stands for (null: outside the cluster). */
-  receivers: { ns: NetNamespace; port: number; pod: string | null }[];
+/** Echo payload (ping's default 56 bytes). */
+const ECHO_BYTES = 56;
+
+const TCP_FIN = 0x01;
+const TCP_SYN = 0x02;
+const TCP_RST = 0x04;
+const TCP_PSH = 0x08;
+const TCP_ACK = 0x10;
+const ICMP_ECHOREPLY = 0;
+const ICMP_ECHO = 8;
+
+/** Ephemeral ports (net.ipv4.ip_local_port_range 32768 60999). */
+const EPHEMERAL_LO = 32768;
+const EPHEMERAL_N = 28232;
+const ephemeral = (p: number) => EPHEMERAL_LO + ((((p - EPHEMERAL_LO) % EPHEMERAL_N) + EPHEMERAL_N) % EPHEMERAL_N);
+
+/** The last packet one side received, as numbers (written by the socket callback, read by the driver). */
+class Rx {
+  n = 0;
+  /** Receiver index (server side). */
+  recv = -1;
+  src = 0;
+  sport = 0;
+  daddr = 0;
+  dport = 0;
+  /** TCP flags, or the ICMP type. */
+  flags = 0;
+  /** TCP seq/ack; ICMP echo id/sequence. */
+  seq = 0;
+  ack = 0;
+  len = 0;
+
+  read(p: Pkt, proto: number, recv: number): void {
+    const b = p.buf;
+    const l3 = p.off + 14;
+    const ihl = (b[l3]! & 15) * 4;
+    const l4 = l3 + ihl;
+    const tot = get16(b, l3 + 2);
+    this.n++;
+    this.recv = recv;
+    this.src = get32(b, l3 + 12);
+    this.daddr = get32(b, l3 + 16);
+    if (proto === IPPROTO_ICMP) {
+      this.sport = this.dport = 0;
+      this.flags = b[l4]!;
+      this.seq = get16(b, l4 + 4);
+      this.ack = get16(b, l4 + 6);
+      this.len = tot - ihl - 8;
+      return;
+    }
+    this.sport = get16(b, l4);
+    this.dport = get16(b, l4 + 2);
+    if (proto === IPPROTO_TCP) {
+      this.flags = b[l4 + 13]!;
+      this.seq = get32(b, l4 + 4);
+      this.ack = get32(b, l4 + 8);
+      this.len = tot - ihl - (b[l4 + 12]! >>> 4) * 4;
+    } else {
+      this.flags = 0;
+      this.seq = this.ack = 0;
+      this.len = get16(b, l4 + 4) - 8;
+    }
+  }
 }
 
-export class WorkloadError extends Error {
+/** What a step sends: its name for drop_reason (built only when it fails). */
+const enum Step {
+  SYN,
+  SYNACK,
+  ACK,
+  DATA_C,
+  DATA_S,
+  FIN_C,
+  ACK_S,
+  FIN_S,
+  ACK_C,
+  DGRAM_C,
+  DGRAM_S,
+  ECHO,
+  ECHO_REPLY,
+}
+
+function stepName(s: Step, i: number, n: number): string {
+  switch (s) {
+    case Step.SYN:
+      return "SYN";
+    case Step.SYNACK:
+      return "SYN-ACK";
+    case Step.ACK:
+      return "handshake ACK";
+    case Step.DATA_C:
+      return `data segment ${i}/${n} client->server`;
+    case Step.DATA_S:
+      return `data segment ${i}/${n} server->client`;
+    case Step.FIN_C:
+      return "client FIN";
+    case Step.ACK_S:
+      return "server ACK of the client FIN";
+    case Step.FIN_S:
+      return "server FIN";
+    case Step.ACK_C:
+      return "client ACK of the server FIN";
+    case Step.DGRAM_C:
+      return `datagram ${i}/${n} client->server`;
+    case Step.DGRAM_S:
+      return `datagram ${i}/${n} server->client`;
+    case Step.ECHO:
+      return `echo request ${i}/${n}`;
+    case Step.ECHO_REPLY:
+      return `echo reply ${i}/${n}`;
+  }
+}
+
+/** One connection's lock-step driver. */
+class Conversation {
+  readonly srv = new Rx();
+  readonly cli = new Rx();
+  readonly steps: StepTrace;
+  /** The receiver that got the first packet, and the connection as it saw it. */
+  server = -1;
+  sLocal = 0;
+  sPort = 0;
+  sPeer = 0;
+  sPeerPort = 0;
+  firstId = 0;
+  /** The failed step (-1: none), its index, why. */
+  failed = -1;
+  failedIndex = 0;
+  why = "";
+  loss: Loss | null = null;
+  private readonly dst: number;
+
   constructor(
-    message: string,
-    readonly where: string,
+    private readonly g: BuiltGeneration,
+    private readonly client: NetNamespace,
+    private readonly t: Target,
+    private readonly proto: number,
+    private readonly cport: number,
+    private readonly app: AppPayloads,
   ) {
-    super(message);
+    this.steps = new StepTrace(g.world);
+    this.dst = parseIpv4(t.addr);
   }
-}
 
-function resolveTarget(g: BuiltGeneration, spec: FlowSpec, where: string): Target {
-  const c: Cluster = g.cluster;
-  const m = /^(service|pod)\/([^/]+)\/([^:]+):(\d+)$/.exec(spec.to);
-  if (m !== null) {
-    const [, kind, ns, name, portS] = m;
-    const port = Number(portS);
-    if (kind === "pod") {
-      const p = g.pods.find((x) => x.key === `${ns}/${name}`);
-      if (p === undefined) throw new WorkloadError(`no running pod ${ns}/${name}`, `${where}, to`);
-      return { addr: p.ip, port, receivers: [{ ns: p.ns, port, pod: p.key }] };
+  private fail(s: Step, i: number, why: string): false {
+    this.failed = s;
+    this.failedIndex = i;
+    this.loss = this.steps.loss();
+    this.why = this.loss?.text ?? why;
+    return false;
+  }
+
+  /** Client to server: the server must receive exactly this packet (the first one picks the server). */
+  toServer(s: Step, i: number, flags: number, seq: number, ack: number, len: number): boolean {
+    const srv = this.srv;
+    srv.n = 0;
+    this.cli.n = 0;
+    this.steps.begin();
+    const o = { dst: this.dst, sport: this.cport, dport: this.t.port, flags, seq, ack, payload: len > 0 ? this.app.request : undefined };
+    const id = this.proto === IPPROTO_TCP ? sendTcp(this.client, o) : sendUdp(this.client, o);
+    this.steps.sent(id, this.client.name);
+    if (this.firstId === 0) this.firstId = id;
+    this.g.world.run();
+    if (srv.n === 0) return this.fail(s, i, this.cli.n > 0 && this.cli.flags & TCP_RST ? `reset by ${formatIpv4(this.cli.src)}:${this.cli.sport}` : "not delivered");
+    if (this.server < 0) {
+      this.server = srv.recv;
+      this.sLocal = srv.daddr;
+      this.sPort = srv.dport;
+      this.sPeer = srv.src;
+      this.sPeerPort = srv.sport;
+    } else if (srv.recv !== this.server || srv.src !== this.sPeer || srv.sport !== this.sPeerPort) {
+      const other = this.t.receivers[srv.recv]!;
+      return this.fail(s, i, `arrived at ${other.pod ?? other.ns.name} from ${formatIpv4(srv.src)}:${srv.sport}, not on the connection's server`);
     }
-    const svc = c.services.find((s) => s.metadata.namespace === ns && s.metadata.name === name);
-    if (svc === undefined) throw new WorkloadError(`no Service ${ns}/${name}`, `${where}, to`);
-    const sp = svc.ports.find((x) => x.port === port && x.protocol === spec.protocol);
-    if (sp === undefined) throw new WorkloadError(`Service ${ns}/${name} has no ${spec.protocol} port ${port}`, `${where}, to`);
-    const receivers: Target["receivers"] = [];
-    for (const sl of c.endpointSlices.filter((s) => s.metadata.namespace === ns && s.serviceName === name)) {
-      const ep = sl.ports.find((x) => x.name === sp.name && x.protocol === sp.protocol);
-      if (ep === undefined) continue;
-      for (const e of sl.endpoints) {
-        const key = e.targetRef?.replace(/^Pod /, "");
-        const p = g.pods.find((x) => x.key === key);
-        if (p !== undefined) receivers.push({ ns: p.ns, port: ep.port, pod: p.key });
+    if (srv.n !== 1 || srv.flags !== flags || srv.seq !== seq || srv.ack !== ack || srv.len !== len) return this.fail(s, i, "arrived changed (flags, sequence or length)");
+    return true;
+  }
+
+  /** Server to client, from the address and port the server received on: the client must get it from its peer. */
+  toClient(s: Step, i: number, flags: number, seq: number, ack: number, len: number): boolean {
+    const cli = this.cli;
+    cli.n = 0;
+    this.srv.n = 0;
+    this.steps.begin();
+    const r = this.t.receivers[this.server]!;
+    const o = { src: this.sLocal, dst: this.sPeer, sport: this.sPort, dport: this.sPeerPort, flags, seq, ack, payload: len > 0 ? this.app.response : undefined };
+    const id = this.proto === IPPROTO_TCP ? sendTcp(r.ns, o) : sendUdp(r.ns, o);
+    this.steps.sent(id, r.ns.name);
+    this.g.world.run();
+    return this.checkClient(s, i, flags, seq, ack, len);
+  }
+
+  private checkClient(s: Step, i: number, flags: number, seq: number, ack: number, len: number): boolean {
+    const cli = this.cli;
+    if (cli.n === 0) return this.fail(s, i, "not delivered");
+    if (this.proto === IPPROTO_ICMP ? cli.src !== this.dst : cli.src !== this.dst || cli.sport !== this.t.port) {
+      const port = (p: number) => (this.proto === IPPROTO_ICMP ? "" : `:${p}`);
+      return this.fail(s, i, `came from ${formatIpv4(cli.src)}${port(cli.sport)}, not ${this.t.addr}${port(this.t.port)} (no reverse NAT)`);
+    }
+    if (cli.n !== 1 || cli.flags !== flags || cli.seq !== seq || cli.ack !== ack || cli.len !== len) return this.fail(s, i, "arrived changed (flags, sequence or length)");
+    return true;
+  }
+
+  /** RFC 793 conversation; sequence numbers modulo 2^32. */
+  tcp(n: number, isnC: number, isnS: number): void {
+    if (!this.toServer(Step.SYN, 0, TCP_SYN, isnC, 0, 0)) return;
+    let c = (isnC + 1) >>> 0;
+    if (!this.toClient(Step.SYNACK, 0, TCP_SYN | TCP_ACK, isnS, c, 0)) return;
+    let s = (isnS + 1) >>> 0;
+    if (!this.toServer(Step.ACK, 0, TCP_ACK, c, s, 0)) return;
+    const qlen = this.app.request.length;
+    const rlen = this.app.response.length;
+    for (let i = 1; i <= n; i++) {
+      if (!this.toServer(Step.DATA_C, i, TCP_PSH | TCP_ACK, c, s, qlen)) return;
+      c = (c + qlen) >>> 0;
+      if (!this.toClient(Step.DATA_S, i, TCP_PSH | TCP_ACK, s, c, rlen)) return;
+      s = (s + rlen) >>> 0;
+    }
+    if (!this.toServer(Step.FIN_C, 0, TCP_FIN | TCP_ACK, c, s, 0)) return;
+    c = (c + 1) >>> 0;
+    if (!this.toClient(Step.ACK_S, 0, TCP_ACK, s, c, 0)) return;
+    if (!this.toClient(Step.FIN_S, 0, TCP_FIN | TCP_ACK, s, c, 0)) return;
+    s = (s + 1) >>> 0;
+    this.toServer(Step.ACK_C, 0, TCP_ACK, c, s, 0);
+  }
+
+  udp(n: number): void {
+    for (let i = 1; i <= n; i++) {
+      if (!this.toServer(Step.DGRAM_C, i, 0, 0, 0, this.app.request.length)) return;
+      if (!this.toClient(Step.DGRAM_S, i, 0, 0, 0, this.app.response.length)) return;
+    }
+  }
+
+  /** Echo requests; the receiver's kernel answers each (icmp_echo), in the same run. */
+  icmp(n: number, id: number): void {
+    const srv = this.srv;
+    for (let i = 1; i <= n; i++) {
+      srv.n = 0;
+      this.cli.n = 0;
+      this.steps.begin();
+      const pid = sendIcmpEcho(this.client, { dst: this.dst, id, seq: i, payload: ECHO_BYTES });
+      this.steps.sent(pid, this.client.name);
+      if (this.firstId === 0) this.firstId = pid;
+      this.g.world.run();
+      if (srv.n === 0) {
+        this.fail(Step.ECHO, i, "not delivered");
+        return;
       }
+      if (this.server < 0) {
+        this.server = srv.recv;
+        this.sLocal = srv.daddr;
+        this.sPeer = srv.src;
+      }
+      if (this.cli.n === 0) {
+        // icmp_reply sends nothing when the receiver has no route back to the source it saw.
+        const r = this.t.receivers[srv.recv]!;
+        if (r.ns.routeLookup(srv.src, srv.daddr, null, 0) === null) {
+          this.fail(Step.ECHO_REPLY, i, `${r.pod ?? r.ns.name} has no route back to ${formatIpv4(srv.src)} (the source it saw)`);
+          return;
+        }
+      }
+      if (!this.checkClient(Step.ECHO_REPLY, i, ICMP_ECHOREPLY, id, i, ECHO_BYTES)) return;
     }
-    return { addr: svc.clusterIP, port, receivers };
   }
-  const ip = /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(spec.to);
-  if (ip === null) throw new WorkloadError(`destination "${spec.to}" is not service/NS/NAME:PORT, pod/NS/NAME:PORT or IP:PORT`, `${where}, to`);
-  const port = Number(ip[2]);
-  const pod = g.pods.find((p) => p.ip === ip[1] && !p.hostNetwork);
-  const receivers = pod !== undefined ? [{ ns: pod.ns, port, pod: pod.key }] : [{ ns: g.external.ns, port, pod: null }];
-  return { addr: ip[1]!, port, receivers };
 }
 
-/** Counters summed over every node: netfilter rules evaluated, tc program runs (Gen 4), conntrack entries. */
-function counters(g: BuiltGeneration): { rules: number; runs: number; ct: number } {
+/** Counters summed over every node: netfilter rules evaluated, programs' map lookups, conntrack entries. */
+function counters(g: BuiltGeneration): { rules: number; lookups: number; ct: number } {
   let rules = 0;
-  let runs = 0;
+  let lookups = 0;
   let ct = 0;
   for (const n of g.nodes) {
     const nf = n.ns.netfilter;
     if (nf instanceof IptablesHooks) {
       rules += nf.path.result.rulesEvaluated;
-      ct += nf.conntrack.entries().length;
+      ct += nf.conntrack.count;
     }
   }
-  const ebpf = (g as { ebpf?: { chains: Record<string, { programs: Map<string, { stats: { runs: number } }> }>; kernel: { pinned: Map<string, { count: number }> } }[] }).ebpf;
-  for (const n of ebpf ?? []) {
-    for (const o of Object.values(n.chains)) for (const p of o.programs.values()) runs += p.stats.runs;
+  for (const n of (g as Partial<BuiltGen4>).ebpf ?? []) {
+    // Every map of the node's kernel once (a pinned map shared by several objects counts once): the programs'
+    // bpf_map_lookup_elem calls, a wrapping u32 per map.
+    for (const m of n.kernel.maps()) lookups = (lookups + m.lookups) >>> 0;
     ct += n.kernel.pinned.get("cilium_ct4_global")?.count ?? 0;
   }
-  return { rules, runs, ct };
-}
-
-const TCP_SYN = 0x02;
-const TCP_ACK = 0x10;
-
-/** Run one connection from a fresh-enough state (the caller builds one generation per run). */
-export function runConnection(g: BuiltGeneration, spec: FlowSpec, sport: number, where: string): FlowResult {
-  const from = g.pods.find((p) => p.key === spec.from);
-  if (from === undefined) throw new WorkloadError(`no running pod ${spec.from}`, `${where}, from`);
-  const t = resolveTarget(g, spec, where);
-  const proto = spec.protocol === "TCP" ? IPPROTO_TCP : IPPROTO_UDP;
-  const before = counters(g);
-  type Got = { pod: string | null; ns: NetNamespace; port: number; src: number; sport: number; dst: string; daddr: number };
-  const box: { got: Got | null } = { got: null };
-  const socks: [NetNamespace, Socket][] = [];
-  const res: FlowResult = { delivered: false, dst_pod: null, dst: null, src_seen: null, verdict: "dropped", drop_reason: null, encap_bytes: 0, rules_evaluated: 0, map_lookups: 0, conntrack_entries: 0, hops: [] };
-  try {
-    for (const r of t.receivers) {
-      let s: Socket;
-      try {
-        s = r.ns.bind(proto, 0, r.port, "compare");
-      } catch {
-        continue; // a hostNetwork pod's port held by the node: that receiver cannot be told apart
-      }
-      socks.push([r.ns, s]);
-      s.onReceive = (p) => {
-        const l3 = p.off + 14;
-        const l4 = l3 + (p.buf[l3]! & 15) * 4;
-        box.got ??= { pod: r.pod, ns: r.ns, port: r.port, src: get32(p.buf, l3 + 12), sport: get16(p.buf, l4), daddr: get32(p.buf, l3 + 16), dst: `${formatIpv4(get32(p.buf, l3 + 16))}:${get16(p.buf, l4 + 2)}` };
-      };
-    }
-    const cli = from.ns.bind(proto, 0, sport, "compare client");
-    socks.push([from.ns, cli]);
-    let replied = false;
-    cli.onReceive = () => {
-      replied = true;
-    };
-    const dst = parseIpv4(t.addr);
-    const id = proto === IPPROTO_TCP ? sendTcp(from.ns, { dst, sport, dport: t.port, flags: TCP_SYN, seq: 1000 }) : sendUdp(from.ns, { dst, sport, dport: t.port, payload: 32 });
-    g.world.run();
-    const ids = [id];
-    const g2 = box.got;
-    if (g2 !== null) {
-      const rid = proto === IPPROTO_TCP ? sendTcp(g2.ns, { src: g2.daddr, dst: g2.src, sport: g2.port, dport: g2.sport, flags: TCP_SYN | TCP_ACK, seq: 5000, ack: 1001 }) : sendUdp(g2.ns, { src: g2.daddr, dst: g2.src, sport: g2.port, dport: g2.sport, payload: 32 });
-      g.world.run();
-      ids.push(rid);
-    }
-    const s0 = summarize(g.world, id);
-    res.hops = compactHops(s0.hops);
-    for (const i of ids) if (i > 0) res.encap_bytes = Math.max(res.encap_bytes, summarize(g.world, i).encapBytes);
-    if (g2 !== null) {
-      res.delivered = true;
-      res.dst_pod = g2.pod;
-      res.dst = g2.dst;
-      res.src_seen = `${formatIpv4(g2.src)}:${g2.sport}`;
-      res.verdict = replied ? "allowed" : "dropped";
-      if (!replied) res.drop_reason = "reply not delivered";
-    } else {
-      res.drop_reason = s0.dropped ?? (id < 0 ? "no route" : "not delivered");
-      res.verdict = isPolicyDrop(g, id) ? "denied" : "dropped";
-    }
-  } finally {
-    for (const [ns, s] of socks) ns.sockets.close(s);
-  }
-  const after = counters(g);
-  res.rules_evaluated = after.rules - before.rules;
-  res.map_lookups = after.runs - before.runs;
-  res.conntrack_entries = after.ct - before.ct;
-  return res;
-}
-
-/** A drop by policy: a tc program's drop in Gen 4 (policy.ts is the only program that drops a valid flow), or a
- *  netfilter drop in Gen 1-3 (Service rules never drop a Service with endpoints; policy chains do). */
-function isPolicyDrop(g: BuiltGeneration, id: number): boolean {
-  if (id < 0) return false;
-  for (const r of g.world.trace.forPacket(id)) if (r.ev === Ev.DROP) return r.a === 3 || r.a === 4; // Drop.NETFILTER, Drop.TC_SHOT
-  return false;
+  return { rules, lookups, ct };
 }
 
 /** The path as short readable strings: rx/tx/encap/decap/local hops only. */
-function compactHops(hops: string[]): string[] {
-  return hops.filter((h) => / (rx|tx) \d+$| vxlan | tc_(ingress|egress) | socket /.test(h));
+const HOP = / (rx|tx) \d+$| vxlan | tc_(ingress|egress) | socket /;
+
+/** One pass over the connection's trace records: the first packet's hops and the largest encapsulation. */
+function scanTrace(g: BuiltGeneration, start: number, firstId: number, res: FlowResult): void {
+  const t = g.world.trace;
+  for (let i = start; i < t.count; i++) {
+    const r = t.get(i);
+    if (r.ev === Ev.VXLAN_ENCAP) res.encap_bytes = 50; // outer Ethernet + IPv4 + UDP + VXLAN headers
+    if (r.pkt === firstId) {
+      const h = renderRecord(g.world, r);
+      if (HOP.test(h)) res.hops.push(h);
+    }
+  }
+}
+
+/**
+ * Run one connection (the caller builds one generation and runs its connections in order). `sport` is the
+ * client's source port (ICMP: the echo id); `where` names the workload entry in errors.
+ */
+export function runConnection(g: BuiltGeneration, spec: FlowSpec, sport: number, where: string): FlowResult {
+  const from = g.pods.find((p) => p.key === spec.from);
+  if (from === undefined) throw new WorkloadError(`no running pod ${spec.from}`, `${where}, from`);
+  const d = parseDestination(spec.to, spec.protocol);
+  if (typeof d === "string") throw new WorkloadError(d, `${where}, to`);
+  const n = spec.packets ?? 1;
+  if (!Number.isInteger(n) || n < 1) throw new WorkloadError(`packets must be a positive integer, got ${n}`, `${where}, packets`);
+  const cport = ephemeral(sport);
+  const res: FlowResult = { delivered: false, dst_pod: null, dst: null, src_seen: null, verdict: "dropped", drop_reason: null, encap_bytes: 0, rules_evaluated: 0, map_lookups: 0, conntrack_entries: 0, hops: [] };
+  let t: Target;
+  if (d.kind === "name") {
+    // The resolver's own socket: another ephemeral port, half the range away from the connection's.
+    const dns = resolveName(g, from, d.name, ephemeral(cport + (EPHEMERAL_N >> 1)), `${where}, to`);
+    res.dns_queries = dns.queries;
+    res.dns_nxdomain = dns.nxdomain;
+    res.resolved = dns.addr;
+    if (dns.addr === null) {
+      res.drop_reason = dns.failure;
+      res.verdict = dns.denied ? "denied" : "dropped";
+      return res;
+    }
+    t = targetForAddress(g, dns.addr, d.port, spec.protocol, `${where}, to`);
+  } else t = resolveTarget(g, d, spec.protocol, `${where}, to`);
+
+  const proto = spec.protocol === "TCP" ? IPPROTO_TCP : spec.protocol === "UDP" ? IPPROTO_UDP : IPPROTO_ICMP;
+  const before = counters(g);
+  const traceStart = g.world.trace.count;
+  const conv = new Conversation(g, from.ns, t, proto, proto === IPPROTO_ICMP ? 0 : cport, appPayloads(g, proto === IPPROTO_TCP, d.kind === "name" ? d.name : t.addr, t.port, cport));
+  const socks: [NetNamespace, Socket][] = [];
+  try {
+    // ICMP: one socket per namespace sees both roles (echo requests in, replies back); TCP/UDP: listeners on the
+    // receivers' ports and the client's own port.
+    const icmpSock = new Map<NetNamespace, Socket>();
+    const bind = (ns: NetNamespace, port: number, owner: string): Socket | null => {
+      if (proto === IPPROTO_ICMP) {
+        const have = icmpSock.get(ns);
+        if (have !== undefined) return have;
+      }
+      try {
+        const s = ns.bind(proto, 0, port, owner);
+        socks.push([ns, s]);
+        if (proto === IPPROTO_ICMP) icmpSock.set(ns, s);
+        return s;
+      } catch {
+        return null; // a hostNetwork pod's port held by the node: that receiver cannot be told apart
+      }
+    };
+    const serverOf = new Map<NetNamespace, number>();
+    t.receivers.forEach((r, i) => {
+      const s = bind(r.ns, proto === IPPROTO_ICMP ? 0 : r.port, "compare server");
+      if (s === null) return;
+      serverOf.set(r.ns, i);
+      if (proto !== IPPROTO_ICMP) s.onReceive = (p) => conv.srv.read(p, proto, i);
+    });
+    const cli = bind(from.ns, proto === IPPROTO_ICMP ? 0 : cport, "compare client");
+    if (cli === null) throw new WorkloadError(`client port ${cport} is in use in ${from.key}`, `${where}, from`);
+    if (proto === IPPROTO_ICMP) {
+      for (const [ns, s] of icmpSock) {
+        const recv = serverOf.get(ns) ?? -1;
+        const isClient = ns === from.ns;
+        s.onReceive = (p) => {
+          const type = p.buf[p.off + 14 + (p.buf[p.off + 14]! & 15) * 4]!;
+          if (type === ICMP_ECHO && recv >= 0) conv.srv.read(p, proto, recv);
+          else if (type === ICMP_ECHOREPLY && isClient) conv.cli.read(p, proto, -1);
+        };
+      }
+    } else cli.onReceive = (p) => conv.cli.read(p, proto, -1);
+
+    const isn = (Math.imul(cport, 0x9e3779b1) ^ from.ns.id) >>> 0;
+    if (proto === IPPROTO_TCP) conv.tcp(n, isn, Math.imul(isn, 0x85ebca6b) >>> 0);
+    else if (proto === IPPROTO_UDP) conv.udp(n);
+    else conv.icmp(n, cport);
+  } finally {
+    for (const [ns, s] of socks) ns.sockets.close(s);
+  }
+
+  scanTrace(g, traceStart, conv.firstId, res);
+  if (conv.server >= 0) {
+    const r = t.receivers[conv.server]!;
+    res.delivered = true;
+    res.dst_pod = r.pod;
+    res.dst = proto === IPPROTO_ICMP ? formatIpv4(conv.sLocal) : `${formatIpv4(conv.sLocal)}:${conv.sPort}`;
+    res.src_seen = proto === IPPROTO_ICMP ? formatIpv4(conv.sPeer) : `${formatIpv4(conv.sPeer)}:${conv.sPeerPort}`;
+  }
+  if (conv.failed < 0) res.verdict = "allowed";
+  else {
+    const what = stepName(conv.failed as Step, conv.failedIndex, n);
+    const established = proto === IPPROTO_TCP && conv.failed !== Step.SYN && conv.failed !== Step.SYNACK && conv.failed !== Step.ACK;
+    res.drop_reason = `${established ? "handshake completed, then " : ""}${what} lost: ${conv.why}`;
+    // A first packet dropped by a policy rule or program is a denial; anything lost later is a broken connection.
+    res.verdict = !res.delivered && conv.loss?.policy === true ? "denied" : "dropped";
+  }
+  const after = counters(g);
+  res.rules_evaluated = after.rules - before.rules;
+  res.map_lookups = (after.lookups - before.lookups) >>> 0;
+  res.conntrack_entries = after.ct - before.ct;
+  return res;
 }

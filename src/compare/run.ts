@@ -68,7 +68,7 @@ export async function compare(c: Cluster, workload: WorkloadEntry[], gens: GenNu
     const cap = opts.pcapDir === undefined ? null : new GenerationCapture(g, join(opts.pcapDir, `gen${gen}.pcapng`));
     try {
       for (const f of out.flows) {
-        f.results[String(gen)] = runConnection(g, f as FlowSpec, sport++, `workload entry ${f.spec}`);
+        f.results[String(gen)] = runConnection(g, workload[f.spec]!, sport++, `workload entry ${f.spec}`);
       }
     } finally {
       cap?.close();

@@ -12,8 +12,9 @@ const RCODES = ["", " FormErr", " ServFail", " NXDomain", " NotImp", " Refused",
 
 const typeName = (t: number) => TYPES[t] ?? `Type${t}`;
 
-/** A domain name at `at` (message starts at `msg`, ends at `end`): the text and where the name ends. */
-function readName(buf: Uint8Array, msg: number, at: number, end: number): { name: string; next: number } | undefined {
+/** A domain name at `at` (message starts at `msg`, ends at `end`): the text (with its final dot) and where the name
+ *  ends in the message. Compression pointers are followed. */
+export function readName(buf: Uint8Array, msg: number, at: number, end: number): { name: string; next: number } | undefined {
   let name = "";
   let next = -1;
   for (let hops = 0; hops < 64; hops++) {
