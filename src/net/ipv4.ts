@@ -21,6 +21,10 @@ import {
   RTN_BLACKHOLE,
   RTN_BROADCAST,
   RTN_LOCAL,
+  RTN_MULTICAST,
+  RT_TABLE_DEFAULT,
+  RT_TABLE_LOCAL,
+  RT_TABLE_MAIN,
   RTN_PROHIBIT,
   RTN_UNICAST,
   RTN_UNREACHABLE,
@@ -33,6 +37,7 @@ import { localDeliver } from "./local.js";
 import type { NetNamespace } from "./netns.js";
 import { ipFinishOutput } from "./output.js";
 import type { Pkt } from "./pkt.js";
+import type { Route } from "./route.js";
 import { Drop, Ev } from "./trace.js";
 
 /** Run the netfilter hook `hook` of `ns` and record it. Returns the verdict (NF_STOLEN: the packet is gone). */
@@ -84,65 +89,192 @@ export function ipRcv(ns: NetNamespace, dev: NetDevice, pkt: Pkt): void {
   ipRouteInput(ns, dev, pkt);
 }
 
-/** ip_route_input_slow + dst_input: the routing decision for a received packet. */
+/**
+ * The input routing decision (ip_route_input_rcu / ip_route_input_slow, net/ipv4/route.c) for a packet from
+ * `saddr` to `daddr` received on `dev`, as a RouteIn code; the route found is left in `routeInputResult`.
+ * With accept_local=0 (not modelled as a knob: always the default) and route_localnet as the namespace has it:
+ *  - multicast destinations: only groups the device is in (224.0.0.1, which every IPv4 device joins) are taken,
+ *    after ip_mc_validate_source (no multicast/broadcast/loopback source; 0.0.0.0 only to 224.0.0.0/24);
+ *  - martian sources (in_martian_src): multicast or 255.255.255.255, 0.0.0.0 (except to 255.255.255.255 or
+ *    0.0.0.0; the rest of 0.0.0.0/8 is ordinary unicast space in current kernels), 127/8 from a non-loopback device, or failing fib_validate_source (one of our
+ *    own addresses, or rp_filter: RouteIn.RP_FILTER, counted as a martian source too);
+ *  - martian destinations (in_martian_dst): 0.0.0.0, 127/8 from a non-loopback device, a route that is
+ *    neither local, broadcast nor unicast;
+ *  - 240/4 and 169.254/16 are not martians to Linux: they route like any other address.
+ * Frames on the loopback device are the model's locally looped packets (the kernel keeps their dst and does
+ * not route them again): routed without the martian and source checks.
+ */
+export function routeInput(ns: NetNamespace, dev: NetDevice, saddr: number, daddr: number, mark: number): number {
+  routeInputResult = null;
+  routeInputLooked = false;
+  const fromLo = dev.kind === LinkKind.LOOPBACK;
+  if (isMulticast(daddr)) {
+    // ip_route_input_rcu: ip_check_mc_rcu (the device's groups), then ip_route_input_mc.
+    if (daddr !== IGMP_ALL_HOSTS) return RouteIn.MC_NOT_JOINED;
+    if (isMulticast(saddr) || saddr === INADDR_BROADCAST) return RouteIn.MC_BAD_SOURCE;
+    if (isLoopback(saddr) && !fromLo && !ns.sysctl.routeLocalnet) return RouteIn.MC_BAD_SOURCE;
+    if (isZeronet(saddr)) return RouteIn.MULTICAST; // 224.0.0.1 is link-local multicast: 0.0.0.0 is allowed
+    return fromLo || validateSource(ns, dev, saddr, 0, null) === 0 ? RouteIn.MULTICAST : RouteIn.MC_BAD_SOURCE;
+  }
+  if (!fromLo) {
+    if (isMulticast(saddr) || saddr === INADDR_BROADCAST) return RouteIn.MARTIAN_SRC;
+    if (daddr === INADDR_BROADCAST || (saddr === 0 && daddr === 0)) return brdInput(ns, dev, saddr);
+    if (isZeronet(saddr)) return RouteIn.MARTIAN_SRC;
+    if (isZeronet(daddr)) return RouteIn.MARTIAN_DST;
+    if (isLoopback(daddr)) {
+      if (!ns.sysctl.routeLocalnet) return RouteIn.MARTIAN_DST;
+    } else if (isLoopback(saddr) && !ns.sysctl.routeLocalnet) return RouteIn.MARTIAN_SRC;
+  } else if (daddr === INADDR_BROADCAST) return RouteIn.BROADCAST;
+  const r = ns.routeLookup(daddr, saddr, dev, mark);
+  routeInputResult = r;
+  routeInputLooked = true;
+  // fib_lookup fails for no route and for blackhole/unreachable/prohibit routes (their fib_props error).
+  const type = r === null ? 0 : r.type;
+  if (type === RTN_BROADCAST) return fromLo ? RouteIn.BROADCAST : brdInput(ns, dev, saddr);
+  if (type === RTN_LOCAL) {
+    if (fromLo) return RouteIn.LOCAL;
+    return sourceVerdict(validateSource(ns, dev, saddr, daddr, null), RouteIn.LOCAL);
+  }
+  if (!ns.sysctl.ipForward) return RouteIn.FORWARDING_DISABLED;
+  if (r === null) return RouteIn.NO_ROUTE;
+  if (type === RTN_BLACKHOLE) return RouteIn.BLACKHOLE;
+  if (type === RTN_UNREACHABLE) return RouteIn.UNREACHABLE;
+  if (type === RTN_PROHIBIT) return RouteIn.PROHIBIT;
+  if (type !== RTN_UNICAST || r.dev === null) return RouteIn.MARTIAN_DST;
+  // __mkroute_input: fib_validate_source with the output device.
+  return fromLo ? RouteIn.FORWARD : sourceVerdict(validateSource(ns, dev, saddr, daddr, r.dev), RouteIn.FORWARD);
+}
+
+/** The route routeInput() found (null when none or before the lookup). */
+export let routeInputResult: Route | null = null;
+/** Whether routeInput() got as far as the FIB lookup. */
+let routeInputLooked = false;
+
+/** routeInput() outcomes. */
+export const RouteIn = {
+  LOCAL: 1,
+  BROADCAST: 2,
+  MULTICAST: 3,
+  FORWARD: 4,
+  MARTIAN_SRC: 5,
+  MARTIAN_DST: 6,
+  /** fib_validate_source -EXDEV: rp_filter (also a martian source to the kernel's in_martian_src). */
+  RP_FILTER: 7,
+  /** A multicast group the device is not in. */
+  MC_NOT_JOINED: 8,
+  /** ip_mc_validate_source refused the source. */
+  MC_BAD_SOURCE: 9,
+  FORWARDING_DISABLED: 10,
+  NO_ROUTE: 11,
+  BLACKHOLE: 12,
+  UNREACHABLE: 13,
+  PROHIBIT: 14,
+} as const;
+
+const INADDR_BROADCAST = 0xffffffff;
+const IGMP_ALL_HOSTS = 0xe0000001;
+const EINVAL = 22;
+const EXDEV = 18;
+const isMulticast = (a: number) => a >>> 28 === 0xe;
+// ipv4_is_zeronet: only 0.0.0.0 in current kernels (the rest of 0.0.0.0/8 routes as unicast; checked against
+// the kernel in test/kernel/martian-route.test.ts).
+const isZeronet = (a: number) => a === 0;
+const isLoopback = (a: number) => a >>> 24 === 127;
+
+/** brd_input: a limited or directed broadcast, after fib_validate_source unless the source is 0.0.0.0/8. */
+function brdInput(ns: NetNamespace, dev: NetDevice, saddr: number): number {
+  if (isZeronet(saddr)) return RouteIn.BROADCAST;
+  return sourceVerdict(validateSource(ns, dev, saddr, 0, null), RouteIn.BROADCAST);
+}
+
+function sourceVerdict(err: number, ok: number): number {
+  return err === 0 ? ok : err === -EXDEV ? RouteIn.RP_FILTER : RouteIn.MARTIAN_SRC;
+}
+
+/**
+ * fib_validate_source (net/ipv4/fib_frontend.c): 0, -EINVAL (a martian source) or -EXDEV (rp_filter). Without
+ * rp_filter only our own addresses are refused (accept_local=0), unless the forwarding route leaves by the input
+ * device or custom rules exist; then, and with rp_filter, the route back to the source must be unicast and, in
+ * strict mode, leave by the input device (loose mode: any route; a device without addresses fails both modes
+ * unless the route back uses it).
+ */
+export function validateSource(ns: NetNamespace, dev: NetDevice, saddr: number, daddr: number, oif: NetDevice | null): number {
+  const rpf = Math.max(ns.sysctl.rpFilter, dev.rpFilter);
+  if (rpf === 0 && dev !== oif && !hasCustomRules(ns)) return ns.isLocalAddr(saddr) ? -EINVAL : 0;
+  const back = ns.routeLookup(saddr, daddr, oif ?? ns.lo, 0);
+  const type = back === null ? 0 : back.type;
+  if (back === null || type === RTN_BLACKHOLE || type === RTN_UNREACHABLE || type === RTN_PROHIBIT) return rpf !== 0 ? -EXDEV : 0;
+  if (type !== RTN_UNICAST) return -EINVAL;
+  if (back.dev === dev) return 0;
+  if (!hasAddress(ns, dev)) return rpf !== 0 ? -EXDEV : 0;
+  return rpf === 1 ? -EXDEV : 0;
+}
+
+function hasCustomRules(ns: NetNamespace): boolean {
+  const rules = ns.rules;
+  if (rules.length !== 3) return true;
+  for (let i = 0; i < 3; i++) {
+    const r = rules[i]!;
+    if (r.table !== DEFAULT_RULE_TABLES[i] || r.srcLen !== 0 || r.dstLen !== 0 || r.iif !== "" || r.fwmask !== 0) return true;
+  }
+  return false;
+}
+const DEFAULT_RULE_TABLES = [RT_TABLE_LOCAL, RT_TABLE_MAIN, RT_TABLE_DEFAULT];
+
+function hasAddress(ns: NetNamespace, dev: NetDevice): boolean {
+  const a = ns.addrs;
+  for (let i = 0; i < a.length; i++) if (a[i]!.dev === dev) return true;
+  return false;
+}
+
+/** ip_route_input + dst_input: the routing decision for a received packet, then delivery, forwarding or the drop. */
 export function ipRouteInput(ns: NetNamespace, dev: NetDevice, pkt: Pkt): void {
   const w = ns.world;
   const buf = pkt.buf;
   const l3 = pkt.off + 14;
-  const saddr = get32(buf, l3 + 12);
   const daddr = get32(buf, l3 + 16);
-  const fromLo = dev.kind === LinkKind.LOOPBACK;
-  // Martians: 127/8 from the wire unless route_localnet (kube-proxy sets it for NodePorts on localhost).
-  if (!fromLo && !ns.sysctl.routeLocalnet && ((saddr >>> 24) === 127 || (daddr >>> 24) === 127)) {
-    w.drop(pkt, dev, Drop.MARTIAN);
+  const v = routeInput(ns, dev, get32(buf, l3 + 12), daddr, pkt.mark);
+  const r = routeInputResult;
+  if (v === RouteIn.MULTICAST || v === RouteIn.BROADCAST) {
+    const cast = v === RouteIn.MULTICAST ? RTN_MULTICAST : RTN_BROADCAST;
+    w.trace.record(pkt.id, Ev.ROUTE, ns.id, dev.ifindex, cast, daddr);
+    localDeliver(ns, dev, pkt, cast);
     return;
   }
-  if (daddr === 0xffffffff) {
-    w.trace.record(pkt.id, Ev.ROUTE, ns.id, dev.ifindex, RTN_BROADCAST, daddr);
-    localDeliver(ns, dev, pkt);
-    return;
-  }
-  const r = ns.routeLookup(daddr, saddr, dev, pkt.mark);
-  const type = r === null ? 0 : r.type;
-  w.trace.record(pkt.id, Ev.ROUTE, ns.id, r !== null && r.dev !== null ? r.dev.ifindex : 0, type, r === null ? 0 : r.gw !== 0 ? r.gw : daddr);
-  if (type === RTN_LOCAL || type === RTN_BROADCAST) {
-    localDeliver(ns, dev, pkt);
-    return;
-  }
-  // Everything else needs forwarding; with it off the kernel drops silently (ip_error sends nothing).
-  if (!ns.sysctl.ipForward) {
-    w.drop(pkt, dev, Drop.FORWARDING_DISABLED);
-    return;
-  }
-  if (r === null) {
-    icmpSend(ns, pkt, ICMP_DEST_UNREACH, ICMP_NET_UNREACH, 0, dev);
-    w.drop(pkt, dev, Drop.NO_ROUTE);
-    return;
-  }
-  if (type === RTN_BLACKHOLE) {
-    w.drop(pkt, dev, Drop.BLACKHOLE);
-    return;
-  }
-  if (type === RTN_UNREACHABLE || type === RTN_PROHIBIT) {
-    icmpSend(ns, pkt, ICMP_DEST_UNREACH, type === RTN_UNREACHABLE ? ICMP_HOST_UNREACH : ICMP_PKT_FILTERED, 0, dev);
-    w.drop(pkt, dev, type === RTN_UNREACHABLE ? Drop.UNREACHABLE : Drop.PROHIBIT);
-    return;
-  }
-  if (type !== RTN_UNICAST || r.dev === null) {
-    w.drop(pkt, dev, Drop.NO_ROUTE);
-    return;
-  }
-  // rp_filter (fib_validate_source): strict mode wants the reply route out of the input device, loose any route.
-  const rpf = Math.max(ns.sysctl.rpFilter, dev.rpFilter);
-  if (rpf !== 0 && saddr !== 0) {
-    const back = ns.routeLookup(saddr, daddr, null, pkt.mark);
-    if (back === null || back.type !== RTN_UNICAST || (rpf === 1 && back.dev !== dev)) {
-      w.drop(pkt, dev, Drop.RP_FILTER);
+  if (routeInputLooked) w.trace.record(pkt.id, Ev.ROUTE, ns.id, r !== null && r.dev !== null ? r.dev.ifindex : 0, r === null ? 0 : r.type, r === null ? 0 : r.gw !== 0 ? r.gw : daddr);
+  switch (v) {
+    case RouteIn.LOCAL:
+      localDeliver(ns, dev, pkt, RTN_LOCAL);
       return;
-    }
+    case RouteIn.FORWARD:
+      ipForward(ns, dev, pkt, r!.dev!, r!.gw !== 0 ? r!.gw : daddr);
+      return;
+    case RouteIn.NO_ROUTE:
+      icmpSend(ns, pkt, ICMP_DEST_UNREACH, ICMP_NET_UNREACH, 0, dev);
+      break;
+    case RouteIn.UNREACHABLE:
+      icmpSend(ns, pkt, ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, 0, dev);
+      break;
+    case RouteIn.PROHIBIT:
+      icmpSend(ns, pkt, ICMP_DEST_UNREACH, ICMP_PKT_FILTERED, 0, dev);
+      break;
   }
-  ipForward(ns, dev, pkt, r.dev, r.gw !== 0 ? r.gw : daddr);
+  w.drop(pkt, dev, ROUTE_IN_DROP[v]!);
 }
+
+/** The drop reason of each refusing routeInput() outcome. */
+const ROUTE_IN_DROP: number[] = [];
+ROUTE_IN_DROP[RouteIn.MARTIAN_SRC] = Drop.MARTIAN;
+ROUTE_IN_DROP[RouteIn.MARTIAN_DST] = Drop.MARTIAN_DST;
+ROUTE_IN_DROP[RouteIn.RP_FILTER] = Drop.RP_FILTER;
+ROUTE_IN_DROP[RouteIn.MC_NOT_JOINED] = Drop.MC_NOT_JOINED;
+ROUTE_IN_DROP[RouteIn.MC_BAD_SOURCE] = Drop.MC_BAD_SOURCE;
+// ip_error with forwarding off: dropped silently.
+ROUTE_IN_DROP[RouteIn.FORWARDING_DISABLED] = Drop.FORWARDING_DISABLED;
+ROUTE_IN_DROP[RouteIn.NO_ROUTE] = Drop.NO_ROUTE;
+ROUTE_IN_DROP[RouteIn.BLACKHOLE] = Drop.BLACKHOLE;
+ROUTE_IN_DROP[RouteIn.UNREACHABLE] = Drop.UNREACHABLE;
+ROUTE_IN_DROP[RouteIn.PROHIBIT] = Drop.PROHIBIT;
 
 /** ip_forward: TTL check (time exceeded from this router), MTU check, TTL decrement, FORWARD, then output. */
 export function ipForward(ns: NetNamespace, inDev: NetDevice, pkt: Pkt, outDev: NetDevice, nexthop: number): void {

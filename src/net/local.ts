@@ -31,8 +31,12 @@ const TCP_FIN = 0x01;
 const TCP_ACK = 0x10;
 const ICMP_PROT_UNREACH = 2;
 
-/** ip_local_deliver -> INPUT -> ip_local_deliver_finish -> the protocol's handler. */
-export function localDeliver(ns: NetNamespace, dev: NetDevice, pkt: Pkt): void {
+/**
+ * ip_local_deliver -> INPUT -> ip_local_deliver_finish -> the protocol's handler. `cast` is the input route's
+ * type: to a broadcast or multicast route nothing answers (icmp_echo_ignore_broadcasts=1; icmp_send and
+ * tcp_v4_send_reset send nothing for them; UDP goes to the sockets or is dropped silently).
+ */
+export function localDeliver(ns: NetNamespace, dev: NetDevice, pkt: Pkt, cast = RTN_LOCAL): void {
   const w = ns.world;
   if (nfHook(ns, NF_INET_LOCAL_IN, pkt, dev, null) !== NF_ACCEPT) return;
   const buf = pkt.buf;
@@ -50,13 +54,13 @@ export function localDeliver(ns: NetNamespace, dev: NetDevice, pkt: Pkt): void {
   if (proto === IPPROTO_ICMP) {
     const sock = ns.sockets.lookup(IPPROTO_ICMP, daddr, 0);
     if (sock !== null) deliverTo(ns, sock, pkt, 0);
-    if (buf[l4] === ICMP_ECHO) icmpEchoReply(ns, pkt);
+    if (buf[l4] === ICMP_ECHO && cast === RTN_LOCAL) icmpEchoReply(ns, pkt);
     if (sock === null || !sockKeeps) w.free(pkt);
     sockKeeps = false;
     return;
   }
   if (proto !== IPPROTO_UDP && proto !== IPPROTO_TCP) {
-    icmpSend(ns, pkt, ICMP_DEST_UNREACH, ICMP_PROT_UNREACH, 0, dev);
+    if (cast === RTN_LOCAL) icmpSend(ns, pkt, ICMP_DEST_UNREACH, ICMP_PROT_UNREACH, 0, dev);
     w.drop(pkt, dev, Drop.NO_SOCKET);
     return;
   }
@@ -69,11 +73,11 @@ export function localDeliver(ns: NetNamespace, dev: NetDevice, pkt: Pkt): void {
   }
   if (proto === IPPROTO_UDP) {
     // __udp4_lib_rcv: no socket -> port unreachable (not for broadcast).
-    if (pkt.pktType === PACKET_HOST && ns.addrType(daddr) === RTN_LOCAL) icmpSend(ns, pkt, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, dev);
+    if (cast === RTN_LOCAL && pkt.pktType === PACKET_HOST && ns.addrType(daddr) === RTN_LOCAL) icmpSend(ns, pkt, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, dev);
     w.drop(pkt, dev, Drop.NO_SOCKET);
     return;
   }
-  if ((buf[l4 + 13]! & TCP_RST) === 0) tcpSendReset(ns, pkt);
+  if ((buf[l4 + 13]! & TCP_RST) === 0 && cast === RTN_LOCAL) tcpSendReset(ns, pkt);
   w.drop(pkt, dev, Drop.NO_SOCKET);
 }
 

@@ -74,6 +74,7 @@ export const Drop = {
   HOP_LIMIT: 13,
   VXLAN_NO_FDB: 14,
   VXLAN_NO_VNI: 15,
+  /** A martian source (route.c in_martian_src; IP_INVALID_SOURCE, IP_LOCALNET): see ipv4.ts routeInput. */
   MARTIAN: 16,
   NO_PEER: 17,
   FRAG_NEEDED: 18,
@@ -88,6 +89,12 @@ export const Drop = {
   TC_STOLEN: 25,
   /** ip_rcv_core: bad version, header length, total length or header checksum. */
   IP_HDR: 26,
+  /** A martian destination (route.c in_martian_dst; IP_INVALID_DEST, IP_LOCALNET). */
+  MARTIAN_DST: 27,
+  /** A multicast destination the input device has not joined (ip_check_mc_rcu). */
+  MC_NOT_JOINED: 28,
+  /** A multicast packet whose source ip_mc_validate_source refuses. */
+  MC_BAD_SOURCE: 29,
 } as const;
 
 export const DROP_NAMES: Record<number, string> = Object.fromEntries(
