@@ -1,16 +1,26 @@
 // The kernel as referee for kube-proxy's IPVS-mode iptables side (the kernel here has no IPVS; ipsets and the
 // `set` match it has): in a scratch namespace, `ipset restore` tcbox's `ipset save` text, iptables-legacy-restore
 // the IPVS proxier's rules (they reference the sets, so the kernel checks every set name and dimension), save them
-// back and compare with tcbox's text; then `ipset test` a table of entries against tcbox's IpSet membership.
+// back and compare with tcbox's text; then `ipset test` a table of entries against tcbox's IpSet membership, and
+// send TCP SYNs from spoofed sources into the namespace (scapy on a veth peer) to the LB address bound on a dummy
+// kube-ipvs0: the kernel's DROP (KUBE-SOURCE-RANGES-FIREWALL) and REJECT (KUBE-IPVS-FILTER) counters must move
+// as tcbox's netfilter path decides for the same packet.
 // Needs root, `ip netns`, the ipset tool (package ipset) and the xt_set match; skips with the reason otherwise.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadCluster } from "../../src/k8s/cluster.js";
 import { generateIpvs } from "../../src/k8s/kube-proxy/ipvs.js";
-import { ipvsIptablesSave } from "../../src/k8s/kube-proxy/ipvs-rules.js";
+import { ipvsIptablesSave, ipvsRestorePayload } from "../../src/k8s/kube-proxy/ipvs-rules.js";
+import { compileRuleset } from "../../src/netfilter/compile.js";
+import { AddrType } from "../../src/netfilter/ctstate.js";
+import { NF_ACCEPT } from "../../src/netfilter/eval.js";
+import { NetfilterPath, PathResult } from "../../src/netfilter/hooks.js";
 import { IpSetRegistry } from "../../src/netfilter/ipset.js";
-import { parseIpv4 } from "../../src/packet/addr.js";
+import { PacketState } from "../../src/netfilter/packet-state.js";
+import { RecentTables } from "../../src/netfilter/recent.js";
+import { parseIptablesRestore } from "../../src/netfilter/restore.js";
+import { formatIpv4, parseIpv4 } from "../../src/packet/addr.js";
 
 const NS = `tcbxipvs${process.pid}`;
 const LEGACY = existsSync("/usr/sbin/iptables-legacy-restore");
@@ -135,6 +145,70 @@ describe.skipIf(skipReason !== null)("kube-proxy IPVS mode: ipsets and iptables 
     expect(want).toEqual(got);
     // Both answers occur in the table (it can fail either way).
     expect(new Set(got.map((g) => g.endsWith("true"))).size).toBe(2);
+  });
+
+  it("loadBalancerSourceRanges in the kernel: SYNs from allowed and blocked sources to the LB address meet the verdicts tcbox gives", () => {
+    const sets = inNs("ipset", ["restore", "-exist"], st.ipsets.save());
+    expect(sets.status, sets.stderr).toBe(0);
+    expect(inNs(RESTORE, [], ipvsIptablesSave(st)).status).toBe(0);
+    for (const c of [
+      "ip link set lo up", "ip link add v0 type veth peer name v1", "ip link set v0 up", "ip link set v1 up",
+      "ip addr add 192.168.0.2/24 dev v0", "ip addr add 1.2.3.4/32 dev lo",
+      "ip addr add 172.30.0.41/32 dev lo", // (no dummy driver here: lo holds the kube-ipvs0 addresses)
+      "sysctl -qw net.ipv4.conf.all.rp_filter=0", "sysctl -qw net.ipv4.conf.v0.rp_filter=0", "sysctl -qw net.ipv4.conf.v0.accept_local=1",
+    ]) {
+      const r = inNs(c.split(" ")[0]!, c.split(" ").slice(1));
+      expect(r.status, `${c}: ${r.stderr}`).toBe(0);
+    }
+    const flows: [string, string, number][] = [
+      ["203.0.113.2", "1.2.3.4", 80], // 203.0.113.77/25 → 203.0.113.0/25
+      ["203.0.113.130", "1.2.3.4", 80],
+      ["10.0.0.2", "1.2.3.4", 80], // only 0.0.0.0/0 would allow it, and the kernel refused that member
+      ["192.168.0.77", "1.2.3.4", 80],
+      ["1.2.3.4", "1.2.3.4", 80], // the node to its own LB address (KUBE-LOAD-BALANCER-SOURCE-IP)
+      ["203.0.113.2", "1.2.3.4", 81], // not a Service port: KUBE-IPVS-FILTER
+      ["203.0.113.130", "172.30.0.41", 80], // the ClusterIP has no source ranges
+    ];
+    const mac = inNs("cat", ["/sys/class/net/v0/address"]).stdout.trim();
+    const py = [
+      "import subprocess, time, re",
+      "from scapy.all import Ether, IP, TCP, sendp, conf",
+      "conf.verb = 0",
+      "def counts():",
+      `  t = subprocess.run(["${SAVE}", "-c", "-t", "filter"], capture_output=True, text=True).stdout`,
+      "  d = re.search(r'^\\[(\\d+):\\d+\\] -A KUBE-SOURCE-RANGES-FIREWALL -j DROP$', t, re.M)",
+      "  r = re.search(r'^\\[(\\d+):\\d+\\] -A KUBE-IPVS-FILTER .*-j REJECT', t, re.M)",
+      "  return int(d.group(1)), int(r.group(1))",
+      `for i, (s, d, p) in enumerate(${JSON.stringify(flows)}):`,
+      "  a = counts()",
+      `  sendp(Ether(dst="${mac}")/IP(src=s, dst=d)/TCP(sport=41000 + i, dport=p, flags="S"), iface="v1")`,
+      "  time.sleep(0.05)",
+      "  b = counts()",
+      "  print('DROP' if b[0] > a[0] else 'REJECT' if b[1] > a[1] else 'ACCEPT')",
+    ].join("\n");
+    const r = inNs("/usr/bin/python3", ["-c", py]);
+    expect(r.status, r.stderr).toBe(0);
+    const kernel = r.stdout.trim().split("\n");
+    const recent = new RecentTables();
+    const rules = compileRuleset(parseIptablesRestore(ipvsRestorePayload(st)), { ipsets: st.ipsets, recent });
+    const local = (a: number) => a === parseIpv4("192.168.0.2") || st.kubeIpvs0.includes(formatIpv4(a));
+    const path = new NetfilterPath(rules, {
+      randomMatch: () => false, addrType: (a) => (local(a) ? AddrType.LOCAL : AddrType.UNICAST), now: () => 0, recent,
+      isLocal: local, masqueradeAddr: () => parseIpv4("192.168.0.2"),
+    });
+    const mine = flows.map(([src, dst, port], i) => {
+      const p = new PacketState();
+      p.proto = 6;
+      p.src = parseIpv4(src);
+      p.dst = parseIpv4(dst);
+      p.sport = 41000 + i;
+      p.dport = port;
+      p.iif = 1;
+      const out = new PathResult();
+      return path.receive(p, out) === NF_ACCEPT ? "ACCEPT" : out.rejectWith >= 0 ? "REJECT" : "DROP";
+    });
+    expect(mine).toEqual(kernel);
+    expect(new Set(kernel)).toEqual(new Set(["ACCEPT", "DROP", "REJECT"]));
   });
 
   it("hash:ip,port,net: the kernel refuses a /0 network and a /33, clears host bits and prints /32 bare, as tcbox's IpSet does", () => {
