@@ -13,7 +13,10 @@ import { F, L3, tcp, udp } from "../netfilter/conntrack-fixtures.js";
 const VIP = "172.30.0.41";
 const OPTS = { nodeName: "test-node", nodeIPs: ["192.168.0.2"], clusterCIDR: "10.0.0.0/8" };
 
-/** One Service (TCP 80 and UDP 53) with the given endpoint addresses; `affinity` sets sessionAffinity ClientIP. */
+/**
+ * One Service (TCP 80 and UDP 53) with the given endpoint addresses; `affinity` sets sessionAffinity ClientIP.
+ * An address ending in "~" is a terminating endpoint that still serves (ready: false, serving: true).
+ */
 function cluster(eps: string[], affinity = false, withService = true) {
   const svc = `apiVersion: v1
 kind: Service
@@ -28,7 +31,7 @@ spec:
 kind: EndpointSlice
 metadata: {namespace: ns1, name: web-1, labels: {kubernetes.io/service-name: web}}
 addressType: IPv4
-endpoints: [${eps.map((a) => `{addresses: [${a}], nodeName: node2}`).join(", ")}]
+endpoints: [${eps.map((a) => `{addresses: [${a.replace("~", "")}], nodeName: node2${a.endsWith("~") ? ", conditions: {ready: false, serving: true, terminating: true}" : ""}}`).join(", ")}]
 ports: [{name: http, port: 8080, protocol: TCP}, {name: dns, port: 5353, protocol: UDP}]
 `;
   return loadCluster((withService ? svc : "") + slice, "web.yaml", { serviceCIDR: "172.30.0.0/16", nodePortRange: [1, 65535], kubernetesService: false });
@@ -142,6 +145,21 @@ describe("graceful termination (kube-proxy GracefulTerminationManager + ip_vs)",
     expect(lnc).toContain(`TCP 180:00 ASSURED     10.180.9.9:0       ${VIP}:80     ${other}:8080\n`);
     expect(lnc).toMatch(new RegExp(`TCP \\d+:\\d+ +ASSURED +10\\.180\\.9\\.9:0 +${VIP.replace(/\./g, "\\.")}:65535 +${first.replace(/\./g, "\\.")}:65535\\n`));
     expect(lnc.split("\n").filter((l) => l.includes("ESTABLISHED")).length).toBe(3);
+  });
+
+  it("terminating endpoints: one that starts terminating while another is ready drains at weight 0; when all are terminating they serve again (re-added at weight 1)", () => {
+    let { st, path } = node(["10.180.0.1", "10.180.0.2"]);
+    const busy = connect(path, 40000, 0);
+    const other = busy === "10.180.0.1" ? "10.180.0.2" : "10.180.0.1";
+    st = syncIpvs(st, cluster([`${busy}~`, other]), 1);
+    expect(rsLines(st)).toEqual([`-> ${busy}:8080 Masq 0 1 0`, `-> ${other}:8080 Masq 1 0 0`].sort());
+    expect(connect(path, 40001, 2, "10.180.9.8")).toBe(other);
+    expect(send(path, ack(40000), 3)).toBe(busy);
+    // Both terminating: kube-proxy falls back to serving+terminating endpoints, so the draining one is wanted
+    // again: deleted and added anew, and the connection it carried is dropped at its next packet.
+    st = syncIpvs(st, cluster([`${busy}~`, `${other}~`]), 4);
+    expect(rsLines(st)).toEqual([`-> ${busy}:8080 Masq 1 0 0`, `-> ${other}:8080 Masq 1 1 0`].sort());
+    expect(send(path, ack(40000), 5)).toBe("DROP");
   });
 
   it("a Service that goes away takes its virtual servers with it", () => {
