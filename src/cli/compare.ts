@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { loadClusterFile } from "../k8s/cluster.js";
 import { loadDemoCluster } from "../k8s/demo-cluster.js";
 import type { GenNumber } from "../gens/types.js";
-import { compare, defaultWorkload, type CompareJson, type WorkloadEntry } from "../compare/run.js";
+import { compare, defaultWorkload, seenAs, type CompareJson, type GenTotals, type WorkloadEntry } from "../compare/run.js";
 import { parseWorkload } from "../compare/workload.js";
 import { CliError, print, printJson } from "./output.js";
 
@@ -31,20 +31,110 @@ export function readWorkload(file: string): WorkloadEntry[] {
   return parseWorkload(text, file);
 }
 
-export function humanTable(r: CompareJson): string {
+export interface TableOptions {
+  /** ANSI colour for differing values (yellow) and reachability disagreements (red). Default: off. */
+  color?: boolean;
+}
+
+/** The per-connection columns, in order. */
+const COLUMNS = ["verdict", "delivered to", "dst", "src seen", "as", "hops", "encap", "rules", "map lookups"] as const;
+/** Columns whose values are expected to differ between generations (each numbers its own pods): never marked. */
+const ADDRESS_COLUMNS = new Set(["dst", "src seen"]);
+
+function cells(r: CompareJson, f: CompareJson["flows"][number], g: number): string[] {
+  const x = f.results[String(g)]!;
+  return [
+    x.verdict,
+    x.delivered ? (x.dst_pod ?? "external") : "-",
+    x.dst ?? "-",
+    x.src_seen ?? "-",
+    seenAs(x.src_seen, r.addresses[String(g)]!, f.from) ?? "-",
+    String(x.hops.length),
+    `${x.encap_bytes}B`,
+    String(x.rules_evaluated),
+    String(x.map_lookups),
+  ];
+}
+
+/**
+ * Per connection, one row per generation side by side; a value that differs between generations is marked `*`
+ * (and yellow with colour), the row's drop reason follows it, and a `differs:` line names the columns. A
+ * reachability disagreement is flagged `!!!`. Then the summary: where the generations disagree, and per
+ * generation totals.
+ */
+export function humanTable(r: CompareJson, opts: TableOptions = {}): string {
+  const paint = (code: number, s: string) => (opts.color ? `\x1b[${code}m${s}\x1b[0m` : s);
   const lines: string[] = [];
+  const gname = (g: number) => `gen${g}`;
   for (const f of r.flows) {
     lines.push(`#${f.id} ${f.from} -> ${f.to} ${f.protocol}`);
-    for (const g of r.gens) {
+    const rows = r.gens.map((g) => cells(r, f, g));
+    const differs = COLUMNS.map((c, i) => !ADDRESS_COLUMNS.has(c) && new Set(rows.map((x) => x[i])).size > 1);
+    const marked = rows.map((x) => x.map((v, i) => (differs[i] ? `${v}*` : v)));
+    const w = COLUMNS.map((c, i) => Math.max(c.length, ...marked.map((x) => x[i]!.length)));
+    const fmt = (x: string[], paintDiffs: boolean) =>
+      x.map((v, i) => {
+        const cell = i >= 5 ? v.padStart(w[i]!) : v.padEnd(w[i]!);
+        return paintDiffs && differs[i] ? paint(33, cell) : cell;
+      }).join("  ");
+    lines.push(`        ${fmt([...COLUMNS], false)}`.trimEnd());
+    r.gens.forEach((g, k) => {
       const x = f.results[String(g)]!;
-      const to = x.delivered ? `${x.dst_pod ?? "external"} (${x.dst})` : `- (${x.drop_reason})`;
-      lines.push(`  gen${g}: ${x.verdict.padEnd(7)} to ${to}  src seen ${x.src_seen ?? "-"}  hops ${x.hops.length}  encap ${x.encap_bytes}B  rules ${x.rules_evaluated}  prog runs ${x.map_lookups}`);
-    }
-    if (r.summary.disagreements.some((d) => d.id === f.id && d.field === "delivered")) lines.push("  !!! REACHABILITY DISAGREEMENT between generations");
+      const why = x.drop_reason !== null ? `  (${x.drop_reason})` : "";
+      lines.push(`  ${gname(g).padEnd(6)}${fmt(marked[k]!, true)}${why}`.trimEnd());
+    });
+    const names = COLUMNS.filter((_, i) => differs[i]);
+    const reach = r.summary.disagreements.some((d) => d.id === f.id && d.field === "delivered");
+    if (reach) lines.push(paint(31, "  !!! REACHABILITY DISAGREEMENT between generations"));
+    if (names.length > 0) lines.push(`  differs: ${names.join(", ")}`);
   }
-  lines.push("");
-  lines.push(`${r.summary.connections} connections; ${r.summary.disagreements.length} disagreements, ${r.summary.reachability_disagreements} in reachability${r.summary.reachability_disagreements > 0 ? " (!!! generations must agree on who can reach whom)" : ""}`);
+  lines.push("", ...summaryText(r, paint));
   return lines.join("\n");
+}
+
+function summaryText(r: CompareJson, paint: (code: number, s: string) => string): string[] {
+  const s = r.summary;
+  const out = [
+    `${s.connections} connections; ${s.disagreements.length} disagreements, ${s.reachability_disagreements} in reachability${s.reachability_disagreements > 0 ? paint(31, " (!!! generations must agree on who can reach whom)") : ""}`,
+  ];
+  const byId = new Map(r.flows.map((f) => [f.id, f]));
+  const label: Record<string, string> = { delivered: "reachability", verdict: "verdict", dst_pod: "delivered to a pod", src_seen: "source address seen" };
+  for (const field of ["delivered", "verdict", "dst_pod", "src_seen"]) {
+    const ds = s.disagreements.filter((d) => d.field === field);
+    if (ds.length === 0) continue;
+    out.push(`  ${label[field]}: ${ds.length} connection${ds.length === 1 ? "" : "s"} disagree`);
+    for (const d of ds) {
+      const f = byId.get(d.id)!;
+      const vals = r.gens.map((g) => {
+        const x = f.results[String(g)]!;
+        const v = field === "src_seen" ? `${seenAs(x.src_seen, r.addresses[String(g)]!, f.from) ?? "-"}` : String(d.values[String(g)] ?? "-");
+        return `gen${g} ${v}`;
+      });
+      out.push(`    #${d.id} ${f.from} -> ${f.to} ${f.protocol}: ${vals.join(", ")}`);
+    }
+  }
+  if (Object.keys(s.totals).length > 0) {
+    const rows: [string, (t: GenTotals) => string][] = [
+      ["delivered", (t) => `${t.delivered}/${s.connections}`],
+      ["denied", (t) => String(t.denied)],
+      ["dropped", (t) => String(t.dropped)],
+      ["encapsulated (max bytes)", (t) => `${t.encapsulated} (${t.encap_bytes}B)`],
+      ["rules evaluated", (t) => String(t.rules_evaluated)],
+      ["map lookups", (t) => String(t.map_lookups)],
+      ["conntrack entries", (t) => String(t.conntrack_entries)],
+    ];
+    const cols = r.gens.map((g) => rows.map(([, fn]) => fn(s.totals[String(g)]!)));
+    const w0 = Math.max(...rows.map(([n]) => n.length));
+    const wg = r.gens.map((g, i) => Math.max(`gen${g}`.length, ...cols[i]!.map((v) => v.length)));
+    out.push("", `  ${"per generation".padEnd(w0)}  ${r.gens.map((g, i) => `gen${g}`.padStart(wg[i]!)).join("  ")}`);
+    rows.forEach(([n], k) => out.push(`  ${n.padEnd(w0)}  ${r.gens.map((_, i) => cols[i]![k]!.padStart(wg[i]!)).join("  ")}`));
+  }
+  return out;
+}
+
+/** Colour on a terminal unless NO_COLOR is set (https://no-color.org). */
+export function useColor(): boolean {
+  return process.stdout.isTTY === true && (process.env.NO_COLOR ?? "") === "";
 }
 
 export function register(program: Command): void {
@@ -73,6 +163,6 @@ export function register(program: Command): void {
       }
       const r = await compare(cluster, wl, gens as GenNumber[], seed, { pcapDir: opts.pcap });
       if (opts.json) printJson(r);
-      else print(humanTable(r));
+      else print(humanTable(r, { color: useColor() }));
     });
 }

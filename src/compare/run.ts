@@ -17,7 +17,43 @@ export interface CompareJson {
   gens: number[];
   addresses: Record<string, { pods: Record<string, string>; nodes: Record<string, string> }>;
   flows: { id: number; spec: number; from: string; to: string; protocol: string; results: Record<string, FlowResult> }[];
-  summary: { connections: number; disagreements: { id: number; field: string; values: Record<string, unknown> }[]; reachability_disagreements: number };
+  summary: {
+    connections: number;
+    disagreements: { id: number; field: string; values: Record<string, unknown> }[];
+    reachability_disagreements: number;
+    /** Additive: per generation, the connections' results summed (see GenTotals). */
+    totals: Record<string, GenTotals>;
+  };
+}
+
+/** One generation's results over every connection. */
+export interface GenTotals {
+  /** Connections delivered to a receiver, and those denied by policy or dropped. */
+  delivered: number;
+  denied: number;
+  dropped: number;
+  /** Sums of the per-connection counters. */
+  rules_evaluated: number;
+  map_lookups: number;
+  conntrack_entries: number;
+  /** The largest per-packet encapsulation overhead seen (bytes), and how many connections were encapsulated. */
+  encap_bytes: number;
+  encapsulated: number;
+}
+
+export function totalsOf(results: FlowResult[]): GenTotals {
+  const t: GenTotals = { delivered: 0, denied: 0, dropped: 0, rules_evaluated: 0, map_lookups: 0, conntrack_entries: 0, encap_bytes: 0, encapsulated: 0 };
+  for (const x of results) {
+    if (x.delivered) t.delivered++;
+    if (x.verdict === "denied") t.denied++;
+    else if (x.verdict === "dropped") t.dropped++;
+    t.rules_evaluated += x.rules_evaluated;
+    t.map_lookups += x.map_lookups;
+    t.conntrack_entries += x.conntrack_entries;
+    t.encap_bytes = Math.max(t.encap_bytes, x.encap_bytes);
+    if (x.encap_bytes > 0) t.encapsulated++;
+  }
+  return t;
 }
 
 /** Every client pod (not hostNetwork, not a Service backend of kube-system) to every Service port, plus the internet. */
@@ -55,7 +91,7 @@ export interface CompareOptions {
 }
 
 export async function compare(c: Cluster, workload: WorkloadEntry[], gens: GenNumber[], seed: number, opts: CompareOptions = {}): Promise<CompareJson> {
-  const out: CompareJson = { gens: [...gens], addresses: {}, flows: [], summary: { connections: 0, disagreements: [], reachability_disagreements: 0 } };
+  const out: CompareJson = { gens: [...gens], addresses: {}, flows: [], summary: { connections: 0, disagreements: [], reachability_disagreements: 0, totals: {} } };
   let id = 0;
   workload.forEach((w, spec) => {
     for (let k = 0; k < w.count; k++) out.flows.push({ id: id++, spec, from: w.from, to: w.to, protocol: w.protocol, results: {} });
@@ -75,15 +111,33 @@ export async function compare(c: Cluster, workload: WorkloadEntry[], gens: GenNu
     }
   }
   out.summary.connections = out.flows.length;
+  for (const g of gens) out.summary.totals[String(g)] = totalsOf(out.flows.map((f) => f.results[String(g)]!));
   for (const f of out.flows) {
-    const rs = gens.map((g) => f.results[String(g)]!);
-    for (const field of ["delivered", "verdict", "dst_pod"] as const) {
-      const vals = new Set(rs.map((r) => (field === "dst_pod" ? (r.dst_pod === null ? null : "pod") : r[field])));
-      if (vals.size > 1) {
+    for (const field of ["delivered", "verdict", "dst_pod", "src_seen"] as const) {
+      // dst_pod: a pod or not (each generation picks its own backend); src_seen: whose address the receiver saw.
+      const key = (g: number) => {
+        const r = f.results[String(g)]!;
+        if (field === "dst_pod") return r.dst_pod === null ? null : "pod";
+        if (field === "src_seen") return seenAs(r.src_seen, out.addresses[String(g)]!, f.from);
+        return r[field];
+      };
+      if (new Set(gens.map(key)).size > 1) {
         out.summary.disagreements.push({ id: f.id, field, values: Object.fromEntries(gens.map((g) => [String(g), f.results[String(g)]![field]])) });
         if (field === "delivered") out.summary.reachability_disagreements++;
       }
     }
   }
   return out;
+}
+
+/** Whose address a receiver saw as the source: "client" (the sending pod's), "node NAME", "pod NS/NAME", the
+ *  address itself when it is none of these, or null when nothing was received. */
+export function seenAs(srcSeen: string | null, addrs: CompareJson["addresses"][string], client: string): string | null {
+  if (srcSeen === null) return null;
+  const colon = srcSeen.indexOf(":");
+  const ip = colon < 0 ? srcSeen : srcSeen.slice(0, colon);
+  if (addrs.pods[client] === ip) return "client";
+  for (const [n, a] of Object.entries(addrs.nodes)) if (a === ip) return `node ${n}`;
+  for (const [p, a] of Object.entries(addrs.pods)) if (a === ip) return `pod ${p}`;
+  return ip;
 }
