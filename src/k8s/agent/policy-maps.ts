@@ -54,19 +54,33 @@ export class PolicyMaps {
     this.policy = get("cilium_policy_v2");
   }
 
-  /** ipcache: a CIDR ("10.244.1.5/32", "0.0.0.0/0") holds identity `identity`. */
-  upsertIpcache(cidr: string, identity: number, tunnelEndpoint?: string): void {
+  /** struct ipcache_key for "10.244.1.5/32" or a bare address (/32). */
+  ipcacheKey(cidr: string): Uint8Array {
     const c = cidr.includes("/") ? parseCidr(cidr) : { addr: parseIpv4(cidr), len: 32 };
     const k = new Uint8Array(8);
     const kd = new DataView(k.buffer);
     kd.setUint32(0, c.len, LE);
     kd.setUint32(4, c.addr >>> 0, false);
+    return k;
+  }
+
+  /** ipcache: a CIDR ("10.244.1.5/32", "0.0.0.0/0") holds identity `identity`. */
+  upsertIpcache(cidr: string, identity: number, tunnelEndpoint?: string): void {
+    const k = this.ipcacheKey(cidr);
     const v = new Uint8Array(12);
     const vd = new DataView(v.buffer);
     vd.setUint32(0, identity, LE);
     if (tunnelEndpoint) vd.setUint32(4, parseIpv4(tunnelEndpoint), false);
     this.ipcache.update(k, v);
     this.ops.updates++;
+  }
+
+  /** Remove a prefix from the ipcache (absent: nothing to do). */
+  deleteIpcache(cidr: string): void {
+    const k = this.ipcacheKey(cidr);
+    if (this.ipcache.lookup(k) === undefined) return;
+    this.ipcache.delete(k);
+    this.ops.deletes++;
   }
 
   upsertEndpoint(ep: EndpointSpec): void {
