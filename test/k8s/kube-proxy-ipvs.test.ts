@@ -286,3 +286,24 @@ ports: [{name: p80, port: 80, protocol: TCP}]
     expect(all.ipsets.get("KUBE-LOAD-BALANCER-SOURCE-IP")!.size).toBe(1);
   });
 });
+
+describe("kube-ipvs0 addresses", () => {
+  it("an externalIP that is a node address gets a virtual server but is not bound to kube-ipvs0 (syncService shouldBind)", () => {
+    const cluster = loadCluster(
+      `apiVersion: v1
+kind: Service
+metadata: {namespace: ns1, name: ext}
+spec:
+  clusterIP: 172.30.0.60
+  externalIPs: [192.168.0.2, 192.168.99.20]
+  ports: [{name: p80, port: 80, protocol: TCP}]
+`,
+      "ext.yaml",
+      { serviceCIDR: "172.30.0.0/16", nodePortRange: [1, 65535], kubernetesService: false },
+    );
+    const st = generateIpvs(cluster, { nodeName: "test-node", nodeIPs: ["192.168.0.2"], clusterCIDR: "10.0.0.0/8" });
+    expect(st.kubeIpvs0).toEqual(["172.30.0.60", "192.168.99.20"]);
+    expect(st.ipsets.get("KUBE-IPVS-IPS")!.test(parseIpv4("192.168.0.2"), 0, 0, 0)).toBe(false);
+    expect(st.ipvs.lookup(6, parseIpv4("192.168.0.2"), 80)).toBeGreaterThanOrEqual(0);
+  });
+});

@@ -121,9 +121,13 @@ export function generateIpvs(cluster: Cluster, opts: IpvsProxierOptions): IpvsSt
     set("KUBE-CLUSTER-IP").add(entry(sp.clusterIP));
     bound.add(sp.clusterIP);
     addVs(sp.clusterIP, sp.port, internal);
+    // syncService: an external or LB address the node already holds is not bound to kube-ipvs0 again.
+    const bind = (ip: string) => {
+      if (!opts.nodeIPs.includes(ip)) bound.add(ip);
+    };
     for (const ip of sp.externalIPs) {
       set(sp.externalPolicyLocal ? "KUBE-EXTERNAL-IP-LOCAL" : "KUBE-EXTERNAL-IP").add(entry(ip));
-      bound.add(ip);
+      bind(ip);
       addVs(ip, sp.port, external);
     }
     for (const ip of sp.loadBalancerVIPs) {
@@ -140,7 +144,7 @@ export function generateIpvs(cluster: Cluster, opts: IpvsProxierOptions): IpvsSt
         if (allowFromNode) set("KUBE-LOAD-BALANCER-SOURCE-IP").add(`${entry(ip)},${ip}`);
         else lbNoNodeAccess.push({ ip, proto: sp.proto, port: sp.port });
       }
-      bound.add(ip);
+      bind(ip);
       addVs(ip, sp.port, external);
     }
     if (sp.nodePort !== 0 && (sp.proto === "tcp" || sp.proto === "udp")) {
