@@ -6,11 +6,15 @@
 //    the same subnet (full-mesh iBGP); across subnets Calico's BIRD resolves the next hop recursively (`gateway
 //    recursive`), which gives the subnet router, and the router must know the blocks: the model peers the
 //    underlay router with every node (Calico's "peer with the ToR" design) so it learns them too. No IPIP/VXLAN.
+//  - Felix's static ARP: for each local workload a PERMANENT neighbour entry on the host, the pod's IP with the
+//    pod's eth0 MAC on its cali veth (`ip neigh` shows `POD_IP dev caliXXXX lladdr POD_MAC PERMANENT`), so the
+//    host never ARPs towards a workload; the pod reaches its gateway 169.254.1.1 through proxy_arp on the cali;
 //  - kube-proxy iptables rules and felix's natOutgoing masquerade per node.
 import type { Cluster } from "../k8s/types.js";
 import { nodeBlocks, type CalicoIpamState } from "../k8s/cni/calico-ipam.js";
 import { emptyPluginState } from "../k8s/cni/plugin.js";
 import type { NetConf } from "../k8s/cni/types.js";
+import { macToString } from "../net/index.js";
 import { buildUnderlay, clusterView, finishNetfilter, genTitle, kubeProxyPayload, pluginContext, resolveOptions, routerDevFor, run, wirePods } from "./cluster-dataplane.js";
 import { calicoRules } from "./masquerade.js";
 import type { BuildOptions, BuiltGeneration } from "./types.js";
@@ -39,6 +43,12 @@ export function buildGen2(cluster: Cluster, opts: BuildOptions = {}): BuiltGener
     const node = cluster.nodes.find((x) => x.metadata.name === n.name)!;
     return calicoConf(n.name, cluster.clusterCIDR, node.podCIDR);
   }, 0);
+  // Felix: a permanent neighbour entry per local workload (its route table's static ARP for the workload's MAC).
+  for (const p of pods) {
+    if (p.hostNetwork || p.hostIf === null) continue;
+    const n = u.nodes.find((x) => x.name === p.node)!;
+    run(n.ns, `ip neigh replace ${p.ip} lladdr ${macToString(p.ns.dev("eth0").mac)} dev ${p.hostIf} nud permanent`);
+  }
   // BIRD: own blocks blackholed, every other node's blocks learned.
   for (const n of u.nodes) {
     n.podRanges = nodeBlocks(ipam, n.name);

@@ -5,7 +5,8 @@
 import { describe, expect, it } from "vitest";
 import { loadDemoCluster } from "../../src/k8s/demo-cluster.js";
 import { buildGen1, buildGen2, buildGen3, nodeOf, nodeView, podOf, type BuiltGeneration } from "../../src/gens/index.js";
-import { ipAddr, ipRoute, ipNeigh, macToString } from "../../src/net/index.js";
+import { ipAddr, ipRoute, ipNeigh, macToString, sendUdp } from "../../src/net/index.js";
+import { parseIpv4 } from "../../src/packet/index.js";
 import { threeNodes } from "./fixtures.js";
 
 const lines = (...l: string[]) => l.join("\n") + "\n";
@@ -99,6 +100,25 @@ describe("Gen 2 (Calico /32 routes + BGP)", () => {
     const g = buildGen2(threeNodes());
     expect(nodeOf(g, "a").learnedRoutes).toEqual(["10.244.1.0/26 via 192.168.1.11 dev eth0 proto bird", "10.244.2.0/26 via 192.168.1.12 dev eth0 proto bird"]);
     expect(nodeOf(g, "c").learnedRoutes).toEqual(["10.244.0.0/26 via 192.168.1.10 dev eth0 proto bird", "10.244.1.0/26 via 192.168.1.11 dev eth0 proto bird"]);
+  });
+
+  it("Felix's static ARP: each node's ip neigh holds every local workload's IP and eth0 MAC on its cali, PERMANENT", () => {
+    const g = buildGen2(loadDemoCluster());
+    for (const n of g.nodes) {
+      const want = podsOn(g, n.name).map((p) => `${p.ip} dev ${p.hostIf} lladdr ${macToString(p.ns.dev("eth0").mac)} PERMANENT`);
+      expect(want.length).toBeGreaterThan(0);
+      expect(nodeView(g, n.name).ipNeigh).toBe(lines(...want));
+    }
+    // The pod side: 169.254.1.1 resolves through the cali's proxy_arp (the cali's MAC, learned, not static).
+    const pod = podsOn(g, "node-1")[0]!;
+    const node = nodeOf(g, "node-1");
+    expect(node.ns.dev(pod.hostIf!).proxyArp).toBe(true);
+    expect(ipNeigh(pod.ns)).toBe("");
+    sendUdp(pod.ns, { dst: parseIpv4(podsOn(g, "node-1")[1]!.ip), sport: 1000, dport: 53, payload: 4 });
+    g.world.run();
+    expect(ipNeigh(pod.ns)).toBe(`169.254.1.1 dev eth0 lladdr ${macToString(node.ns.dev(pod.hostIf!).mac)} REACHABLE\n`);
+    // ... and the node never had to ask for the workload: its entries are still the permanent ones.
+    expect(nodeView(g, "node-1").ipNeigh).not.toMatch(/REACHABLE|STALE|INCOMPLETE/);
   });
 
   it("endpoints follow the generation's pod addresses", () => {
