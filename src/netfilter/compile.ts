@@ -2,7 +2,7 @@
 // answer, matches a small opcode program over an Int32Array, jumps chain indices. Done once per ruleset load.
 import { CtState } from "./ctstate.js";
 import {
-  type CompiledTable, IP, IP_STRIDE, IpFlag, NAT_STRIDE, NatFlag, NatKind, Op, type RecentInfo, T,
+  CT_GUARD_INV, CT_GUARD_ON, CT_GUARD_STATES, type CompiledTable, IP, IP_STRIDE, IpFlag, NAT_STRIDE, NatFlag, NatKind, Op, type RecentInfo, T,
 } from "./compiled.js";
 import { IfaceRegistry, ifaceMatches } from "./iface.js";
 import type { Match } from "./match.js";
@@ -68,6 +68,7 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
   const tArg = new Int32Array(nRules);
   const ruleChain = new Int32Array(nRules);
   const ruleNum = new Int32Array(nRules);
+  const ctGuard = new Int32Array(nRules);
   const chainStart = new Int32Array(chains.length);
   const chainEnd = new Int32Array(chains.length);
   const chainPolicy = new Int8Array(chains.length);
@@ -97,11 +98,20 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
         scan.set([ip[o + IP.SRC]!, ip[o + IP.SRC_MASK]!, ip[o + IP.DST]!, ip[o + IP.DST_MASK]!], r * 4);
       }
       mStart[r] = mOp.n;
+      // Only matches without side effects may be tested out of order (statistic counts draws and nth packets,
+      // recent changes its lists): the ctstate guard is taken from a state match none of those precede.
+      let pure = true;
       for (const m of rule.matches) {
         // Each match appends its operands at the end of `data`: its argument is where they start.
         const start = data.n;
         const op = compileMatch(m, data, ifId, env, recent, (init) => nthInit.push(init) - 1, sets);
         if (op < 0) continue;
+        if (op === Op.CONNTRACK && pure && ctGuard[r] === 0 && (data.a[start]! & 1) !== 0) {
+          ctGuard[r] = ctStateGuard(data.a[start + 1]!, (data.a[start]! & 2) !== 0);
+          // A state-only match is decided by the guard alone: no opcode (its operands stay, unused).
+          if ((data.a[start]! & ~3) === 0) continue;
+        }
+        if (op === Op.STAT_NTH || op === Op.STAT_RANDOM || op === Op.RECENT) pure = false;
         mOp.push(op);
         mArg.push(op === Op.RECENT ? recent.length - 1 : start);
       }
@@ -126,7 +136,7 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
   const compiled: CompiledTable = {
     name: table.name, id, source: table, chainNames: chains.map((c) => c.name), chainStart, chainEnd, chainPolicy,
     hookChain, policyPackets: new Float64Array(chains.length), policyBytes: new Float64Array(chains.length),
-    nRules, ip, scan, mStart, mEnd, tKind, tArg, ruleChain, ruleNum,
+    nRules, ip, scan, ctGuard, mStart, mEnd, tKind, tArg, ruleChain, ruleNum,
     packets: new Float64Array(nRules), bytes: new Float64Array(nRules),
     mOp: mOp.done(), mArg: mArg.done(), data: data.done(), nthCount: Int32Array.from(nthInit), nthInit: Int32Array.from(nthInit), recent, sets,
     nat: nat.done(), ifPatterns, ifMatch, stack: new Int32Array(chains.length + 1),
@@ -142,6 +152,14 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
     });
   });
   return compiled;
+}
+
+/**
+ * The per-rule ctstate guard eval.ts tests before the match program: the state bits (CtState) and CT_GUARD_INV for
+ * `! --ctstate`. Never 0 (0 means no guard): a state match names at least one state.
+ */
+function ctStateGuard(states: number, invert: boolean): number {
+  return (states & CT_GUARD_STATES) | (invert ? CT_GUARD_INV : 0) | CT_GUARD_ON;
 }
 
 function compileIp(rule: Rule, ip: Int32Array, o: number, ifId: (p: string) => number): void {

@@ -24,6 +24,14 @@ export const T = {
   TRACE: 11, NOTRACK: 12,
 } as const;
 
+/**
+ * ctGuard per rule: 0 for none, else CT_GUARD_ON | state bits (CtState) | CT_GUARD_INV when inverted. The rule can
+ * only match when ((p.ctState & bits) !== 0) !== inverted; xt_conntrack's state test, done before the match program.
+ */
+export const CT_GUARD_ON = 1 << 29;
+export const CT_GUARD_INV = 1 << 30;
+export const CT_GUARD_STATES = 0x1ff;
+
 /** NAT request kinds (EvalResult.natKind). */
 export const NatKind = { NONE: 0, DNAT: 1, SNAT: 2, MASQUERADE: 3, REDIRECT: 4 } as const;
 export const NatFlag = { RANDOM: 1, RANDOM_FULLY: 2, PERSISTENT: 4, HAS_IP: 8, HAS_PORTS: 16 } as const;
@@ -62,6 +70,8 @@ export interface CompiledTable {
    * which cannot match. Rules with an inverted address hold zeros here (always a candidate; `ip` decides).
    */
   scan: Int32Array;
+  /** The rule's ctstate test (see CT_GUARD_ON), taken out of its match program when that was all the match did. */
+  ctGuard: Int32Array;
   mStart: Int32Array;
   mEnd: Int32Array;
   tKind: Int32Array;

@@ -3,7 +3,7 @@
 // a goto does not; RETURN (or falling off a user chain) pops; falling off or RETURN in a built-in chain applies
 // its policy. Terminal targets end the table. Allocation-free: the packet state and result are reused structs.
 import { CtState } from "./ctstate.js";
-import { type CompiledTable, IP, IP_STRIDE, IpFlag, NAT_STRIDE, NatKind, Op, T } from "./compiled.js";
+import { CT_GUARD_INV, type CompiledTable, IP, IP_STRIDE, IpFlag, NAT_STRIDE, NatKind, Op, T } from "./compiled.js";
 import type { PacketState } from "./packet-state.js";
 import type { RecentTables } from "./recent.js";
 
@@ -94,6 +94,7 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
   let n = 0;
   const scan = t.scan;
   const STACK = t.stack;
+  const ctGuard = t.ctGuard;
   for (;;) {
     // Tight scan: skip rules whose addresses cannot match (most rules, for most packets). Each skipped rule
     // still counts as evaluated, as the kernel reads it.
@@ -130,6 +131,10 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
       i++;
       continue;
     }
+    // The rule's ctstate test first (pure, so its place among the rule's tests does not matter): for established
+    // packets most of kube-proxy's rules end here (`--ctstate NEW`), without the match program.
+    const g = ctGuard[i]!;
+    if (g !== 0 && ((p.ctState & g) !== 0) === ((g & CT_GUARD_INV) !== 0)) { i++; continue; }
     if (f & SLOW_IP) {
       if (f & IpFlag.HAS_PROTO && ((p.proto === ip[o + IP.PROTO]!) === ((f & IpFlag.INV_PROTO) !== 0))) { i++; continue; }
       if (f & IpFlag.HAS_IIF && ((t.ifMatch[ip[o + IP.IIF]!]![p.iif] === 1) === ((f & IpFlag.INV_IIF) !== 0))) { i++; continue; }
