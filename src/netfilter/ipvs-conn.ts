@@ -32,7 +32,9 @@ import type { Ipvs, IpvsDest } from "./ipvs.js";
 
 export const IPVS_ACCEPT = 1; // not for IPVS: continue the normal path
 export const IPVS_STOLEN = 2; // rewritten and transmitted by IPVS (NF_STOLEN)
-export const IPVS_DROP = 0; // a virtual service with no available real server, or a connection to a deleted one
+export const IPVS_DROP = 0; // dropped silently: a connection whose real server was deleted (expire_nodest_conn)
+/** A virtual service with no available real server: ip_vs_leave sends ICMP port unreachable and drops (NF_DROP). */
+export const IPVS_REJECT = 3;
 
 /** IP_VS_TCP_S_* (include/uapi/linux/ip_vs.h), then tcbox's slot for UDP's one state (IP_VS_UDP_S_NORMAL). */
 export const IpvsState = {
@@ -344,7 +346,7 @@ export class IpvsConnTable {
 
 /**
  * The IPVS hooks on one node: `inbound` for packets to a virtual service, `outbound` for real servers' replies.
- * Works on IPv4 bytes at `l3`; returns IPVS_ACCEPT / IPVS_STOLEN / IPVS_DROP (inbound) or whether it rewrote
+ * Works on IPv4 bytes at `l3`; returns IPVS_ACCEPT / IPVS_STOLEN / IPVS_DROP / IPVS_REJECT (inbound) or whether it rewrote
  * (outbound). `lastConn` is the connection the packet used (-1 when none). Allocates nothing per packet.
  */
 export class IpvsPath {
@@ -415,7 +417,7 @@ export class IpvsPath {
         const i = this.ipvs.schedule(svc, caddr);
         if (i >= 0) dest = svc.dests[i]!;
       }
-      if (dest === undefined) return IPVS_DROP;
+      if (dest === undefined) return IPVS_REJECT;
       c = t.create(dest, proto, caddr, cport, vaddr, vport, false, 0);
       if (tpl >= 0) {
         t.controlAdd(c, tpl);

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { loadCluster } from "../../src/k8s/cluster.js";
 import { generateIpvs, RS_CHECK_DELETE_INTERVAL, syncIpvs, type IpvsState } from "../../src/k8s/kube-proxy/ipvs.js";
-import { IPVS_DROP, IPVS_STOLEN, IpvsPath } from "../../src/netfilter/ipvs-conn.js";
+import { IPVS_DROP, IPVS_REJECT, IPVS_STOLEN, IpvsPath } from "../../src/netfilter/ipvs-conn.js";
 import { ipvsadmList, ipvsadmListConns } from "../../src/netfilter/ipvs-format.js";
 import { formatIpv4 } from "../../src/packet/addr.js";
 import { get32 } from "../../src/packet/checksum.js";
@@ -47,7 +47,7 @@ function node(eps: string[], affinity = false) {
 /** Send a client packet to the VIP at time t: the verdict and the real server it went to. */
 function send(path: IpvsPath, f: Uint8Array, t: number): string {
   const v = path.inbound(f, L3, t);
-  return v === IPVS_STOLEN ? formatIpv4(get32(f, L3 + 16)) : v === IPVS_DROP ? "DROP" : "ACCEPT";
+  return v === IPVS_STOLEN ? formatIpv4(get32(f, L3 + 16)) : v === IPVS_DROP ? "DROP" : v === IPVS_REJECT ? "REJECT" : "ACCEPT";
 }
 const syn = (sport: number, client = "10.180.9.9") => tcp(client, sport, VIP, 80, F.SYN, 1);
 const ack = (sport: number, client = "10.180.9.9") => tcp(client, sport, VIP, 80, F.ACK, 2, 2);
@@ -112,8 +112,8 @@ describe("graceful termination (kube-proxy GracefulTerminationManager + ip_vs)",
     expect(connect(path, 40000, 0)).toBe("10.180.0.1");
     st = syncIpvs(st, cluster([]), 1);
     expect(rsLines(st)).toEqual(["-> 10.180.0.1:8080 Masq 0 1 0"]);
-    // No real server takes new connections: a SYN from another client finds none.
-    expect(send(path, syn(40001, "10.180.9.8"), 2)).toBe("DROP");
+    // No real server takes new connections: a SYN from another client finds none (ICMP port unreachable).
+    expect(send(path, syn(40001, "10.180.9.8"), 2)).toBe("REJECT");
     st = syncIpvs(st, cluster(["10.180.0.1"]), 3);
     expect(rsLines(st)).toEqual(["-> 10.180.0.1:8080 Masq 1 0 0"]);
     expect(st.graceful.list.size).toBe(0);

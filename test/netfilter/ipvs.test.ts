@@ -5,7 +5,7 @@ import { formatIpv4, parseIpv4 } from "../../src/packet/addr.js";
 import { get16, get32 } from "../../src/packet/checksum.js";
 import { hash32, Ipvs, type IpvsScheduler } from "../../src/netfilter/ipvs.js";
 import {
-  IPVS_ACCEPT, IPVS_DROP, IPVS_STATE_NAMES, IPVS_STOLEN, IPVS_TIMEOUTS, IpvsPath, IpvsState, ipvsTcpNextState,
+  IPVS_ACCEPT, IPVS_DROP, IPVS_REJECT, IPVS_STATE_NAMES, IPVS_STOLEN, IPVS_TIMEOUTS, IpvsPath, IpvsState, ipvsTcpNextState,
   TCP_DIR_INPUT, TCP_DIR_INPUT_ONLY, TCP_DIR_OUTPUT,
 } from "../../src/netfilter/ipvs-conn.js";
 import { ipvsadmList, ipvsadmListConns } from "../../src/netfilter/ipvs-format.js";
@@ -99,11 +99,11 @@ describe("Masq packet path", () => {
     );
   });
 
-  it("verdicts: not a virtual service → ACCEPT; no available real server → DROP", () => {
+  it("verdicts: not a virtual service → ACCEPT; no available real server → REJECT (ip_vs_leave: port unreachable)", () => {
     const { ipvs } = service("rr", [0]);
     const path = new IpvsPath(ipvs);
     expect(path.inbound(tcp("1.1.1.1", 1, "10.96.0.11", 80, F.SYN, 1), L3, 0)).toBe(IPVS_ACCEPT);
-    expect(path.inbound(tcp("1.1.1.1", 1, "10.96.0.10", 80, F.SYN, 1), L3, 0)).toBe(IPVS_DROP);
+    expect(path.inbound(tcp("1.1.1.1", 1, "10.96.0.10", 80, F.SYN, 1), L3, 0)).toBe(IPVS_REJECT);
   });
 
   it("timeouts: UDP 300 s, TCP SYN_RECV 60 s, ESTABLISHED 900 s; an expired connection is scheduled anew", () => {
