@@ -210,7 +210,8 @@ export class IpvsConnTable {
   private due(c: number): boolean {
     if (this.expires[c]! > this.now) return false;
     if (this.template[c] !== CONN) {
-      for (let k = 0; k < this.cap && this.nControl[c]! > 0; k++) {
+      // (After sweep's first pass no controlled connection is due: skip the walk.)
+      for (let k = 0; k < this.cap && this.nControl[c]! > 0 && !this.sweeping; k++) {
         if (this.control[k] === c && this.expires[k] !== 0 && this.expires[k]! <= this.now) this.expire(k);
       }
       const t = this.timeout[c]! > 0 ? this.timeout[c]! : 1;
@@ -287,13 +288,16 @@ export class IpvsConnTable {
   sweep(now: number): void {
     this.now = now;
     for (let pass = 0; pass < 2; pass++) {
+      this.sweeping = pass === 1;
       for (let c = 0; c < this.cap; c++) {
         if (this.expires[c] === 0) continue;
         // Connections first, then templates (which look at what they still control).
         if ((this.template[c] === CONN) === (pass === 0)) this.due(c);
       }
     }
+    this.sweeping = false;
   }
+  private sweeping = false;
 
   /** Live entries (connections and templates) after sweep(now), for listing. */
   entries(now: number): number[] {
