@@ -38,7 +38,16 @@ function serviceTarget(g: BuiltGeneration, svc: Service, port: number, protocol:
     const ep = sp === null ? { port: 0 } : sl.ports.find((x) => x.name === sp!.name && x.protocol === sp!.protocol);
     if (ep === undefined) continue;
     for (const e of sl.endpoints) {
-      const p = podByKey(g, e.targetRef?.replace(/^Pod /, ""));
+      if (e.targetRef === null) {
+        // An endpoint that is no pod (the apiserver's, on its node's address): the node that holds it receives.
+        const n = g.nodes.find((x) => e.addresses.includes(x.ip));
+        if (n !== undefined && !seen.has(n.name)) {
+          seen.add(n.name);
+          receivers.push({ ns: n.ns, port: ep.port, pod: null });
+        }
+        continue;
+      }
+      const p = podByKey(g, e.targetRef.replace(/^Pod /, ""));
       if (p === undefined || seen.has(p.key)) continue;
       seen.add(p.key);
       receivers.push({ ns: p.ns, port: ep.port, pod: p.key });
