@@ -72,3 +72,18 @@ describe("parseDestination", () => {
     expect(parseDestination("example.com", "TCP")).toMatch(/has no port/);
   });
 });
+
+describe("compare() runs each entry's packets", () => {
+  it("packets: 5 evaluates more netfilter rules than packets: 1 on the same connection (every segment walks the chains)", async () => {
+    const { compare } = await import("../../src/compare/run.js");
+    const { loadDemoCluster } = await import("../../src/k8s/demo-cluster.js");
+    const c = loadDemoCluster();
+    const from = c.pods.find((p) => p.metadata.name.startsWith("frontend-"))!;
+    const base = { from: `${from.metadata.namespace}/${from.metadata.name}`, to: "service/shop/backend:8080", protocol: "TCP" as const, count: 1 };
+    const r = await compare(c, [{ ...base, packets: 1 }, { ...base, packets: 5 }, { ...base, to: "example.com:443" }], [2], 1);
+    const [one, five, named] = r.flows.map((f) => f.results["2"]!);
+    expect([one!.verdict, five!.verdict, named!.verdict]).toEqual(["allowed", "allowed", "allowed"]);
+    expect(five!.rules_evaluated).toBeGreaterThan(one!.rules_evaluated);
+    expect([named!.dns_queries, named!.dns_nxdomain]).toEqual([4, 3]);
+  }, 300_000);
+});
