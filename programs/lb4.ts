@@ -12,8 +12,10 @@
 //  - anything else passes. ICMP is not load-balanced: an echo to a ClusterIP passes unchanged (tcbox does not
 //    model Cilium's optional ICMP echo replies for service addresses); non-first fragments pass too (Cilium's
 //    fragment tracking map is not modelled).
-// Checksums are fixed incrementally with l3_csum_replace/l4_csum_replace (lib/nat.ts).
-import { __sk_buff, IPPROTO_ICMP, IPPROTO_TCP, TC_ACT_OK } from "tcbox";
+// Checksums are fixed incrementally with l3_csum_replace/l4_csum_replace (lib/nat.ts); SCTP (ports where TCP and
+// UDP have them) carries a CRC32c over the whole packet instead of a pseudo-header checksum, recomputed after a
+// port rewrite (lib/sctp.ts).
+import { __sk_buff, IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, map_lookup, TC_ACT_OK } from "tcbox";
 import { bpf_mono_now, ct_create, ct_lookup, ct_svc_meta_clear, ct_svc_meta_store, ct_tuple_set, ct_update } from "./lib/conntrack";
 import { CT_F_LB, ipv4_ct_tuple, TUPLE_F_OUT, TUPLE_F_SERVICE } from "./lib/conntrack_map";
 import { DROP_CT_CREATE_FAILED, DROP_INVALID, DROP_NO_SERVICE, METRIC_EGRESS } from "./lib/drop_reasons";
@@ -21,13 +23,38 @@ import {
   lb4_affinity_backend_id, lb4_lookup_backend, lb4_lookup_service, lb4_rev_nat, lb4_rev_nat_lookup, lb4_select_backend_id,
   lb4_update_affinity, lb4_xlate,
 } from "./lib/lb";
-import { SVC_FLAG_AFFINITY } from "./lib/lb_map";
+import { lb4_backend, lb4_reverse_nat, LB4_REVERSE_NAT_MAP, SVC_FLAG_AFFINITY } from "./lib/lb_map";
 import { drop_packet } from "./lib/metrics";
 import {
-  parse_ipv4, PARSE_INVALID, PARSE_OK, pkt_daddr, pkt_dport, pkt_nexthdr, pkt_saddr, pkt_sport, pkt_tcp_flags,
+  parse_ipv4, PARSE_INVALID, PARSE_OK, pkt_daddr, pkt_dport, pkt_l4off, pkt_nexthdr, pkt_saddr, pkt_sport, pkt_tcp_flags,
 } from "./lib/parse";
+import { sctp_csum_update } from "./lib/sctp";
 
 const tuple = changetype<ipv4_ct_tuple>(memory.data(offsetof<ipv4_ct_tuple>()));
+const u32key = memory.data(4);
+
+/**
+ * SCTP after lb4_xlate / lb4_rev_nat (which fix the IPv4 checksum; SCTP has no pseudo-header): write the port
+ * at `port_off` (0 source, 2 destination) and recompute the packet's CRC32c.
+ */
+function sctp_port_rewrite(skb: __sk_buff, port_off: u32, port: u16): void {
+  store<u16>(<usize>skb.data + pkt_l4off + port_off, port);
+  sctp_csum_update(skb);
+}
+
+/** DNAT to the backend (lb4_xlate), SCTP's port and CRC32c included. */
+function xlate(skb: __sk_buff, proto: u8, daddr: u32, dport: u16, be: lb4_backend): void {
+  lb4_xlate(skb, daddr, dport, be);
+  if (proto == IPPROTO_SCTP) sctp_port_rewrite(skb, 2, be.port);
+}
+
+/** Reverse NAT of a reply (lb4_rev_nat), SCTP's port and CRC32c included. */
+function rev_nat(skb: __sk_buff, proto: u8, rev_nat_index: u32, saddr: u32, sport: u16): void {
+  if (!lb4_rev_nat(skb, rev_nat_index, saddr, sport) || proto != IPPROTO_SCTP) return;
+  store<u32>(u32key, rev_nat_index);
+  const nat = map_lookup<lb4_reverse_nat>(LB4_REVERSE_NAT_MAP, u32key);
+  if (nat != null) sctp_port_rewrite(skb, 0, nat.port);
+}
 
 export function cls_main(skb: __sk_buff): i32 {
   ct_svc_meta_clear(skb);
@@ -47,7 +74,7 @@ export function cls_main(skb: __sk_buff): i32 {
     const e = lb4_rev_nat_lookup(saddr, daddr, sport, dport, proto, now);
     if (e != null) {
       ct_update(e, proto, pkt_tcp_flags, true, skb.len, now);
-      lb4_rev_nat(skb, e.rev_nat_index, saddr, sport);
+      rev_nat(skb, proto, e.rev_nat_index, saddr, sport);
     }
     return TC_ACT_OK;
   }
@@ -60,7 +87,7 @@ export function cls_main(skb: __sk_buff): i32 {
     const be = lb4_lookup_backend(e.backend_id);
     if (be != null) {
       ct_update(e, proto, pkt_tcp_flags, false, skb.len, now);
-      lb4_xlate(skb, daddr, dport, be);
+      xlate(skb, proto, daddr, dport, be);
       ct_svc_meta_store(skb, daddr, dport);
       return TC_ACT_OK;
     }
@@ -81,7 +108,7 @@ export function cls_main(skb: __sk_buff): i32 {
   if (ct_create(tuple, proto, tcp_flags, skb.len, now, backend_id, rev, CT_F_LB, 0) < 0) return drop_packet(skb, DROP_CT_CREATE_FAILED, METRIC_EGRESS);
   ct_tuple_set(tuple, saddr, be.address, sport, be.port, proto, TUPLE_F_OUT);
   if (ct_create(tuple, proto, tcp_flags, skb.len, now, backend_id, rev, CT_F_LB, 0) < 0) return drop_packet(skb, DROP_CT_CREATE_FAILED, METRIC_EGRESS);
-  lb4_xlate(skb, daddr, dport, be);
+  xlate(skb, proto, daddr, dport, be);
   ct_svc_meta_store(skb, daddr, dport);
   return TC_ACT_OK;
 }

@@ -1,7 +1,7 @@
 // One pass over Ethernet + IPv4 + the first bytes of TCP/UDP/ICMP, into module globals the programs read (C
 // programs keep these in locals and a `struct ipv4_ct_tuple`; AssemblyScript globals cost nothing to reuse).
 // Fields stay raw (network order) so they go straight into map keys and checksum helpers.
-import { __sk_buff, bpf_htons, ETH_HLEN, ETH_P_IP, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IP_OFFSET } from "tcbox";
+import { __sk_buff, bpf_htons, ETH_HLEN, ETH_P_IP, IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, IP_OFFSET } from "tcbox";
 
 export const PARSE_OK: i32 = 0;
 export const PARSE_NOT_IPV4: i32 = 1; // not IPv4: the programs pass it (IPv6 is not modelled)
@@ -14,8 +14,8 @@ export const L3_OFF: u32 = ETH_HLEN;
 export let pkt_l4off: u32 = 0; // offset of the L4 header
 export let pkt_saddr: u32 = 0;
 export let pkt_daddr: u32 = 0;
-export let pkt_sport: u16 = 0; // TCP/UDP source port; ICMP echo: identifier
-export let pkt_dport: u16 = 0; // TCP/UDP destination port; ICMP echo: identifier too
+export let pkt_sport: u16 = 0; // TCP/UDP/SCTP source port; ICMP echo: identifier
+export let pkt_dport: u16 = 0; // TCP/UDP/SCTP destination port; ICMP echo: identifier too
 export let pkt_nexthdr: u8 = 0;
 export let pkt_tcp_flags: u8 = 0;
 export let pkt_icmp_type: u8 = 0;
@@ -53,6 +53,13 @@ export function parse_ipv4(skb: __sk_buff): i32 {
     pkt_dport = load<u16>(l4, 2);
     return PARSE_OK;
   }
+  if (proto == IPPROTO_SCTP) {
+    // The common header (RFC 9260 3.1): ports where TCP and UDP have them, then tag and CRC32c (lib/sctp.ts).
+    if (l4 + 12 > end) return PARSE_INVALID;
+    pkt_sport = load<u16>(l4);
+    pkt_dport = load<u16>(l4, 2);
+    return PARSE_OK;
+  }
   if (proto == IPPROTO_ICMP) {
     if (l4 + 8 > end) return PARSE_INVALID;
     pkt_icmp_type = load<u8>(l4);
@@ -67,7 +74,7 @@ export function parse_ipv4(skb: __sk_buff): i32 {
   return PARSE_NO_L4;
 }
 
-/** Offset of the L4 checksum field, or 0 for protocols without one we rewrite. */
+/** Offset of the L4 checksum field, or 0 for protocols without one rewritten incrementally (SCTP: lib/sctp.ts). */
 // @ts-ignore: decorator
 @inline export function l4_csum_off(): u32 {
   return pkt_nexthdr == IPPROTO_TCP ? pkt_l4off + 16 : pkt_nexthdr == IPPROTO_UDP ? pkt_l4off + 6 : 0;

@@ -94,7 +94,6 @@ export class ServiceManager {
     const affinity = svc.sessionAffinity === "ClientIP" ? SVC_FLAG_AFFINITY : 0;
     const timeout = affinity ? svc.sessionAffinityTimeoutSeconds : 0;
     for (const sp of svc.ports) {
-      if (sp.protocol === "SCTP") continue; // lb4.ts balances TCP and UDP
       const backends = backendsFor(slices, sp, svc.publishNotReadyAddresses);
       const add = (address: string, port: number, flags: number, flags2: number) =>
         out.push({ address, port, proto: sp.protocol, flags: flags | affinity, flags2, affinityTimeout: timeout, backends });
