@@ -32,7 +32,8 @@ import { RecentTables } from "../../src/netfilter/recent.js";
 import { parseIptablesRestore } from "../../src/netfilter/restore.js";
 import { printIptablesSave } from "../../src/netfilter/save.js";
 import { Hook } from "../../src/netfilter/tables.js";
-import { buildTcp } from "../../src/packet/build.js";
+import { buildTcp, buildUdp } from "../../src/packet/build.js";
+import { checksumsOk } from "../netfilter/conntrack-fixtures.js";
 import { formatIpv4, parseIpv4 } from "../../src/packet/addr.js";
 import { get16, get32 } from "../../src/packet/checksum.js";
 
@@ -130,6 +131,15 @@ function runFlows(file: string, spec: FlowFile, manifests: string, flows: Flow[]
         return;
       }
       expect(reach).toBe(f.output);
+      // The first packet through ip_vs_in: scheduled to one of those real servers, DNATed, checksums intact.
+      if (proto !== 132) {
+        const pkt = proto === 6
+          ? buildTcp({ src: f.src, dst: f.dst, sport: 40000, dport: f.dport, flags: 0x02, seq: 1 })
+          : buildUdp({ src: f.src, dst: f.dst, sport: 40000, dport: f.dport, payload: new Uint8Array(4) });
+        expect(new IpvsPath(st.ipvs).inbound(pkt, 14, 0)).toBe(IPVS_STOLEN);
+        expect(reach.split(", ")).toContain(`${formatIpv4(get32(pkt, 30))}:${get16(pkt, 36)}`);
+        expect(checksumsOk(pkt)).toBe(true);
+      }
       const first = svc?.dests.length ? { ip: [...svc.dests].sort((a, b) => a.addr - b.addr)[0]!.addr, port: [...svc.dests].sort((a, b) => a.addr - b.addr)[0]!.port } : null;
       // Masquerade is compared for ClusterIP traffic, where both modes decide it the same way (off-cluster source
       // or hairpin). For node ports, LB and external IPs the IPVS proxier masquerades by set membership
