@@ -1,11 +1,14 @@
 // kube-proxy IPVS mode (pkg/proxy/ipvs/proxier.go syncProxyRules): per Service port a virtual server on the
 // ClusterIP, each externalIP, each load-balancer ingress IP and, for NodePorts, each node IP; real servers are the
-// categorized endpoints (Local policies: the node's own), weight 1; sessionAffinity ClientIP makes the virtual
-// server persistent with the affinity timeout. The Service IPs are bound to the dummy interface kube-ipvs0.
-// The ipsets kube-proxy keeps (ipset.go ipsetInfo) are filled, and the iptables rules are in ipvs-rules.ts.
+// categorized endpoints (Local policies: the node's own, or the cluster's when the node has none), weight 1;
+// sessionAffinity ClientIP makes the virtual server persistent with the affinity timeout. The Service IPs are bound
+// to the dummy interface kube-ipvs0 (not an external/LB address the node already holds). The ipsets kube-proxy
+// keeps (ipset.go ipsetInfo) are filled, and the iptables rules are in ipvs-rules.ts.
 //
-//   const state = generateIpvs(cluster, { nodeName, nodeIPs, clusterCIDR });
-//   state.ipvs (netfilter/ipvs.ts) · state.ipsets · state.kubeIpvs0 (addresses) · ipvsIptablesRestore(state)
+//   let state = generateIpvs(cluster, { nodeName, nodeIPs, clusterCIDR });
+//   state.ipvs (netfilter/ipvs.ts) · state.ipsets · state.kubeIpvs0 (addresses) · ipvsIptablesSave(state)
+//   const path = new IpvsPath(state.ipvs); state.graceful.conns = path.conns;   // the node's packet path
+//   state = syncIpvs(state, laterCluster, now);  state.graceful.tick(now)        // later syncs, the 1-min retries
 //
 // loadBalancerSourceRanges: each LB ingress ip,proto:port of such a Service goes into KUBE-LOAD-BALANCER-FW and,
 // per range, ip,proto:port,cidr into KUBE-LOAD-BALANCER-SOURCE-CIDR (hash:ip,port,net); when a range holds the
