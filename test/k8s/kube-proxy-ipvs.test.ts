@@ -25,7 +25,7 @@ import { compileRuleset } from "../../src/netfilter/compile.js";
 import { AddrType } from "../../src/netfilter/ctstate.js";
 import { NF_ACCEPT } from "../../src/netfilter/eval.js";
 import { NetfilterPath, PathResult } from "../../src/netfilter/hooks.js";
-import { IpvsPath, IPVS_STOLEN } from "../../src/netfilter/ipvs-conn.js";
+import { IpvsPath, IPVS_REJECT, IPVS_STOLEN } from "../../src/netfilter/ipvs-conn.js";
 import { ipvsadmList } from "../../src/netfilter/ipvs-format.js";
 import { PacketState } from "../../src/netfilter/packet-state.js";
 import { RecentTables } from "../../src/netfilter/recent.js";
@@ -113,7 +113,12 @@ function runFlows(file: string, spec: FlowFile, manifests: string, flows: Flow[]
       if (f.output === "REJECT" || f.output === "DROP") {
         const fallback = reach !== "" ? localFallback(f, proto) : null;
         if (fallback) expect(reach, "Local policy without local endpoints: the ClusterIP's real servers").toBe(fallback);
-        else if (!dropped) expect(reach, "no usable real server (nor a firewall drop)").toBe("");
+        else if (!dropped) {
+          expect(reach, "no usable real server (nor a firewall drop)").toBe("");
+          // ip_vs_leave: a virtual server without a real server answers port unreachable.
+          const synPkt = buildTcp({ src: f.src, dst: f.dst, sport: 40000, dport: f.dport, flags: 0x02, seq: 1 });
+          if (proto === 6 && s >= 0) expect(new IpvsPath(st.ipvs).inbound(synPkt, 14, 0)).toBe(IPVS_REJECT);
+        }
         return;
       }
       if (f.output === "") {
