@@ -21,6 +21,7 @@ const made: string[] = [];
 /** rp_filter mode -> case index -> the kernel's answer */
 const kernel = new Map<number, string[]>();
 /** frames sent -> martian counter deltas (and rp_filter drops, TcpExt IPReversePathFilter in R) */
+let localnet: string[] = [];
 let wire: { src: number; dst: number; rp: number } | null = null;
 
 function martianCounters(): { src: number; dst: number } {
@@ -120,7 +121,11 @@ beforeAll(() => {
     inNs(R, `sysctl -qw net.ipv4.conf.all.rp_filter=${rp}`);
     kernel.set(rp, MARTIAN_CASES.map(([s, d, i]) => kernelRouteGet(s, d, i)));
   }
+  // route_localnet=1 (kube-proxy sets it on nodes): 127/8 destinations route, 127/8 sources are still ours.
   inNs(R, "sysctl -qw net.ipv4.conf.all.rp_filter=0");
+  inNs(R, "sysctl -qw net.ipv4.conf.all.route_localnet=1");
+  localnet = MARTIAN_CASES.map(([s, d, i]) => kernelRouteGet(s, d, i));
+  inNs(R, "sysctl -qw net.ipv4.conf.all.route_localnet=0");
   const r0mac = inNs(R, "cat /sys/class/net/r0/address").trim();
   const before = martianCounters();
   const rpBefore = rpFilterDrops();
@@ -145,6 +150,17 @@ describe("martians: the model's input route decision against the kernel's", () =
     const ns = buildModelRouter(w, P, rp);
     const got = MARTIAN_CASES.map(([s, d, i]) => `${s} -> ${d} iif ${i}: ${modelRouteGet(ns, s, d, i)}`);
     const want = MARTIAN_CASES.map(([s, d, i], k) => `${s} -> ${d} iif ${i}: ${kernel.get(rp)![k]}`);
+    expect(got).toEqual(want);
+  });
+
+  it("rp_filter=0, route_localnet=1: every case decided as the kernel decides it", () => {
+    if (skipReason) {
+      console.log(`skipped: ${skipReason}`);
+      return;
+    }
+    const ns = buildModelRouter(new World(), P, 0, 1);
+    const got = MARTIAN_CASES.map(([s, d, i]) => `${s} -> ${d} iif ${i}: ${modelRouteGet(ns, s, d, i)}`);
+    const want = MARTIAN_CASES.map(([s, d, i], k) => `${s} -> ${d} iif ${i}: ${localnet[k]}`);
     expect(got).toEqual(want);
   });
 

@@ -124,9 +124,10 @@ export function modelRouteGet(ns: NetNamespace, src: string, dst: string, iif: s
 }
 
 /** Build the router topology in a model world (namespaces `${p}r`, `${p}s`, `${p}u`). */
-export function buildModelRouter(w: World, p: string, rpFilter: number): NetNamespace {
+export function buildModelRouter(w: World, p: string, rpFilter: number, routeLocalnet = 0): NetNamespace {
   for (const x of ["r", "s", "u"]) w.addNamespace(`${p}${x}`);
   for (const [ns, cmd] of ROUTER_COMMANDS(p)) exec(w.ns(ns), cmd);
   exec(w.ns(`${p}r`), `sysctl -w net.ipv4.conf.all.rp_filter=${rpFilter}`);
+  exec(w.ns(`${p}r`), `sysctl -w net.ipv4.conf.all.route_localnet=${routeLocalnet}`);
   return w.ns(`${p}r`);
 }
