@@ -3,10 +3,11 @@
 // node/ifname (pods NS/POD/eth0), strictly increasing timestamps, and the DNATed Service flow seen with the
 // ClusterIP on the client's interface and with the backend's address and target port on the backend's.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { main } from "../../src/cli/main.js";
 import { loadDemoCluster } from "../../src/k8s/demo-cluster.js";
 import { compare, type CompareJson, type WorkloadEntry } from "../../src/compare/run.js";
 
@@ -116,5 +117,38 @@ describe.skipIf(!hasTshark)("compare --pcap (tshark)", () => {
         expect(backend.some((y) => y["ip.src"] === ip && y["tcp.srcport"] === port && y["ip.dst"] === podIp), `gen${g}: the backend answers from its own address`).toBe(true);
       }
     }
+  });
+});
+
+describe("tcbox compare --pcap", () => {
+  async function cli(args: string[]): Promise<{ code: number; err: string }> {
+    let err = "";
+    const o = vi.spyOn(process.stdout, "write").mockImplementation(() => true);
+    const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
+    try {
+      return { code: await main(args), err };
+    } finally {
+      o.mockRestore();
+      e.mockRestore();
+    }
+  }
+
+  it("creates DIR and writes one file per generation asked for", async () => {
+    const wl = join(dir, "wl.yaml");
+    writeFileSync(wl, "flows:\n  - {from: shop/db-0, to: service/kube-system/kube-dns:53, protocol: UDP}\n");
+    const out = join(dir, "cli", "caps");
+    const r = await cli(["compare", "--workload", wl, "--gens", "2", "--pcap", out]);
+    expect(r.code, r.err).toBe(0);
+    expect(readdirSync(out)).toEqual(["gen2.pcapng"]);
+    expect(statSync(join(out, "gen2.pcapng")).size).toBeGreaterThan(1000);
+  }, 600_000);
+
+  it("a directory that cannot be made is a located error, before anything runs", async () => {
+    const file = join(dir, "not-a-dir");
+    writeFileSync(file, "x");
+    const r = await cli(["compare", "--gens", "1", "--pcap", join(file, "caps")]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain(`tcbox: --pcap ${join(file, "caps")}: cannot create the capture directory`);
+    expect(existsSync(join(file, "caps", "gen1.pcapng"))).toBe(false);
   });
 });
