@@ -2,7 +2,8 @@
 // answer, matches a small opcode program over an Int32Array, jumps chain indices. Done once per ruleset load.
 import { CtState } from "./ctstate.js";
 import {
-  CT_GUARD_INV, CT_GUARD_ON, CT_GUARD_STATES, type CompiledTable, IP, IP_STRIDE, IpFlag, NAT_STRIDE, NatFlag, NatKind, Op, type RecentInfo, T,
+  CT_GUARD_INV, CT_GUARD_ON, CT_GUARD_STATES, type CompiledTable, IP, IP_STRIDE, IpFlag, NAT_STRIDE, NatFlag, NatKind, Op, R,
+  type RecentInfo, RULE_STRIDE, T,
 } from "./compiled.js";
 import { IfaceRegistry, ifaceMatches } from "./iface.js";
 import type { Match } from "./match.js";
@@ -133,10 +134,22 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
     env.ifaces.names.forEach((name, idx) => (arr[idx] = ifaceMatches(p, name) ? 1 : 0));
     return arr;
   });
+  const rule = new Int32Array(nRules * RULE_STRIDE);
+  for (let k = 0; k < nRules; k++) {
+    const o = k * RULE_STRIDE;
+    rule.set(ip.subarray(k * IP_STRIDE, (k + 1) * IP_STRIDE), o);
+    rule[o + R.GUARD] = ctGuard[k]!;
+    rule[o + R.M_START] = mStart[k]!;
+    rule[o + R.M_END] = mEnd[k]!;
+    rule[o + R.T_KIND] = tKind[k]!;
+    rule[o + R.T_ARG] = tArg[k]!;
+    rule[o + R.CHAIN] = ruleChain[k]!;
+    rule[o + R.NUM] = ruleNum[k]!;
+  }
   const compiled: CompiledTable = {
     name: table.name, id, source: table, chainNames: chains.map((c) => c.name), chainStart, chainEnd, chainPolicy,
     hookChain, policyPackets: new Float64Array(chains.length), policyBytes: new Float64Array(chains.length),
-    nRules, ip, scan, ctGuard, mStart, mEnd, tKind, tArg, ruleChain, ruleNum,
+    nRules, ip, scan, ctGuard, rule, mStart, mEnd, tKind, tArg, ruleChain, ruleNum,
     packets: new Float64Array(nRules), bytes: new Float64Array(nRules),
     mOp: mOp.done(), mArg: mArg.done(), data: data.done(), nthCount: Int32Array.from(nthInit), nthInit: Int32Array.from(nthInit), recent, sets,
     nat: nat.done(), ifPatterns, ifMatch, stack: new Int32Array(chains.length + 1),

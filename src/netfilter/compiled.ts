@@ -25,6 +25,14 @@ export const T = {
 } as const;
 
 /**
+ * Everything eval.ts reads of one rule, in one record (stride RULE_STRIDE in `rule`): the IP_STRIDE ip header
+ * fields first (same offsets as IP), then its ctstate guard, match program range, target, chain and number. One
+ * array and one cache line per rule instead of one per field.
+ */
+export const RULE_STRIDE = 16;
+export const R = { GUARD: 8, M_START: 9, M_END: 10, T_KIND: 11, T_ARG: 12, CHAIN: 13, NUM: 14 } as const;
+
+/**
  * ctGuard per rule: 0 for none, else CT_GUARD_ON | state bits (CtState) | CT_GUARD_INV when inverted. The rule can
  * only match when ((p.ctState & bits) !== 0) !== inverted; xt_conntrack's state test, done before the match program.
  */
@@ -72,6 +80,8 @@ export interface CompiledTable {
   scan: Int32Array;
   /** The rule's ctstate test (see CT_GUARD_ON), taken out of its match program when that was all the match did. */
   ctGuard: Int32Array;
+  /** Per-rule records (RULE_STRIDE, offsets IP and R): what the walk reads, packed. */
+  rule: Int32Array;
   mStart: Int32Array;
   mEnd: Int32Array;
   tKind: Int32Array;

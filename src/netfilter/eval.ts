@@ -3,7 +3,7 @@
 // a goto does not; RETURN (or falling off a user chain) pops; falling off or RETURN in a built-in chain applies
 // its policy. Terminal targets end the table. Allocation-free: the packet state and result are reused structs.
 import { CtState } from "./ctstate.js";
-import { CT_GUARD_INV, type CompiledTable, IP, IP_STRIDE, IpFlag, NAT_STRIDE, NatKind, Op, T } from "./compiled.js";
+import { CT_GUARD_INV, type CompiledTable, IP, IpFlag, NAT_STRIDE, NatKind, Op, R, T } from "./compiled.js";
 import type { PacketState } from "./packet-state.js";
 import type { RecentTables } from "./recent.js";
 
@@ -81,8 +81,7 @@ const INV_ADDR = IpFlag.INV_SRC | IpFlag.INV_DST;
  * Non-terminal targets (MARK, CONNMARK, LOG, TRACE, NOTRACK) change `p` and continue.
  */
 export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: EvalEnv, r: EvalResult): number {
-  const ip = t.ip;
-  const tKind = t.tKind;
+  const ip = t.rule;
   let sp = 0;
   let cur = chain;
   let i = t.chainStart[chain]!;
@@ -94,7 +93,6 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
   let n = 0;
   const scan = t.scan;
   const STACK = t.stack;
-  const ctGuard = t.ctGuard;
   for (;;) {
     // Tight scan: skip rules whose addresses cannot match (most rules, for most packets). Each skipped rule
     // still counts as evaluated, as the kernel reads it.
@@ -114,12 +112,12 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
         return policy(t, chain, p, r);
       }
       i = STACK[--sp]!;
-      cur = t.ruleChain[i - 1]!;
+      cur = ip[((i - 1) << 4) + R.CHAIN]!;
       end = t.chainEnd[cur]!;
       continue;
     }
     n++;
-    const o = i * IP_STRIDE;
+    const o = i << 4; // RULE_STRIDE
     const f = ip[o + IP.FLAGS]!;
     // Absent -s/-d compile to mask 0 / address 0, which always compare equal: no branch on presence. Without
     // inversions one OR of two XORs decides both addresses (the common, fast case).
@@ -133,7 +131,7 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
     }
     // The rule's ctstate test first (pure, so its place among the rule's tests does not matter): for established
     // packets most of kube-proxy's rules end here (`--ctstate NEW`), without the match program.
-    const g = ctGuard[i]!;
+    const g = ip[o + R.GUARD]!;
     if (g !== 0 && ((p.ctState & g) !== 0) === ((g & CT_GUARD_INV) !== 0)) { i++; continue; }
     if (f & SLOW_IP) {
       if (f & IpFlag.HAS_PROTO && ((p.proto === ip[o + IP.PROTO]!) === ((f & IpFlag.INV_PROTO) !== 0))) { i++; continue; }
@@ -141,13 +139,13 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
       if (f & IpFlag.HAS_OIF && ((t.ifMatch[ip[o + IP.OIF]!]![p.oif] === 1) === ((f & IpFlag.INV_OIF) !== 0))) { i++; continue; }
       if (f & IpFlag.FRAG && ((p.frag === 1) === ((f & IpFlag.INV_FRAG) !== 0))) { i++; continue; }
     }
-    const ms = t.mStart[i]!;
-    const me = t.mEnd[i]!;
+    const ms = ip[o + R.M_START]!;
+    const me = ip[o + R.M_END]!;
     if (ms !== me && !matchAll(t, ms, me, p, env)) { i++; continue; }
     t.packets[i]!++;
     t.bytes[i]! += p.len;
-    if (trace) trace.record(t.id, cur, t.ruleNum[i]!, TraceKind.RULE);
-    switch (tKind[i]) {
+    if (trace) trace.record(t.id, cur, ip[o + R.NUM]!, TraceKind.RULE);
+    switch (ip[o + R.T_KIND]) {
       case T.NONE:
       case T.LOG:
       case T.TRACE:
@@ -161,7 +159,7 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
         return (r.verdict = NF_DROP);
       case T.REJECT:
         r.rulesEvaluated += n;
-        r.rejectWith = t.tArg[i]!;
+        r.rejectWith = ip[o + R.T_ARG]!;
         return (r.verdict = NF_REJECT);
       case T.RETURN:
         if (sp === 0) {
@@ -169,22 +167,22 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
           return policy(t, chain, p, r);
         }
         i = STACK[--sp]!;
-        cur = t.ruleChain[i - 1]!;
+        cur = ip[((i - 1) << 4) + R.CHAIN]!;
         end = t.chainEnd[cur]!;
         continue;
       case T.JUMP:
         STACK[sp++] = i + 1;
-        cur = t.tArg[i]!;
+        cur = ip[o + R.T_ARG]!;
         i = t.chainStart[cur]!;
         end = t.chainEnd[cur]!;
         continue;
       case T.GOTO:
-        cur = t.tArg[i]!;
+        cur = ip[o + R.T_ARG]!;
         i = t.chainStart[cur]!;
         end = t.chainEnd[cur]!;
         continue;
       case T.NAT: {
-        const q = t.tArg[i]! * NAT_STRIDE;
+        const q = ip[o + R.T_ARG]! * NAT_STRIDE;
         const nat = t.nat;
         r.natKind = nat[q]!;
         r.natMinIp = nat[q + 1]! >>> 0;
@@ -196,13 +194,13 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
         return (r.verdict = NF_ACCEPT);
       }
       case T.MARK: {
-        const d = t.tArg[i]!;
+        const d = ip[o + R.T_ARG]!;
         p.mark = ((p.mark & ~t.data[d + 1]!) ^ t.data[d]!) >>> 0;
         i++;
         continue;
       }
       case T.CONNMARK:
-        connmark(t.data, t.tArg[i]!, p);
+        connmark(t.data, ip[o + R.T_ARG]!, p);
         i++;
         continue;
       case T.NOTRACK:
