@@ -17,6 +17,7 @@ import { parseIptablesRestore } from "../src/netfilter/restore.js";
 import { generateIptables } from "../src/k8s/kube-proxy/iptables.js";
 import { iptablesSave } from "../src/k8s/kube-proxy/iptables-save.js";
 import { parseIpv4 } from "../src/packet/addr.js";
+import { Hook } from "../src/netfilter/tables.js";
 import { syntheticCluster } from "./kube-proxy.bench.js";
 
 const BATCH = 1024;
@@ -213,68 +214,107 @@ async function pathGroup(opts: BenchOptions): Promise<number> {
  * The issue's figure: established packets through a whole kube-proxy ruleset (generateIptables for 10 .. 10k
  * Services, 3 endpoints each) on node-1: NetfilterPath + ConntrackPathHook, conntrack hit, filter chains, DNAT (and
  * for outside clients MASQUERADE) rewrite with checksums. 1024 connections to random Services, side by side.
+ * Then the same packets' filter walk alone (FORWARD hook, ns per rule evaluated).
  */
 export async function kubeProxyGroup(opts: BenchOptions): Promise<number> {
-  const tasks = [10, 100, 1000, 10_000].map(kubeProxyTask);
-  await runGroup("path: established packets through kube-proxy's ruleset (generateIptables), NetfilterPath + ConntrackPathHook", tasks, opts);
+  const setups = [10, 100, 1000, 10_000].map(kubeProxySetup);
+  await runGroup("path: established packets through kube-proxy's ruleset (generateIptables), NetfilterPath + ConntrackPathHook", setups.map((s) => s.task), opts);
+  const walks = await runGroup("path: the same packets' FORWARD walk alone (ns per rule evaluated)", setups.map((s) => s.walk), opts);
+  process.stdout.write(`  FORWARD rules evaluated per established packet: ${setups.map((s, i) => `${s.services}: ${s.rulesPerPacket} (${walks[i]!.medianNs.toFixed(2)} ns/rule)`).join(", ")}\n`);
   return 0;
 }
 
 /** One Service count's established-packet task (exported for profiling). */
 export function kubeProxyTask(services: number): { name: string; items: number; fn: () => void } {
+  return kubeProxySetup(services).task;
+}
+
+interface KubeProxySetup {
+  services: number;
+  task: { name: string; items: number; fn: () => void };
+  /** The FORWARD hook for each packet's state as conntrack left it (items: rules evaluated). */
+  walk: { name: string; items: number; fn: () => void };
+  /** Rules evaluated per established packet at FORWARD. */
+  rulesPerPacket: number;
+}
+
+function kubeProxySetup(services: number): KubeProxySetup {
   const nodeIp = parseIpv4("192.168.0.1");
-  {
-    const cluster = syntheticCluster(services);
-    const text = iptablesSave(generateIptables(cluster, { nodeName: "node-1", nodeIPs: ["192.168.0.1"], clusterCIDR: "10.244.0.0/16" }));
-    const ifaces = new IfaceRegistry();
-    const recent = new RecentTables();
-    const compiled = compileRuleset(parseIptablesRestore(text), { ifaces, recent });
-    const env: EvalEnv & RouteEnv = {
-      randomMatch: () => false,
-      addrType: (a) => (a === nodeIp ? AddrType.LOCAL : AddrType.UNICAST),
-      now: () => 0,
-      recent,
-      isLocal: (a) => a === nodeIp,
-      masqueradeAddr: () => nodeIp,
-    };
-    const ct = new Conntrack({ max: 1 << 16, buckets: 1 << 14 });
-    const hook = new ConntrackPathHook(ct);
-    const path = new NetfilterPath(compiled, env, hook);
-    const eth0 = ifaces.index("eth0");
-    const veth = ifaces.index("veth0");
-    const p = new PacketState();
-    const out = new PathResult();
-    const send = (f: Uint8Array, iif: number, oif: number) => {
-      hook.setPacket(f, L3);
-      p.reset();
-      p.fromIpv4(f, L3);
-      p.iif = iif;
-      p.oif = oif;
-      return path.receive(p, out);
-    };
-    const tmpl: Uint8Array[] = [];
-    const iifs = new Int32Array(BATCH);
-    let x = 11;
-    for (let k = 0; k < BATCH; k++) {
-      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-      const s = x % services;
-      const vip = `10.96.${(s >> 8) & 255}.${s & 255}`;
-      // Every 4th client is outside the cluster CIDR: KUBE-MARK-MASQ, then MASQUERADE in POSTROUTING.
-      const outside = k % 4 === 0;
-      const src = outside ? `192.168.7.${1 + (k & 127)}` : `10.244.1.${2 + (k & 127)}`;
-      const sport = 20000 + k;
-      iifs[k] = outside ? eth0 : veth;
-      const syn = buildTcp({ src, dst: vip, sport, dport: 80, flags: SYN, seq: 1 });
-      if (send(syn, iifs[k]!, eth0) !== 1) throw new Error("bench: SYN dropped");
-      const l = L3;
-      const back = buildTcp({ src: `${syn[l + 16]}.${syn[l + 17]}.${syn[l + 18]}.${syn[l + 19]}`, dst: `${syn[l + 12]}.${syn[l + 13]}.${syn[l + 14]}.${syn[l + 15]}`,
-        sport: (syn[l + 22]! << 8) | syn[l + 23]!, dport: (syn[l + 20]! << 8) | syn[l + 21]!, flags: SYN | ACK, seq: 9, ack: 2 });
-      send(back, eth0, iifs[k]!);
-      tmpl.push(buildTcp({ src, dst: vip, sport, dport: 80, flags: ACK, seq: 2, ack: 10 }));
-    }
-    const work = tmpl.map((f) => new Uint8Array(f.length));
-    return {
-      name: `${services} Services (${compiled.tables.reduce((a, t) => a + t.nRules, 0)} rules)`,
+  const cluster = syntheticCluster(services);
+  const text = iptablesSave(generateIptables(cluster, { nodeName: "node-1", nodeIPs: ["192.168.0.1"], clusterCIDR: "10.244.0.0/16" }));
+  const ifaces = new IfaceRegistry();
+  const recent = new RecentTables();
+  const compiled = compileRuleset(parseIptablesRestore(text), { ifaces, recent });
+  const env: EvalEnv & RouteEnv = {
+    randomMatch: () => false,
+    addrType: (a) => (a === nodeIp ? AddrType.LOCAL : AddrType.UNICAST),
+    now: () => 0,
+    recent,
+    isLocal: (a) => a === nodeIp,
+    masqueradeAddr: () => nodeIp,
+  };
+  const ct = new Conntrack({ max: 1 << 16, buckets: 1 << 14 });
+  const hook = new ConntrackPathHook(ct);
+  const path = new NetfilterPath(compiled, env, hook);
+  const eth0 = ifaces.index("eth0");
+  const veth = ifaces.index("veth0");
+  const p = new PacketState();
+  const out = new PathResult();
+  const send = (f: Uint8Array, iif: number, oif: number) => {
+    hook.setPacket(f, L3);
+    p.reset();
+    p.fromIpv4(f, L3);
+    p.iif = iif;
+    p.oif = oif;
+    return path.receive(p, out);
+  };
+  const tmpl: Uint8Array[] = [];
+  const iifs = new Int32Array(BATCH);
+  let x = 11;
+  for (let k = 0; k < BATCH; k++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    const s = x % services;
+    const vip = `10.96.${(s >> 8) & 255}.${s & 255}`;
+    // Every 4th client is outside the cluster CIDR: KUBE-MARK-MASQ, then MASQUERADE in POSTROUTING.
+    const outside = k % 4 === 0;
+    const src = outside ? `192.168.7.${1 + (k & 127)}` : `10.244.1.${2 + (k & 127)}`;
+    const sport = 20000 + k;
+    iifs[k] = outside ? eth0 : veth;
+    const syn = buildTcp({ src, dst: vip, sport, dport: 80, flags: SYN, seq: 1 });
+    if (send(syn, iifs[k]!, eth0) !== 1) throw new Error("bench: SYN dropped");
+    const l = L3;
+    const back = buildTcp({ src: `${syn[l + 16]}.${syn[l + 17]}.${syn[l + 18]}.${syn[l + 19]}`, dst: `${syn[l + 12]}.${syn[l + 13]}.${syn[l + 14]}.${syn[l + 15]}`,
+      sport: (syn[l + 22]! << 8) | syn[l + 23]!, dport: (syn[l + 20]! << 8) | syn[l + 21]!, flags: SYN | ACK, seq: 9, ack: 2 });
+    send(back, eth0, iifs[k]!);
+    tmpl.push(buildTcp({ src, dst: vip, sport, dport: 80, flags: ACK, seq: 2, ack: 10 }));
+  }
+  const work = tmpl.map((f) => new Uint8Array(f.length));
+  // Each established packet's state at the FORWARD hook (after conntrack and its DNAT), for the walk-only task.
+  const st = new Float64Array(BATCH * 8);
+  let fwdRules = 0;
+  for (let b = 0; b < BATCH; b++) {
+    const w = work[b]!;
+    w.set(tmpl[b]!);
+    hook.setPacket(w, L3);
+    p.reset();
+    p.fromIpv4(w, L3);
+    p.iif = iifs[b]!;
+    p.oif = eth0;
+    if (!path.hook(Hook.PREROUTING, p, out)) throw new Error("bench: established packet dropped in PREROUTING");
+    const o = b * 8;
+    st.set([p.src, p.dst, p.sport, p.dport, p.ctState, p.iif, p.oif, p.len], o);
+    const r0 = path.result.rulesEvaluated;
+    if (!path.hook(Hook.FORWARD, p, out)) throw new Error("bench: established packet dropped in FORWARD");
+    fwdRules += path.result.rulesEvaluated - r0;
+    hook.setPacket(w, L3); // not confirmed: the entry is confirmed already, nothing to free
+  }
+  const filterRules = fwdRules / BATCH;
+  const name = `${services} Services (${compiled.tables.reduce((a, t) => a + t.nRules, 0)} rules)`;
+  return {
+    services,
+    rulesPerPacket: filterRules,
+    task: {
+      name,
       items: BATCH,
       fn: () => {
         for (let b = 0; b < BATCH; b++) {
@@ -283,6 +323,25 @@ export function kubeProxyTask(services: number): { name: string; items: number; 
           if (send(w, iifs[b]!, eth0) !== 1) throw new Error("bench: established packet dropped");
         }
       },
-    };
-  }
+    },
+    walk: {
+      name: `${name}, ${filterRules} rules per packet`,
+      items: BATCH * filterRules,
+      fn: () => {
+        for (let b = 0; b < BATCH; b++) {
+          const o = b * 8;
+          p.src = st[o]!;
+          p.dst = st[o + 1]!;
+          p.sport = st[o + 2]!;
+          p.dport = st[o + 3]!;
+          p.ctState = st[o + 4]!;
+          p.iif = st[o + 5]!;
+          p.oif = st[o + 6]!;
+          p.len = st[o + 7]!;
+          p.mark = 0;
+          if (!path.hook(Hook.FORWARD, p, out)) throw new Error("bench: established packet dropped");
+        }
+      },
+    },
+  };
 }
