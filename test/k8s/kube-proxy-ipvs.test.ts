@@ -322,3 +322,30 @@ spec:
     expect(st.ipvs.lookup(6, parseIpv4("192.168.0.2"), 80)).toBeGreaterThanOrEqual(0);
   });
 });
+
+describe("SCTP NodePorts", () => {
+  it("one hash:ip,port member per node IP, the -p sctp dst,dst rules, and a virtual server per node IP", () => {
+    const cluster = loadCluster(
+      `apiVersion: v1
+kind: Service
+metadata: {namespace: ns1, name: sig}
+spec:
+  type: NodePort
+  clusterIP: 172.30.0.70
+  externalTrafficPolicy: Local
+  ports: [{name: sig, port: 2905, protocol: SCTP, nodePort: 3905}]
+`,
+      "sig.yaml",
+      { serviceCIDR: "172.30.0.0/16", nodePortRange: [1, 65535], kubernetesService: false },
+    );
+    const st = generateIpvs(cluster, { nodeName: "test-node", nodeIPs: ["192.168.0.2", "192.168.1.2"], clusterCIDR: "10.0.0.0/8" });
+    const save = st.ipsets.save();
+    for (const set of ["KUBE-NODE-PORT-SCTP-HASH", "KUBE-NODE-PORT-LOCAL-SCTP-HASH"]) {
+      for (const ip of ["192.168.0.2", "192.168.1.2"]) expect(save).toContain(`add ${set} ${ip},sctp:3905\n`);
+    }
+    const text = ipvsIptablesSave(st);
+    expect(text).toContain(`-A KUBE-NODE-PORT -p sctp -m comment --comment "Kubernetes nodeport SCTP port with externalTrafficPolicy=local with type \\'hash ip:port\\'" -m set --match-set KUBE-NODE-PORT-LOCAL-SCTP-HASH dst,dst -j RETURN\n`);
+    expect(text).toContain(`-A KUBE-NODE-PORT -p sctp -m comment --comment "Kubernetes nodeport SCTP port for masquerade purpose with type \\'hash ip:port\\'" -m set --match-set KUBE-NODE-PORT-SCTP-HASH dst,dst -j KUBE-MARK-MASQ\n`);
+    expect(ipvsadmList(st.ipvs)).toContain("SCTP  192.168.1.2:3905 rr\n");
+  });
+});

@@ -66,7 +66,7 @@ metadata: {namespace: ns1, name: dns}
 spec:
   type: NodePort
   clusterIP: 172.30.0.10
-  ports: [{name: dns, port: 53, protocol: UDP, nodePort: 3053}, {name: dns-tcp, port: 53, protocol: TCP}]
+  ports: [{name: dns, port: 53, protocol: UDP, nodePort: 3053}, {name: dns-tcp, port: 53, protocol: TCP}, {name: sig, port: 2905, protocol: SCTP, nodePort: 3905}]
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -82,7 +82,7 @@ kind: EndpointSlice
 metadata: {namespace: ns1, name: dns-1, labels: {kubernetes.io/service-name: dns}}
 addressType: IPv4
 endpoints: [{addresses: [10.180.0.5], nodeName: test-node}]
-ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
+ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}, {name: sig, port: 2905, protocol: SCTP}]
 `;
 
 const strip = (t: string) =>
@@ -137,6 +137,8 @@ describe.skipIf(skipReason !== null)("kube-proxy IPVS mode: ipsets and iptables 
       ["KUBE-LOAD-BALANCER-SOURCE-CIDR", "1.2.3.4,tcp:81,192.168.0.77", parseIpv4("1.2.3.4"), 6, 81, parseIpv4("192.168.0.77")],
       ["KUBE-LOAD-BALANCER-SOURCE-CIDR", "1.2.3.4,tcp:80,10.1.1.1", parseIpv4("1.2.3.4"), 6, 80, parseIpv4("10.1.1.1")],
       ["KUBE-LOAD-BALANCER-SOURCE-IP", "1.2.3.4,tcp:80,1.2.3.4", parseIpv4("1.2.3.4"), 6, 80, parseIpv4("1.2.3.4")],
+      ["KUBE-NODE-PORT-SCTP-HASH", "192.168.0.2,sctp:3905", parseIpv4("192.168.0.2"), 132, 3905, 0],
+      ["KUBE-NODE-PORT-SCTP-HASH", "192.168.0.2,tcp:3905", parseIpv4("192.168.0.2"), 6, 3905, 0],
       ["KUBE-IPVS-IPS", "172.30.0.41", parseIpv4("172.30.0.41"), 0, 0, 0],
       ["KUBE-IPVS-IPS", "192.168.0.2", parseIpv4("192.168.0.2"), 0, 0, 0],
     ];

@@ -24,7 +24,7 @@
 // (no new connections; established ones keep it) and is retried every minute (rsCheckDeleteInterval) until its
 // connections are gone. An endpoint that comes back while draining is deleted and added anew (weight 1, its old
 // connections then meet expire_nodest_conn). Real servers are added in endpoint order (upstream: Go map order).
-// Not modelled: SCTP NodePorts, --nodeport-addresses, IPv6.
+// Not modelled: --nodeport-addresses, IPv6.
 import { formatIpv4, parseIpv4 } from "../../packet/addr.js";
 import { Ipvs, type IpvsDest, type IpvsScheduler, type IpvsService } from "../../netfilter/ipvs.js";
 import type { IpvsConnTable } from "../../netfilter/ipvs-conn.js";
@@ -58,6 +58,8 @@ export const IPVS_IPSETS: [string, IpSetType, string][] = [
   ["KUBE-NODE-PORT-LOCAL-TCP", "bitmap:port", "Kubernetes nodeport TCP port with externalTrafficPolicy=local"],
   ["KUBE-NODE-PORT-UDP", "bitmap:port", "Kubernetes nodeport UDP port for masquerade purpose"],
   ["KUBE-NODE-PORT-LOCAL-UDP", "bitmap:port", "Kubernetes nodeport UDP port with externalTrafficPolicy=local"],
+  ["KUBE-NODE-PORT-SCTP-HASH", "hash:ip,port", "Kubernetes nodeport SCTP port for masquerade purpose with type 'hash ip:port'"],
+  ["KUBE-NODE-PORT-LOCAL-SCTP-HASH", "hash:ip,port", "Kubernetes nodeport SCTP port with externalTrafficPolicy=local with type 'hash ip:port'"],
   ["KUBE-HEALTH-CHECK-NODE-PORT", "bitmap:port", "Kubernetes health check node port"],
   ["KUBE-IPVS-IPS", "hash:ip", "Addresses on the ipvs interface"],
 ];
@@ -150,10 +152,18 @@ export function generateIpvs(cluster: Cluster, opts: IpvsProxierOptions): IpvsSt
       bind(ip);
       addVs(ip, sp.port, external);
     }
-    if (sp.nodePort !== 0 && (sp.proto === "tcp" || sp.proto === "udp")) {
-      const up = sp.proto.toUpperCase();
-      set(`KUBE-NODE-PORT-${up}`).add(String(sp.nodePort));
-      if (sp.externalPolicyLocal) set(`KUBE-NODE-PORT-LOCAL-${up}`).add(String(sp.nodePort));
+    if (sp.nodePort !== 0) {
+      if (sp.proto === "sctp") {
+        // SCTP node ports are hash:ip,port sets with one member per node IP.
+        for (const ip of opts.nodeIPs) {
+          set("KUBE-NODE-PORT-SCTP-HASH").add(`${ip},sctp:${sp.nodePort}`);
+          if (sp.externalPolicyLocal) set("KUBE-NODE-PORT-LOCAL-SCTP-HASH").add(`${ip},sctp:${sp.nodePort}`);
+        }
+      } else {
+        const up = sp.proto.toUpperCase();
+        set(`KUBE-NODE-PORT-${up}`).add(String(sp.nodePort));
+        if (sp.externalPolicyLocal) set(`KUBE-NODE-PORT-LOCAL-${up}`).add(String(sp.nodePort));
+      }
       for (const ip of opts.nodeIPs) addVs(ip, sp.nodePort, external);
     }
     if (sp.healthCheckNodePort !== 0) set("KUBE-HEALTH-CHECK-NODE-PORT").add(String(sp.healthCheckNodePort));
