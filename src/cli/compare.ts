@@ -80,7 +80,8 @@ export function humanTable(r: CompareJson, opts: TableOptions = {}): string {
     lines.push(`        ${fmt([...COLUMNS], false)}`.trimEnd());
     r.gens.forEach((g, k) => {
       const x = f.results[String(g)]!;
-      const why = x.drop_reason !== null ? `  (${x.drop_reason})` : "";
+      const dns = x.dns_queries !== undefined ? `  [DNS: ${x.dns_queries} queries, ${x.dns_nxdomain ?? 0} NXDOMAIN -> ${x.resolved ?? "unresolved"}]` : "";
+      const why = `${dns}${x.drop_reason !== null ? `  (${x.drop_reason})` : ""}`;
       lines.push(`  ${gname(g).padEnd(6)}${fmt(marked[k]!, true)}${why}`.trimEnd());
     });
     const names = COLUMNS.filter((_, i) => differs[i]);

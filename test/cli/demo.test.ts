@@ -30,7 +30,7 @@ const ok = (over: Partial<FlowResult> = {}): FlowResult => ({
 function sample(): CompareJson {
   const addresses = { pods: { "shop/web-0": "10.244.0.2", "shop/api-0": "10.244.1.5" }, nodes: { "node-1": "10.0.1.10" } };
   const results = { "1": ok({ encap_bytes: 50 }), "4": ok({ delivered: false, dst_pod: null, dst: null, src_seen: null, verdict: "denied", drop_reason: "policy", rules_evaluated: 0, map_lookups: 9 }) };
-  const same = { "1": ok({ src_seen: "10.0.1.10:9000" }), "4": ok({ rules_evaluated: 0, map_lookups: 7 }) };
+  const same = { "1": ok({ src_seen: "10.0.1.10:9000" }), "4": ok({ rules_evaluated: 0, map_lookups: 7, dns_queries: 3, dns_nxdomain: 2, resolved: "10.96.5.5" }) };
   const flows = [
     { id: 0, spec: 0, from: "shop/web-0", to: "service/shop/api:8080", protocol: "TCP", results },
     { id: 1, spec: 1, from: "shop/web-0", to: "pod/shop/api-0:8080", protocol: "TCP", results: same },
@@ -67,6 +67,7 @@ describe("compare's human table", () => {
     // Flow 1: the server saw the node's address in Gen 1 and the client's in Gen 4.
     expect(t).toMatch(/gen1 .*node node-1\*/);
     expect(t).toContain("differs: as, rules, map lookups");
+    expect(t).toMatch(/gen4 .*\[DNS: 3 queries, 2 NXDOMAIN -> 10\.96\.5\.5\]/);
     expect(humanTable(sample(), { color: true })).toContain("\x1b[33m");
     expect(t).not.toContain("\x1b[");
   });
