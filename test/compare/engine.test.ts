@@ -84,6 +84,22 @@ describe("TCP: handshake, data each way, FIN from both ends", () => {
     expect(r.verdict).toBe("dropped");
     expect(r.drop_reason).toBe(`handshake completed, then data segment 1/2 client->server lost: netfilter drop in ${db.ns.name}`);
   });
+  it.each([
+    ["the server's ACK of the client FIN", "OUTPUT", "db", "SYN,FIN,PSH,ACK ACK", "server ACK of the client FIN", "FIN_WAIT"],
+    ["the server's FIN", "OUTPUT", "db", "FIN FIN", "server FIN", "CLOSE_WAIT"],
+    ["the server's FIN at the client", "INPUT", "client", "FIN FIN", "server FIN", "LAST_ACK"],
+  ])("the teardown stops where %s is dropped in a pod: the node's conntrack entry stays in the state it reached", (_, chain, who, flags, step, state) => {
+    const g = buildWithPolicy(2, cluster, { seed: 1 });
+    const pod = g.pods.find((p) => p.key === (who === "db" ? "shop/db-0" : FRONTEND))!;
+    // The pod's own iptables: only a teardown segment matches (the server sends a bare ACK only for the client's FIN).
+    pod.ns.netfilter = new IptablesHooks(pod.ns, `*filter\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A ${chain} -p tcp --tcp-flags ${flags} -j DROP\nCOMMIT\n`);
+    const r = runConnection(g, { from: FRONTEND, to: "pod/shop/db-0:5432", protocol: "TCP", packets: 1 }, 41100, "test");
+    expect(r.verdict).toBe("dropped");
+    expect(r.drop_reason).toBe(`handshake completed, then ${step} lost: netfilter drop in ${pod.ns.name}`);
+    const node = g.nodes.find((n) => n.name === g.pods.find((p) => p.key === FRONTEND)!.node)!;
+    const line = formatList((node.ns.netfilter as IptablesHooks).conntrack).split("\n").find((l) => l.includes("sport=41100 dport=5432"));
+    expect(line).toMatch(new RegExp(`^tcp\\s+6 \\d+ ${state} `));
+  });
 });
 
 describe("UDP and ICMP", () => {
