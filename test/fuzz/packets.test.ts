@@ -94,7 +94,12 @@ export function fuzzGeneration(g: BuiltGeneration, n: number, seed: number): { t
   const tally = newTally();
   const before = programTotals(progs);
   const t0 = performance.now();
+  // Gen 4: for one packet in 8, the first node's programs run on a starved instruction budget (a runaway
+  // program's fate): they trap at random points, mid map update included; the packet is dropped and counted.
+  const starve = kernels[0];
+  const budget = starve?.budget ?? 0;
   for (let i = 0; i < n; i++) {
+    if (starve !== undefined) starve.budget = (i & 7) === 7 ? 1 + Math.floor(r() * 300) : budget;
     const e = ents[Math.floor(r() * ents.length)]!;
     const { ip, mutation } = hostilePacket(r, { dsts, src: e.src });
     inject(g.world, e.dev, e.srcMac, ip, tally, strictMartian(ip, mutation) ? `${mutation}:strict` : mutation, e.dstMac);
@@ -104,6 +109,7 @@ export function fuzzGeneration(g: BuiltGeneration, n: number, seed: number): { t
       for (const k of kernels) k.ktimeNs += 500_000_000n;
     }
   }
+  if (starve !== undefined) starve.budget = budget;
   const ms = performance.now() - t0;
   return { tally, ms, programs: totalsSince(before, programTotals(progs)) };
 }
@@ -155,6 +161,7 @@ function checkGen4(g: BuiltGen4, tally: FuzzTally, t: ProgramTotals, report: boo
   if (report) process.stderr.write(`fuzz gen 4: program runs ${t.runs}, TC_ACT_SHOT ${t.shots}, traps ${JSON.stringify(t.traps)}\n`);
   expect(t.runs).toBe(tally.tcRuns);
   expect(t.shots).toBe(tally.dropEvents[Drop.TC_SHOT] ?? 0);
+  expect(t.traps.budget).toBeGreaterThan(0);
   for (const n of g.ebpf) expect(checkKernelMaps(n.kernel), `node ${n.name}`).toEqual([]);
 }
 
