@@ -11,6 +11,7 @@ export const CB_KTIME: usize = 0x110; // u64: bpf_ktime_get_ns(), set by the hos
 export const CB_PRANDOM: usize = 0x118; // u32[4]: xoshiro128** state behind bpf_get_prandom_u32()
 export const CB_HASHRND: usize = 0x128; // u32: seed of the flow hash (skb_get_hash)
 export const CB_NR_CPUS: usize = 0x12c; // u32: possible CPUs (per-CPU map slots)
+// 0x140..0x16c: the host's batch runner counts verdicts there (src/ebpf/abi.ts CB_VERDICTS); not for programs.
 export const CB_SCRATCH: usize = 0x200; // 512 bytes: LPM masked keys, csum_diff buffer
 
 /** Why a call trapped: set by the SDK (or the injected budget check) right before `unreachable`. */

@@ -31,6 +31,9 @@ export const M_VALUE_STRIDE: u32 = 56; // value_size rounded up to 8 (one per-CP
 export const M_NCPUS: u32 = 60; // per-CPU slots per element (1 for the others)
 // Program lookups (bpf_map_lookup_elem calls, hit or miss; host lookups do not count), u32, wrapping.
 export const M_LOOKUPS: u32 = 64;
+// LRU types: address of u32[2 * max_entries], the list links of element idx at (idx - 1) * 8 (L_PREV, L_NEXT).
+// Kept out of the elements so a lookup reads one element and nothing else (the links change only on inserts).
+export const M_LRU_LINKS: u32 = 68;
 export const MAP_HDR_SIZE: u32 = 72; // 8-aligned
 // LPM trie: a count per prefix length after the header, so lookups probe only lengths in use.
 export const M_LPM_COUNTS: u32 = MAP_HDR_SIZE; // u32[129] (data up to 16 bytes: IPv4 and IPv6)
@@ -46,12 +49,15 @@ export const RB_HDR_SIZE: u32 = 8; // BPF_RINGBUF_HDR_SZ: u32 len (with flags), 
 export const RB_BUSY_BIT: u32 = 1 << 31; // BPF_RINGBUF_BUSY_BIT
 export const RB_DISCARD_BIT: u32 = 1 << 30; // BPF_RINGBUF_DISCARD_BIT
 
-// Hash element: next, hash, lru_prev (+ ref bit), lru_next, then the key padded to 8, then ncpus value slots.
+// Hash element: next, hash (+ LRU ref bit), then the key padded to 8, then ncpus value slots. The element array
+// starts 64-byte aligned, so an element of 64 bytes or less (a conntrack entry, a service) is one cache line.
 export const E_NEXT: u32 = 0;
-export const E_HASH: u32 = 4;
-export const E_LRU_PREV: u32 = 8; // bit 31: the reference bit (LRU_REF)
-export const E_LRU_NEXT: u32 = 12;
-export const E_KEY: u32 = 16;
-// bpf_lru_node.ref, kept in the top bit of lru_prev (element indexes stay below 2^31): a lookup only sets it
+export const E_HASH: u32 = 4; // bits 0..30: the hash; bit 31: the LRU reference bit (LRU_REF)
+export const E_KEY: u32 = 8;
+export const HASH_MASK: u32 = 0x7fffffff; // the bits of the hash an element keeps (compared on lookup)
+// bpf_lru_node.ref, kept in the top bit of the element's hash word: a lookup only sets it
 // (bpf_lru_node_set_ref), eviction gives a referenced element a second chance (kernel/bpf/bpf_lru_list.c).
 export const LRU_REF: u32 = 0x80000000;
+// LRU links of an element (in the M_LRU_LINKS array): previous and next in the list, index + 1, 0 = none.
+export const L_PREV: u32 = 0;
+export const L_NEXT: u32 = 4;

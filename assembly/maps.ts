@@ -10,9 +10,9 @@ import { E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC } from "./errno";
 import { jhash, jhash2, jhash_final, JHASH_INITVAL } from "./jhash";
 import {
   BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
-  BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, E_HASH, E_KEY, E_LRU_NEXT, E_LRU_PREV, E_NEXT, LRU_REF, M_BUCKETS,
-  M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LOOKUPS, M_LPM_COUNTS, M_LRU_HEAD, M_LRU_TAIL, M_MAX_ENTRIES,
-  M_N_BUCKETS, M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE,
+  BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, E_HASH, E_KEY, E_NEXT, HASH_MASK, L_NEXT, L_PREV, LRU_REF, M_BUCKETS,
+  M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LOOKUPS, M_LPM_COUNTS, M_LRU_HEAD, M_LRU_LINKS, M_LRU_TAIL,
+  M_MAX_ENTRIES, M_N_BUCKETS, M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE,
 } from "./map_layout";
 
 export * from "./map_layout";
@@ -119,7 +119,7 @@ declare function __map_create(type: u32, key_size: u32, value_size: u32, max_ent
   let idx = load<u32>(load<u32>(map, M_BUCKETS) + ((h & (load<u32>(map, M_N_BUCKETS) - 1)) << 2));
   while (idx != 0) {
     const e = elem_addr(map, idx);
-    if (load<u32>(e, E_HASH) == h && key_eq(e + E_KEY, key, ks)) return idx;
+    if (((load<u32>(e, E_HASH) ^ h) & HASH_MASK) == 0 && key_eq(e + E_KEY, key, ks)) return idx;
     idx = load<u32>(e, E_NEXT);
   }
   return 0;
@@ -133,34 +133,36 @@ function htab_link_to(map: usize, idx: u32): usize {
   return link;
 }
 
-// LRU list: doubly linked through lru_prev/lru_next (index + 1), head = most recently inserted. The kernel's
+// LRU list: doubly linked through the M_LRU_LINKS array (index + 1), head = most recently inserted. The kernel's
 // bpf_lru does not move an element on lookup: it sets the node's reference bit (bpf_lru_node_set_ref, only if
 // clear, so a hot element's cache line is not dirtied again) and rotates lazily when it needs a free node; a
 // referenced element at the tail gets a second chance (moved to the head, bit cleared) instead of eviction.
-// Straight-line.
+// The reference bit lives in the element's hash word (the line a lookup reads anyway). Straight-line.
+// @ts-ignore: decorator
+@inline function lru_link(map: usize, idx: u32): usize {
+  return load<u32>(map, M_LRU_LINKS) + (<usize>(idx - 1) << 3);
+}
 // @ts-ignore: decorator
 @inline function lru_unlink(map: usize, idx: u32): void {
-  const e = elem_addr(map, idx);
-  const prev = load<u32>(e, E_LRU_PREV) & ~LRU_REF;
-  const next = load<u32>(e, E_LRU_NEXT);
-  if (prev != 0) store<u32>(elem_addr(map, prev), next, E_LRU_NEXT);
+  const l = lru_link(map, idx);
+  const prev = load<u32>(l, L_PREV);
+  const next = load<u32>(l, L_NEXT);
+  if (prev != 0) store<u32>(lru_link(map, prev), next, L_NEXT);
   else store<u32>(map, next, M_LRU_HEAD);
-  if (next != 0) {
-    const n = elem_addr(map, next);
-    store<u32>(n, prev | (load<u32>(n, E_LRU_PREV) & LRU_REF), E_LRU_PREV);
-  } else store<u32>(map, prev, M_LRU_TAIL);
+  if (next != 0) store<u32>(lru_link(map, next), prev, L_PREV);
+  else store<u32>(map, prev, M_LRU_TAIL);
 }
 /** Push at the head with the reference bit clear (a new or rotated node). */
 // @ts-ignore: decorator
 @inline function lru_push_head(map: usize, idx: u32): void {
-  const e = elem_addr(map, idx);
+  const l = lru_link(map, idx);
   const head = load<u32>(map, M_LRU_HEAD);
-  store<u32>(e, 0, E_LRU_PREV);
-  store<u32>(e, head, E_LRU_NEXT);
-  if (head != 0) {
-    const h = elem_addr(map, head);
-    store<u32>(h, idx | (load<u32>(h, E_LRU_PREV) & LRU_REF), E_LRU_PREV);
-  } else store<u32>(map, idx, M_LRU_TAIL);
+  const hw = elem_addr(map, idx) + E_HASH;
+  store<u32>(hw, load<u32>(hw) & ~LRU_REF);
+  store<u32>(l, 0, L_PREV);
+  store<u32>(l, head, L_NEXT);
+  if (head != 0) store<u32>(lru_link(map, head), idx, L_PREV);
+  else store<u32>(map, idx, M_LRU_TAIL);
   store<u32>(map, idx, M_LRU_HEAD);
 }
 // @ts-ignore: decorator
@@ -173,7 +175,7 @@ function htab_link_to(map: usize, idx: u32): usize {
 /** bpf_lru_node_set_ref(): mark used; written only when clear. */
 // @ts-ignore: decorator
 @inline function lru_set_ref(map: usize, idx: u32): void {
-  const p = elem_addr(map, idx) + E_LRU_PREV;
+  const p = elem_addr(map, idx) + E_HASH;
   const v = load<u32>(p);
   if ((v & LRU_REF) == 0) store<u32>(p, v | LRU_REF);
 }
@@ -184,7 +186,7 @@ function htab_link_to(map: usize, idx: u32): usize {
  */
 function lru_victim(map: usize): u32 {
   let idx = load<u32>(map, M_LRU_TAIL);
-  while (idx != 0 && (load<u32>(elem_addr(map, idx), E_LRU_PREV) & LRU_REF) != 0) {
+  while (idx != 0 && (load<u32>(elem_addr(map, idx), E_HASH) & LRU_REF) != 0) {
     lru_unlink(map, idx);
     lru_push_head(map, idx);
     idx = load<u32>(map, M_LRU_TAIL);
@@ -227,7 +229,7 @@ function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32
   memory.copy(e + E_KEY, key, ks);
   memory.copy(e + vo + (is_percpu(type) ? this_cpu_slot(map) : 0), value, vs);
   const bucket = load<u32>(map, M_BUCKETS) + ((h & (load<u32>(map, M_N_BUCKETS) - 1)) << 2);
-  store<u32>(e, h, E_HASH);
+  store<u32>(e, h & HASH_MASK, E_HASH);
   store<u32>(e, load<u32>(bucket), E_NEXT);
   store<u32>(bucket, idx);
   if (lru) lru_push_head(map, idx);

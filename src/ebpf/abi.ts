@@ -10,6 +10,13 @@ export const CB_KTIME = 0x110;
 export const CB_PRANDOM = 0x118;
 export const CB_HASHRND = 0x128;
 export const CB_NR_CPUS = 0x12c;
+/**
+ * Host-only: verdict counts of the current batch call, written by the batch runner (instrument.ts), read and
+ * cleared by BpfProgram.runBatch: u32[VERDICT_SLOTS], slot r + 1 for TC_ACT_* r in -1..8, the last slot for
+ * any other value. Programs never touch it.
+ */
+export const CB_VERDICTS = 0x140;
+export const VERDICT_SLOTS = 11;
 export const CB_SCRATCH = 0x200;
 
 export const TRAP_NONE = 0;

@@ -10,9 +10,10 @@
 //   a few milliseconds.
 // A batch runner `__tcbox_batch_<entry>(ctx, n)` is added for every entry point: it runs the entry on n
 // consecutive contexts, resets the budget from CB_BUDGET before each one, writes each verdict into the
-// context, and records the index it is at (CB_BATCH_INDEX) so the host knows which packet a trap stopped.
+// context, counts it (CB_VERDICTS: so the host does not visit every packet for its statistics), and records
+// the index it is at (CB_BATCH_INDEX) so the host knows which packet a trap stopped.
 import binaryen from "binaryen";
-import { CB_BATCH_INDEX, CB_BUDGET, CB_TRAP_REASON, CTX_SIZE, SKB_RETVAL, TRAP_BUDGET } from "./abi.js";
+import { CB_BATCH_INDEX, CB_BUDGET, CB_TRAP_REASON, CB_VERDICTS, CTX_SIZE, SKB_RETVAL, TRAP_BUDGET, VERDICT_SLOTS } from "./abi.js";
 
 export const BUDGET_GLOBAL = "__tcbox_budget";
 export const BATCH_PREFIX = "__tcbox_batch_";
@@ -79,14 +80,18 @@ export function instrument(bytes: Uint8Array, entries: string[]): Instrumented {
 }
 
 /**
- * (func $batch (param $ctx i32) (param $n i32) (local $i i32)
- *   loop: if i < n { store CB_BATCH_INDEX i; budget = load CB_BUDGET; ctx.retval = entry(ctx); ctx += CTX_SIZE; i++ })
+ * (func $batch (param $ctx i32) (param $n i32) (local $i i32) (local $r i32) (local $slot i32)
+ *   loop: if i < n { store CB_BATCH_INDEX i; budget = load CB_BUDGET; r = entry(ctx); ctx.retval = r;
+ *                    slot = min_u(r + 1, VERDICT_SLOTS - 1); CB_VERDICTS[slot]++; ctx += CTX_SIZE; i++ })
  */
 function addBatchRunner(m: binaryen.Module, name: string, entry: string): void {
   const i32 = binaryen.i32;
   const ctx = () => m.local.get(0, i32);
   const n = () => m.local.get(1, i32);
   const i = () => m.local.get(2, i32);
+  const r = () => m.local.get(3, i32);
+  const slot = () => m.local.get(4, i32);
+  const other = VERDICT_SLOTS - 1;
   const body = m.block("done", [
     m.loop(
       "next",
@@ -94,12 +99,22 @@ function addBatchRunner(m: binaryen.Module, name: string, entry: string): void {
         m.br("done", m.i32.ge_u(i(), n())),
         m.i32.store(0, 4, m.i32.const(CB_BATCH_INDEX), i()),
         m.global.set(BUDGET_GLOBAL, m.i32.load(0, 4, m.i32.const(CB_BUDGET))),
-        m.i32.store(SKB_RETVAL, 4, ctx(), m.call(entry, [ctx()], i32)),
+        m.local.set(3, m.call(entry, [ctx()], i32)),
+        m.i32.store(SKB_RETVAL, 4, ctx(), r()),
+        m.local.set(4, m.i32.add(r(), m.i32.const(1))), // slot, then its address
+        m.local.set(
+          4,
+          m.i32.add(
+            m.i32.const(CB_VERDICTS),
+            m.i32.shl(m.select(m.i32.lt_u(slot(), m.i32.const(other)), slot(), m.i32.const(other)), m.i32.const(2)),
+          ),
+        ),
+        m.i32.store(0, 4, slot(), m.i32.add(m.i32.load(0, 4, slot()), m.i32.const(1))),
         m.local.set(0, m.i32.add(ctx(), m.i32.const(CTX_SIZE))),
         m.local.set(2, m.i32.add(i(), m.i32.const(1))),
         m.br("next"),
       ]),
     ),
   ]);
-  m.addFunction(name, binaryen.createType([i32, i32]), binaryen.none, [i32], body);
+  m.addFunction(name, binaryen.createType([i32, i32]), binaryen.none, [i32, i32, i32], body);
 }

@@ -2,7 +2,7 @@
 // like BPF_PROG_TEST_RUN. A program that traps (budget exhausted, out-of-bounds packet access, abort, any
 // WebAssembly trap) has its packet dropped with TC_ACT_SHOT and counted by reason; the batch goes on with the
 // next packet and the instance keeps working (maps live in memory the host owns).
-import { CB_BATCH_INDEX, CB_BUDGET, CB_TRAP_REASON, CTX_BASE, CTX_SIZE, SKB_RETVAL, TC_ACT_SHOT, TRAP_ABORT, TRAP_BUDGET, TRAP_NONE, TRAP_OOB } from "./abi.js";
+import { CB_BATCH_INDEX, CB_BUDGET, CB_TRAP_REASON, CB_VERDICTS, CTX_BASE, CTX_SIZE, SKB_RETVAL, TC_ACT_SHOT, TRAP_ABORT, TRAP_BUDGET, TRAP_NONE, TRAP_OOB, VERDICT_SLOTS } from "./abi.js";
 import { PacketBatch, type PacketMeta } from "./batch.js";
 import type { SharedMemory } from "./memory.js";
 import { Wasm } from "./wasm-api.js";
@@ -38,7 +38,7 @@ type BatchFn = (ctx: number, n: number) => void;
 type EntryFn = (ctx: number) => number;
 
 export class BpfProgram {
-  private readonly counts = new Float64Array(10);
+  private readonly counts = new Float64Array(VERDICT_SLOTS - 1);
   private readonly otherRetvals = new Map<number, number>();
   readonly stats: ProgramStats = newStats(() => {
     const m = new Map<number, number>();
@@ -81,6 +81,7 @@ export class BpfProgram {
     let i = start;
     const end = start + count;
     let traps = 0;
+    u32.fill(0, CB_VERDICTS >>> 2, (CB_VERDICTS >>> 2) + VERDICT_SLOTS);
     while (i < end) {
       u32[CB_TRAP_REASON >>> 2] = TRAP_NONE;
       try {
@@ -112,15 +113,19 @@ export class BpfProgram {
   private count(batch: PacketBatch, start: number, end: number): void {
     const s = this.stats;
     s.runs += end - start;
-    // Verdicts -1..8 count into an array (no Map work per packet); others and drop reasons go to Maps.
+    // The batch runner counted the verdicts of the packets that completed (CB_VERDICTS: -1..8, then "other");
+    // packets are visited only when some were TC_ACT_SHOT (drop reasons) or had another value.
     const counts = this.counts;
+    const u32 = this.mem.u32;
+    const v = CB_VERDICTS >>> 2;
+    for (let k = 0; k < counts.length; k++) counts[k]! += u32[v + k]!;
+    if (u32[v + TC_ACT_SHOT + 1] === 0 && u32[v + VERDICT_SLOTS - 1] === 0) return;
     const i32 = this.mem.i32;
     const traps = batch.traps;
     for (let i = start; i < end; i++) {
       if (traps[i] !== TRAP_NONE) continue;
       const r = i32[(CTX_BASE + i * CTX_SIZE + SKB_RETVAL) >>> 2]!;
-      if (r >= -1 && r <= 8) counts[r + 1]!++;
-      else this.otherRetvals.set(r, (this.otherRetvals.get(r) ?? 0) + 1);
+      if (r < -1 || r > 8) this.otherRetvals.set(r, (this.otherRetvals.get(r) ?? 0) + 1);
       if (r === TC_ACT_SHOT) {
         const why = batch.dropReason(i);
         s.dropReasons.set(why, (s.dropReasons.get(why) ?? 0) + 1);

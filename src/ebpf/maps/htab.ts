@@ -7,8 +7,8 @@
 import type { SharedMemory } from "../memory.js";
 import { jhashBytes } from "./jhash.js";
 import {
-  BPF_EXIST, BPF_MAP_TYPE_LPM_TRIE, BPF_NOEXIST, E_HASH, E_KEY, E_LRU_NEXT, E_LRU_PREV, E_NEXT, LRU_REF, isLruType, isPercpuType,
-  M_BUCKETS, M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LPM_COUNTS, M_LRU_HEAD, M_LRU_TAIL, M_N_BUCKETS,
+  BPF_EXIST, BPF_MAP_TYPE_LPM_TRIE, BPF_NOEXIST, E_HASH, E_KEY, E_NEXT, HASH_MASK, L_NEXT, L_PREV, LRU_REF, isLruType, isPercpuType,
+  M_BUCKETS, M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LPM_COUNTS, M_LRU_HEAD, M_LRU_LINKS, M_LRU_TAIL, M_N_BUCKETS,
   M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE, M_NCPUS, align8,
 } from "./layout.js";
 import { E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC } from "../abi.js";
@@ -41,7 +41,7 @@ export function htabFind(m: SharedMemory, map: number, key: Uint8Array, h = htab
   let idx = rd(m, rd(m, map + M_BUCKETS) + ((h & (rd(m, map + M_N_BUCKETS) - 1)) << 2));
   while (idx !== 0) {
     const e = elemAddr(m, map, idx);
-    if (rd(m, e + E_HASH) === h >>> 0 && keyEq(m, e + E_KEY, key, ks)) return idx;
+    if (((rd(m, e + E_HASH) ^ h) & HASH_MASK) === 0 && keyEq(m, e + E_KEY, key, ks)) return idx;
     idx = rd(m, e + E_NEXT);
   }
   return 0;
@@ -54,29 +54,30 @@ function linkTo(m: SharedMemory, map: number, idx: number): number {
   return link;
 }
 
-// LRU list as in the SDK (assembly/maps.ts): lookups set the reference bit (top bit of lru_prev) and eviction
-// gives referenced tail elements a second chance, like the kernel's bpf_lru.
+// LRU list as in the SDK (assembly/maps.ts): links in the M_LRU_LINKS array, the reference bit in the top bit
+// of the element's hash word; lookups set it and eviction gives referenced tail elements a second chance, like
+// the kernel's bpf_lru.
+const link = (m: SharedMemory, map: number, idx: number) => rd(m, map + M_LRU_LINKS) + (idx - 1) * 8;
+
 function lruUnlink(m: SharedMemory, map: number, idx: number): void {
-  const e = elemAddr(m, map, idx);
-  const prev = (rd(m, e + E_LRU_PREV) & ~LRU_REF) >>> 0;
-  const next = rd(m, e + E_LRU_NEXT);
-  if (prev !== 0) wr(m, elemAddr(m, map, prev) + E_LRU_NEXT, next);
+  const l = link(m, map, idx);
+  const prev = rd(m, l + L_PREV);
+  const next = rd(m, l + L_NEXT);
+  if (prev !== 0) wr(m, link(m, map, prev) + L_NEXT, next);
   else wr(m, map + M_LRU_HEAD, next);
-  if (next !== 0) {
-    const n = elemAddr(m, map, next) + E_LRU_PREV;
-    wr(m, n, (prev | (rd(m, n) & LRU_REF)) >>> 0);
-  } else wr(m, map + M_LRU_TAIL, prev);
+  if (next !== 0) wr(m, link(m, map, next) + L_PREV, prev);
+  else wr(m, map + M_LRU_TAIL, prev);
 }
 
 function lruPushHead(m: SharedMemory, map: number, idx: number): void {
-  const e = elemAddr(m, map, idx);
+  const l = link(m, map, idx);
   const head = rd(m, map + M_LRU_HEAD);
-  wr(m, e + E_LRU_PREV, 0);
-  wr(m, e + E_LRU_NEXT, head);
-  if (head !== 0) {
-    const h = elemAddr(m, map, head) + E_LRU_PREV;
-    wr(m, h, (idx | (rd(m, h) & LRU_REF)) >>> 0);
-  } else wr(m, map + M_LRU_TAIL, idx);
+  const hw = elemAddr(m, map, idx) + E_HASH;
+  wr(m, hw, rd(m, hw) & HASH_MASK);
+  wr(m, l + L_PREV, 0);
+  wr(m, l + L_NEXT, head);
+  if (head !== 0) wr(m, link(m, map, head) + L_PREV, idx);
+  else wr(m, map + M_LRU_TAIL, idx);
   wr(m, map + M_LRU_HEAD, idx);
 }
 
@@ -90,13 +91,13 @@ function lruMoveHead(m: SharedMemory, map: number, idx: number): void {
 
 /** Mark `idx` used, as a program's lookup does (bpf_lru_node_set_ref). */
 export function lruTouch(m: SharedMemory, map: number, idx: number): void {
-  const p = elemAddr(m, map, idx) + E_LRU_PREV;
+  const p = elemAddr(m, map, idx) + E_HASH;
   wr(m, p, (rd(m, p) | LRU_REF) >>> 0);
 }
 
 /** Whether `idx` has its reference bit set. */
 export function lruReferenced(m: SharedMemory, map: number, idx: number): boolean {
-  return (rd(m, elemAddr(m, map, idx) + E_LRU_PREV) & LRU_REF) !== 0;
+  return (rd(m, elemAddr(m, map, idx) + E_HASH) & LRU_REF) !== 0;
 }
 
 /** The element to evict: referenced tail elements rotate to the head (bit cleared) first. */
@@ -146,7 +147,7 @@ export function htabUpdate(m: SharedMemory, map: number, key: Uint8Array, values
   m.u8.set(key.subarray(0, ks), e + E_KEY);
   writeValues(m, map, e, values);
   const bucket = rd(m, map + M_BUCKETS) + ((h & (rd(m, map + M_N_BUCKETS) - 1)) << 2);
-  wr(m, e + E_HASH, h >>> 0);
+  wr(m, e + E_HASH, h & HASH_MASK);
   wr(m, e + E_NEXT, rd(m, bucket));
   wr(m, bucket, idx);
   if (lru) lruPushHead(m, map, idx);
@@ -195,7 +196,7 @@ export function* htabElements(m: SharedMemory, map: number): Generator<number> {
 /** LRU order, most recently used first (tests check eviction order with it). */
 export function lruOrder(m: SharedMemory, map: number): number[] {
   const out: number[] = [];
-  for (let idx = rd(m, map + M_LRU_HEAD); idx !== 0; idx = rd(m, elemAddr(m, map, idx) + E_LRU_NEXT)) out.push(idx);
+  for (let idx = rd(m, map + M_LRU_HEAD); idx !== 0; idx = rd(m, link(m, map, idx) + L_NEXT)) out.push(idx);
   return out;
 }
 

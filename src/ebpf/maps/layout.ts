@@ -38,6 +38,7 @@ export const M_SEED = 52;
 export const M_VALUE_STRIDE = 56;
 export const M_NCPUS = 60;
 export const M_LOOKUPS = 64; // program map_lookup_elem calls (hit or miss), u32 wrapping; host lookups do not count
+export const M_LRU_LINKS = 68; // LRU types: u32[2 * max_entries] of (L_PREV, L_NEXT) per element
 export const MAP_HDR_SIZE = 72;
 export const M_LPM_COUNTS = MAP_HDR_SIZE;
 export const LPM_HDR_SIZE = MAP_HDR_SIZE + 132 * 4;
@@ -52,11 +53,14 @@ export const RB_BUSY_BIT = 0x80000000;
 export const RB_DISCARD_BIT = 0x40000000;
 
 export const E_NEXT = 0;
-export const E_HASH = 4;
-export const E_LRU_PREV = 8;
-export const E_LRU_NEXT = 12;
-export const E_KEY = 16;
-export const LRU_REF = 0x80000000; // top bit of lru_prev: bpf_lru_node.ref
+export const E_HASH = 4; // bits 0..30 the hash, bit 31 LRU_REF
+export const E_KEY = 8;
+export const HASH_MASK = 0x7fffffff;
+export const LRU_REF = 0x80000000; // top bit of the element's hash word: bpf_lru_node.ref
+export const L_PREV = 0;
+export const L_NEXT = 4;
+/** Alignment of the element array: elements of 64 bytes or less then sit in one cache line. */
+export const ELEMS_ALIGN = 64;
 
 export const BPF_ANY = 0;
 export const BPF_NOEXIST = 1;
