@@ -91,9 +91,8 @@ export function maglevOffsetSkip(name: string, m: number, murmurSeed: number): {
  * table does not depend on the order they are given in.
  */
 export function computeMaglevTable(backends: readonly string[], m = MAGLEV_DEFAULT_M, murmurSeed = maglevSeeds().murmur): Int32Array {
-  const table = new Int32Array(m).fill(-1);
   const n = backends.length;
-  if (n === 0) return table;
+  if (n === 0) return new Int32Array(m).fill(-1);
   const order = backends.map((name, i) => ({ name, i })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.i - b.i));
   const offset = new Float64Array(n);
   const skip = new Float64Array(n);
@@ -102,6 +101,17 @@ export function computeMaglevTable(backends: readonly string[], m = MAGLEV_DEFAU
     offset[j] = os.offset;
     skip[j] = os.skip;
   }
+  return maglevFill(offset, skip, order.map((o) => o.i), m);
+}
+
+/**
+ * The population loop (the paper's Pseudocode 1, Cilium's getLookupTable): backend j (in turn order) has the
+ * permutation (offset[j] + k * skip[j]) % m; in rounds, each claims its next free preferred slot. Entry = ids[j].
+ */
+export function maglevFill(offset: ArrayLike<number>, skip: ArrayLike<number>, ids: readonly number[], m: number): Int32Array {
+  const table = new Int32Array(m).fill(-1);
+  const n = ids.length;
+  if (n === 0) return table;
   const next = new Float64Array(n); // how far along its permutation each backend is
   let filled = 0;
   for (;;) {
@@ -112,7 +122,7 @@ export function computeMaglevTable(backends: readonly string[], m = MAGLEV_DEFAU
         next[j]!++;
         c = (offset[j]! + next[j]! * skip[j]!) % m;
       }
-      table[c] = order[j]!.i;
+      table[c] = ids[j]!;
       next[j]!++;
       if (++filled === m) return table;
     }
