@@ -108,7 +108,9 @@ function summaryText(r: CompareJson, paint: (code: number, s: string) => string)
       const f = byId.get(d.id)!;
       const vals = r.gens.map((g) => {
         const x = f.results[String(g)]!;
-        const v = field === "src_seen" ? `${seenAs(x.src_seen, r.addresses[String(g)]!, f.from) ?? "-"}` : String(d.values[String(g)] ?? "-");
+        let v = String(d.values[String(g)] ?? "-");
+        if (field === "src_seen") v = seenAs(x.src_seen, r.addresses[String(g)]!, f.from) ?? "-";
+        else if (field === "delivered") v = x.delivered ? "delivered" : `not delivered (${x.drop_reason ?? "?"})`;
         return `gen${g} ${v}`;
       });
       out.push(`    #${d.id} ${f.from} -> ${f.to} ${f.protocol}: ${vals.join(", ")}`);

@@ -76,7 +76,7 @@ describe("compare's human table", () => {
     const t = humanTable(sample());
     expect(t).toContain("2 connections; 3 disagreements, 1 in reachability");
     expect(t).toContain("reachability: 1 connection disagree");
-    expect(t).toContain("#0 shop/web-0 -> service/shop/api:8080 TCP: gen1 true, gen4 false");
+    expect(t).toContain("#0 shop/web-0 -> service/shop/api:8080 TCP: gen1 delivered, gen4 not delivered (policy)");
     expect(t).toContain("#1 shop/web-0 -> pod/shop/api-0:8080 TCP: gen1 node node-1, gen4 client");
     expect(t).toMatch(/delivered +2\/2 +1\/2/);
     expect(t).toMatch(/encapsulated \(max bytes\) +1 \(50B\) +0 \(0B\)/);
