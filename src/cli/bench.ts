@@ -1,15 +1,19 @@
 // tcbox bench: comparative benchmarks of the Service hop, Gen 1-4, at several cluster sizes, in one process.
 //   tcbox bench [--gens 1,2,3,4] [--services 10,100,1000,10000] [--endpoints N] [--policies N] [--json]
-//               [--plot FILE.svg] [--quick] [--workers N]
+//               [--plot FILE.svg] [--quick] [--workers N] [--modes iptables,ipvs] [--clock cpu|wall]
 // JSON (contract, issue 7): {"results":[{"gen","services","new_pps","established_pps","rules_per_new",
-//   "lookups_per_packet","sync_ms", ...extra: mode, endpoints, new_ns, new_mad_ns, established_ns,
-//   established_mad_ns, rules_per_established, lookups_per_new, ct_ops_per_new, ruleset_rules, bytes_per_service,
-//   bytes_per_ct_entry, samples}], "batch", "hop", "notes"}
+//   "lookups_per_packet","sync_ms", ...extra: mode ("iptables" | "ipvs" | "ebpf"), endpoints, new_ns, new_mad_ns,
+//   established_ns, established_mad_ns, rules_per_established, lookups_per_new, ct_ops_per_new, ruleset_rules,
+//   bytes_per_service, bytes_per_ct_entry, samples, Gen 4: new_pps_hot10, established_pps_hot10; with --policies:
+//   policies, policy_new_ns, policy_new_mad_ns, policy_rules_per_new, new_with_policy_pps}], "batch", "hop",
+//   "notes", "clock", "background_connections"}
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import cliProgress from "cli-progress";
 import { CliError, print, printJson } from "./output.js";
-import { benchSteps, runBench, type BenchResult } from "../perf/run.js";
+import { benchSteps, KUBE_PROXY_MODES, runBench, type BenchResult } from "../perf/run.js";
+import type { KubeProxyMode } from "../perf/iptables.js";
+import { setBenchClock, type BenchClock } from "../perf/workload.js";
 import { plotSvg } from "../perf/plot.js";
 
 interface Opts {
@@ -21,6 +25,21 @@ interface Opts {
   plot?: string;
   quick?: boolean;
   workers: string;
+  modes: string;
+  clock: string;
+}
+
+function modeList(v: string): KubeProxyMode[] {
+  const out: KubeProxyMode[] = [];
+  for (const m of v.split(",").map((x) => x.trim()).filter((x) => x !== "")) {
+    if (m === "nftables") {
+      throw new CliError("kube-proxy nftables mode cannot be measured: tcbox generates its ruleset (tcbox kube-proxy --mode nftables) but has no nftables packet evaluator", "--modes");
+    }
+    if (!(KUBE_PROXY_MODES as readonly string[]).includes(m)) throw new CliError(`unknown kube-proxy mode "${m}" (expected ${KUBE_PROXY_MODES.join(", ")})`, "--modes");
+    if (!out.includes(m as KubeProxyMode)) out.push(m as KubeProxyMode);
+  }
+  if (out.length === 0) throw new CliError(`expected a list of kube-proxy modes, got "${v}"`, "--modes");
+  return out;
 }
 
 function intList(v: string, flag: string, min: number, max: number): number[] {
@@ -36,11 +55,13 @@ function fmtPps(n: number): string {
 }
 
 function table(rs: BenchResult[]): string {
-  const head = ["gen", "mode", "services", "new pps", "±mad", "est pps", "±mad", "rules/new", "lookups/pkt", "sync ms", "B/svc", "B/ct"];
+  const pol = rs.some((r) => r.policies !== undefined);
+  const head = ["gen", "mode", "services", "new pps", "±mad", "est pps", "±mad", "rules/new", "lookups/pkt", "sync ms", "B/svc", "B/ct", ...(pol ? ["new+policy pps", "policy rules/new"] : [])];
   const rows = rs.map((r) => [
     String(r.gen), r.mode, String(r.services), fmtPps(r.new_pps), `${((r.new_mad_ns / r.new_ns) * 100).toFixed(0)}%`,
     fmtPps(r.established_pps), `${((r.established_mad_ns / r.established_ns) * 100).toFixed(0)}%`, r.rules_per_new.toFixed(1),
     String(r.lookups_per_packet), r.sync_ms < 1 ? r.sync_ms.toFixed(4) : r.sync_ms.toFixed(1), r.bytes_per_service.toFixed(0), r.bytes_per_ct_entry.toFixed(0),
+    ...(pol ? [fmtPps(r.new_with_policy_pps ?? 0), (r.policy_rules_per_new ?? 0).toFixed(1)] : []),
   ]);
   const w = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   return [head, ...rows].map((r) => r.map((s, c) => (c < 2 ? s.padEnd(w[c]!) : s.padStart(w[c]!))).join("  ")).join("\n");
@@ -53,7 +74,9 @@ export function register(program: Command): void {
     .option("--gens <list>", "generations", "1,2,3,4")
     .option("--services <list>", "Service counts", "10,100,1000,10000")
     .option("--endpoints <n>", "endpoints per Service", "3")
-    .option("--policies <n>", "NetworkPolicies (not measured yet)", "0")
+    .option("--policies <n>", "NetworkPolicies selecting the backend pod: adds the policy hop to the first packet's cost", "0")
+    .option("--modes <list>", "kube-proxy modes for Gen 1-3 (iptables, ipvs)", KUBE_PROXY_MODES.join(","))
+    .option("--clock <clock>", "cpu (this process's CPU time per batch; default) or wall", "cpu")
     .option("--json", "print JSON")
     .option("--plot <file>", "write an SVG plot of throughput against Services")
     .option("--quick", "short runs (CI, tests)")
@@ -64,13 +87,19 @@ export function register(program: Command): void {
       const [endpoints] = intList(opts.endpoints, "--endpoints", 1, 64);
       const [policies] = intList(opts.policies, "--policies", 0, 1_000_000);
       const [workers] = intList(opts.workers, "--workers", 1, 256);
+      const modes = modeList(opts.modes);
+      if (opts.clock !== "cpu" && opts.clock !== "wall") throw new CliError(`expected cpu or wall, got "${opts.clock}"`, "--clock");
       if (workers! > 1) {
-        // Not faked: lb4's maps live in the BpfKernel's WebAssembly.Memory, which is not created shared, and the
-        // netfilter path's conntrack is plain typed arrays in one isolate. Workers need shared memory and atomics
-        // in the map and conntrack code first.
-        throw new CliError("more than one worker is not supported yet: the BpfKernel memory and conntrack tables are not shared between threads", "--workers");
+        // Not faked: the BpfKernel's WebAssembly.Memory is created unshared, the programs are compiled against an
+        // unshared memory import, the map helpers (assembly/maps.ts) update chains and LRU lists without atomics,
+        // and the host's program runner keeps per-program state in one isolate; conntrack is one isolate's arrays.
+        throw new CliError(
+          "more than one worker is not supported yet: the BpfKernel memory is not a shared WebAssembly.Memory and the map helpers have no atomics, so the packet path cannot run on several threads against the same maps",
+          "--workers",
+        );
       }
-      const cfg = { gens, services, endpoints: endpoints!, policies: policies!, quick: opts.quick === true };
+      setBenchClock(opts.clock as BenchClock);
+      const cfg = { gens, services, endpoints: endpoints!, policies: policies!, quick: opts.quick === true, modes };
       const showBar = process.stdout.isTTY === true && !opts.json;
       const bar = showBar ? new cliProgress.SingleBar({ stream: process.stdout, format: "bench [{bar}] {value}/{total} {step}", hideCursor: true }, cliProgress.Presets.shades_classic) : null;
       bar?.start(benchSteps(cfg), 0, { step: "" });

@@ -112,8 +112,13 @@ function deleteBatchEntries(b: Lb4Bench, ct: BpfMap, key: Uint8Array): void {
   }
 }
 
-export function lb4Tasks(b: Lb4Bench): { newConn: PathTask; established: PathTask } {
-  const n = b.services;
+/**
+ * The tasks, with traffic spread uniformly over the first `spread` Services (default: all of them). A spread
+ * smaller than the Services installed keeps the maps' size but not their working set: the same packets' cost at
+ * 10 and at 100k Services installed shows the lookups are O(1); uniform spread shows what the cache sees.
+ */
+export function lb4Tasks(b: Lb4Bench, spread = b.services): { newConn: PathTask; established: PathTask } {
+  const n = Math.min(spread, b.services);
   const ct = ctMap(b);
   const key = new Uint8Array(16);
   const svcKey = new Uint8Array(16);

@@ -4,7 +4,8 @@
 import { BATCH, setupIptables, syncMedianMs, type KubeProxyMode } from "./iptables.js";
 import { growTo, LB4_CT_CREATES_NEW, LB4_LOOKUPS_ESTABLISHED, LB4_LOOKUPS_NEW, lb4BytesPerCtEntry, lb4BytesPerService, lb4Tasks, loadLb4, upsertService } from "./lb4.js";
 import { syntheticCluster } from "./cluster.js";
-import { BACKGROUND } from "./workload.js";
+import { ebpfPolicyHop, iptablesPolicyHop, type PolicyHop } from "./policy.js";
+import { BACKGROUND, benchClock } from "./workload.js";
 import { measure, medianMs } from "./measure.js";
 
 export type BenchMode = "iptables" | "ipvs" | "nftables" | "ebpf";
@@ -42,6 +43,22 @@ export interface BenchResult {
   bytes_per_service: number;
   bytes_per_ct_entry: number;
   samples: number;
+  /**
+   * Gen 4: the same measurement with the traffic on 10 of the Services installed (the maps' size, not their
+   * working set): equal to the 10-Service row when the lookups are O(1).
+   */
+  new_pps_hot10?: number;
+  established_pps_hot10?: number;
+  /**
+   * --policies N: the NetworkPolicy hop of a new connection at the backend pod's node with N policies selecting
+   * it (Felix-style iptables for Gen 1-3, programs/policy.ts for Gen 4), measured once per run (it does not depend
+   * on the Services), and the first packet's cost through both hops.
+   */
+  policies?: number;
+  policy_new_ns?: number;
+  policy_new_mad_ns?: number;
+  policy_rules_per_new?: number;
+  new_with_policy_pps?: number;
 }
 
 export interface BenchRun {
@@ -49,13 +66,17 @@ export interface BenchRun {
   batch: number;
   hop: string;
   notes: string[];
+  /** "cpu": per-batch CPU time of this process (time descheduled on a shared machine not counted); "wall". */
+  clock: string;
+  /** Live connections in every connection table while measuring. */
+  background_connections: number;
 }
 
 /** Steps the run will report through onStep (for a progress bar). */
 export function benchSteps(cfg: BenchConfig): number {
   const ipt = cfg.gens.some((g) => g <= 3) ? (cfg.modes ?? KUBE_PROXY_MODES).length : 0;
   const ebpf = cfg.gens.includes(4) ? 1 : 0;
-  return cfg.services.length * (ipt + ebpf);
+  return cfg.services.length * (ipt + ebpf) + (cfg.policies > 0 ? 1 : 0);
 }
 
 const pps = (ns: number) => 1e9 / ns;
@@ -69,7 +90,9 @@ export async function runBench(cfg: BenchConfig, onStep: (label: string) => void
     `Every table holds ${BACKGROUND} live connections when measuring; entries a new-connection batch made are removed off the clock.`,
     "kube-proxy nftables mode is not measured: tcbox generates its ruleset but has no nftables packet evaluator.",
   ];
-  if (cfg.policies > 0) notes.push(`--policies ${cfg.policies}: NetworkPolicy cost is not part of this measurement yet (ignored).`);
+  if (cfg.policies > 0) {
+    notes.push(`--policies ${cfg.policies}: the policy hop (at the backend pod's node) is measured once and added to each row's first-packet cost: new_with_policy_pps = 1e9 / (new_ns + policy_new_ns).`);
+  }
   const ipGens = cfg.gens.filter((g) => g <= 3);
   const lb = cfg.gens.includes(4) ? await loadLb4(cfg.endpoints, sizes[sizes.length - 1]!) : null;
   for (const s of sizes) {
@@ -99,6 +122,9 @@ export async function runBench(cfg: BenchConfig, onStep: (label: string) => void
       const t = lb4Tasks(lb);
       const nw = await measure(t.newConn.fn, t.newConn.items, cfg.quick);
       const est = await measure(t.established.fn, t.established.items, cfg.quick);
+      const hot = s > 10 ? lb4Tasks(lb, 10) : null;
+      const nwHot = hot ? await measure(hot.newConn.fn, hot.newConn.items, cfg.quick) : nw;
+      const estHot = hot ? await measure(hot.established.fn, hot.established.items, cfg.quick) : est;
       // One Service change: the agent rewrites that Service's entries (reverse NAT, slots, slot 0).
       const target = s >> 1;
       const syncMs = medianMs(() => upsertService(lb, target), 101);
@@ -108,11 +134,27 @@ export async function runBench(cfg: BenchConfig, onStep: (label: string) => void
         new_ns: nw.medianNs, new_mad_ns: nw.madNs, established_ns: est.medianNs, established_mad_ns: est.madNs,
         rules_per_established: 0, lookups_per_new: LB4_LOOKUPS_NEW, ct_ops_per_new: LB4_CT_CREATES_NEW + 1,
         ruleset_rules: 0, bytes_per_service: lb4BytesPerService(lb), bytes_per_ct_entry: lb4BytesPerCtEntry(lb),
-        samples: nw.samples + est.samples,
+        samples: nw.samples + est.samples, new_pps_hot10: pps(nwHot.medianNs), established_pps_hot10: pps(estHot.medianNs),
       });
     }
   }
   const order: BenchMode[] = ["iptables", "ipvs", "nftables", "ebpf"];
+  if (cfg.policies > 0) {
+    onStep(`NetworkPolicy hop, ${cfg.policies} policies`);
+    for (const ebpf of [false, true]) {
+      const rows = results.filter((r) => (r.mode === "ebpf") === ebpf);
+      if (rows.length === 0) continue;
+      const hop: PolicyHop = ebpf ? await ebpfPolicyHop(cfg.policies) : iptablesPolicyHop(cfg.policies);
+      const m = await measure(hop.newConn.fn, hop.newConn.items, cfg.quick);
+      for (const r of rows) {
+        r.policies = cfg.policies;
+        r.policy_new_ns = m.medianNs;
+        r.policy_new_mad_ns = m.madNs;
+        r.policy_rules_per_new = hop.rulesPerNew;
+        r.new_with_policy_pps = pps(r.new_ns + m.medianNs);
+      }
+    }
+  }
   results.sort((a, b) => a.gen - b.gen || order.indexOf(a.mode) - order.indexOf(b.mode) || a.services - b.services);
-  return { results, batch: BATCH, hop: "the client's node, where the Service decision is taken (netfilter PREROUTING..POSTROUTING for Gen 1-3, lb4 on tc for Gen 4)", notes };
+  return { results, batch: BATCH, clock: benchClock(), background_connections: BACKGROUND, hop: "the client's node, where the Service decision is taken (netfilter PREROUTING..POSTROUTING for Gen 1-3, lb4 on tc for Gen 4)", notes };
 }

@@ -25,7 +25,7 @@ let run: { code: number; out: string; err: string };
 
 describe("tcbox bench --quick --json --plot", () => {
   beforeAll(async () => {
-    run = await capture(["bench", "--quick", "--json", "--gens", "1,4", "--services", "10,100", "--plot", svg]);
+    run = await capture(["bench", "--quick", "--json", "--gens", "1,4", "--services", "10,100", "--policies", "3", "--plot", svg]);
   }, 600_000);
   afterAll(() => undefined);
 
@@ -63,6 +63,23 @@ describe("tcbox bench --quick --json --plot", () => {
     expect(ipvs[0]!.rules_per_new).toBeLessThan(g1[0]!.rules_per_new);
   });
 
+  it("--policies: every row carries the policy hop; Felix walks rules for it, Gen 4 none; the first packet costs more with it", () => {
+    const { results } = JSON.parse(run.out) as { results: (Record<string, number> & { mode: string })[] };
+    for (const r of results) {
+      expect(r.policies).toBe(3);
+      expect(r.policy_new_ns).toBeGreaterThan(0);
+      expect(r.new_with_policy_pps).toBeLessThan(r.new_pps);
+      if (r.mode === "ebpf") expect(r.policy_rules_per_new).toBe(0);
+      else expect(r.policy_rules_per_new).toBeGreaterThan(0);
+    }
+  });
+
+  it("reports its clock and the live connections every table held", () => {
+    const out = JSON.parse(run.out) as { clock: string; background_connections: number };
+    expect(out.clock).toBe("cpu");
+    expect(out.background_connections).toBeGreaterThan(0);
+  });
+
   it("writes an SVG with axis titles and one line per generation in each panel", () => {
     const text = readFileSync(svg, "utf8");
     expect(text).toContain("<svg");
@@ -78,6 +95,11 @@ describe("tcbox bench errors", () => {
     const r = await capture(["bench", "--quick", "--workers", "4"]);
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/--workers: .*not supported/);
+  });
+  it("refuses --modes nftables, naming the missing evaluator", async () => {
+    const r = await capture(["bench", "--quick", "--modes", "iptables,nftables"]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/--modes: .*nftables.*no nftables packet evaluator/);
   });
   it("rejects a bad --services list", async () => {
     const r = await capture(["bench", "--services", "ten"]);
