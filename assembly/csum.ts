@@ -65,7 +65,8 @@ export const CSUM_MANGLED_0: u16 = 0xffff;
  * changed from `from` to `to`; the field size (2 or 4, or 0 for a csum_diff() result in `to`) is in the low
  * bits of flags. Returns 0, -EINVAL or -EFAULT.
  */
-export function l3_csum_replace(skb: __sk_buff, offset: u32, from: u64, to: u64, flags: u64): i32 {
+// @ts-ignore: decorator
+@inline export function l3_csum_replace(skb: __sk_buff, offset: u32, from: u64, to: u64, flags: u64): i32 {
   if ((flags & ~BPF_F_HDR_FIELD_MASK) != 0) return -EINVAL;
   const ptr = csum_field(skb, offset);
   if (ptr == 0) return -EFAULT;
@@ -91,7 +92,8 @@ export function l3_csum_replace(skb: __sk_buff, offset: u32, from: u64, to: u64,
  * the field is part of the pseudo-header (an address), BPF_F_MARK_MANGLED_0 for UDP (leave a zero checksum
  * alone, write 0xffff for a result of 0).
  */
-export function l4_csum_replace(skb: __sk_buff, offset: u32, from: u64, to: u64, flags: u64): i32 {
+// @ts-ignore: decorator
+@inline export function l4_csum_replace(skb: __sk_buff, offset: u32, from: u64, to: u64, flags: u64): i32 {
   if ((flags & ~(BPF_F_MARK_MANGLED_0 | BPF_F_MARK_ENFORCE | BPF_F_PSEUDO_HDR | BPF_F_HDR_FIELD_MASK)) != 0) return -EINVAL;
   const ptr = csum_field(skb, offset);
   if (ptr == 0) return -EFAULT;

@@ -95,6 +95,7 @@ export default async function (opts: BenchOptions): Promise<void> {
   process.stdout.write(
     `\nlb4 summary (packets/s, median; copy included):\n` +
       summary.map((s) => `  ${String(s.n).padStart(6)} Services: pass.ts ${(s.floor.perSecond / 1e6).toFixed(1)} M/s, prototype ${(s.proto.perSecond / 1e6).toFixed(1)} M/s, established ${(s.est.perSecond / 1e6).toFixed(1)} M/s, new connection ${(s.fresh.perSecond / 1e6).toFixed(1)} M/s`).join("\n") +
-      `\n  cost at ${last.n} / cost at ${first.n}: established ${(last.est.medianNs / first.est.medianNs).toFixed(2)}x, new connection ${(last.fresh.medianNs / first.fresh.medianNs).toFixed(2)}x\n`,
+      `\n  cost at ${last.n} / cost at ${first.n}: established ${(last.est.medianNs / first.est.medianNs).toFixed(2)}x, new connection ${(last.fresh.medianNs / first.fresh.medianNs).toFixed(2)}x, prototype ${(last.proto.medianNs / first.proto.medianNs).toFixed(2)}x` +
+      `\n  established / prototype cost: ${summary.map((s) => `${s.n}: ${(s.est.medianNs / s.proto.medianNs).toFixed(2)}x`).join(", ")}\n`,
   );
 }

@@ -9,8 +9,12 @@ const IP_CHECK: u32 = L3_OFF + 10;
 export const IP_SADDR: u32 = L3_OFF + 12;
 export const IP_DADDR: u32 = L3_OFF + 16;
 
-/** Rewrite the address at `addr_off` (IP_SADDR or IP_DADDR) and the L4 port at `port_off` (0 or 2 from L4). */
-export function nat_rewrite(skb: __sk_buff, addr_off: u32, old_addr: u32, new_addr: u32, port_off: u32, old_port: u16, new_port: u16): void {
+/**
+ * Rewrite the address at `addr_off` (IP_SADDR or IP_DADDR) and the L4 port at `port_off` (0 or 2 from L4).
+ * Inlined: the offsets and flags are constants at each call site, so the checksum helpers' checks fold away.
+ */
+// @ts-ignore: decorator
+@inline export function nat_rewrite(skb: __sk_buff, addr_off: u32, old_addr: u32, new_addr: u32, port_off: u32, old_port: u16, new_port: u16): void {
   const data = <usize>skb.data;
   const csum = l4_csum_off();
   const mm0: u64 = pkt_nexthdr == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
