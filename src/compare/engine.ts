@@ -16,7 +16,7 @@
 // Recorded per connection as the compare JSON contract names them (issue 5, item 6).
 import type { BuiltGen4 } from "../gens/gen4.js";
 import type { BuiltGeneration } from "../gens/types.js";
-import { Ev, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, renderRecord, sendIcmpEcho, sendTcp, sendUdp, type NetNamespace, type Pkt, type Socket } from "../net/index.js";
+import { Ev, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, renderRecord, sendIcmpEcho, sendTcp, sendUdp, type NetNamespace, type Pkt, type Socket, type TcpOpts } from "../net/index.js";
 import { IptablesHooks } from "../net/iptables.js";
 import { formatIpv4, parseIpv4 } from "../packet/addr.js";
 import { get16, get32 } from "../packet/checksum.js";
@@ -86,6 +86,11 @@ class Rx {
   seq = 0;
   ack = 0;
   len = 0;
+
+  /** Exactly one packet arrived, the one sent. */
+  is(flags: number, seq: number, ack: number, len: number): boolean {
+    return this.n === 1 && this.flags === flags && this.seq === seq && this.ack === ack && this.len === len;
+  }
 
   read(p: Pkt, proto: number, recv: number): void {
     const b = p.buf;
@@ -207,17 +212,22 @@ class Conversation {
     return false;
   }
 
-  /** Client to server: the server must receive exactly this packet (the first one picks the server). */
-  toServer(s: Step, i: number, flags: number, seq: number, ack: number, len: number): boolean {
-    const srv = this.srv;
-    srv.n = 0;
+  /** Send one packet from `ns` and run the world until it settles; both sides' receive state starts empty. */
+  private exchange(ns: NetNamespace, o: TcpOpts): number {
+    this.srv.n = 0;
     this.cli.n = 0;
     this.steps.begin();
-    const o = { dst: this.dst, sport: this.cport, dport: this.t.port, flags, seq, ack, payload: len > 0 ? this.app.request : undefined };
-    const id = this.proto === IPPROTO_TCP ? sendTcp(this.client, o) : sendUdp(this.client, o);
-    this.steps.sent(id, this.client.name);
-    if (this.firstId === 0) this.firstId = id;
+    const id = this.proto === IPPROTO_TCP ? sendTcp(ns, o) : sendUdp(ns, o);
+    this.steps.sent(id, ns.name);
     this.g.world.run();
+    return id;
+  }
+
+  /** Client to server: the server must receive exactly this packet (the first one picks the server). */
+  toServer(s: Step, i: number, flags: number, seq: number, ack: number, len: number): boolean {
+    const id = this.exchange(this.client, { dst: this.dst, sport: this.cport, dport: this.t.port, flags, seq, ack, payload: len > 0 ? this.app.request : undefined });
+    if (this.firstId === 0) this.firstId = id;
+    const srv = this.srv;
     if (srv.n === 0) return this.fail(s, i, this.cli.n > 0 && this.cli.flags & TCP_RST ? `reset by ${formatIpv4(this.cli.src)}:${this.cli.sport}` : "not delivered");
     if (this.server < 0) {
       this.server = srv.recv;
@@ -229,21 +239,13 @@ class Conversation {
       const other = this.t.receivers[srv.recv]!;
       return this.fail(s, i, `arrived at ${other.pod ?? other.ns.name} from ${formatIpv4(srv.src)}:${srv.sport}, not on the connection's server`);
     }
-    if (srv.n !== 1 || srv.flags !== flags || srv.seq !== seq || srv.ack !== ack || srv.len !== len) return this.fail(s, i, "arrived changed (flags, sequence or length)");
-    return true;
+    return srv.is(flags, seq, ack, len) || this.fail(s, i, "arrived changed (flags, sequence or length)");
   }
 
   /** Server to client, from the address and port the server received on: the client must get it from its peer. */
   toClient(s: Step, i: number, flags: number, seq: number, ack: number, len: number): boolean {
-    const cli = this.cli;
-    cli.n = 0;
-    this.srv.n = 0;
-    this.steps.begin();
     const r = this.t.receivers[this.server]!;
-    const o = { src: this.sLocal, dst: this.sPeer, sport: this.sPort, dport: this.sPeerPort, flags, seq, ack, payload: len > 0 ? this.app.response : undefined };
-    const id = this.proto === IPPROTO_TCP ? sendTcp(r.ns, o) : sendUdp(r.ns, o);
-    this.steps.sent(id, r.ns.name);
-    this.g.world.run();
+    this.exchange(r.ns, { src: this.sLocal, dst: this.sPeer, sport: this.sPort, dport: this.sPeerPort, flags, seq, ack, payload: len > 0 ? this.app.response : undefined });
     return this.checkClient(s, i, flags, seq, ack, len);
   }
 
@@ -254,8 +256,7 @@ class Conversation {
       const port = (p: number) => (this.proto === IPPROTO_ICMP ? "" : `:${p}`);
       return this.fail(s, i, `came from ${formatIpv4(cli.src)}${port(cli.sport)}, not ${this.t.addr}${port(this.t.port)} (no reverse NAT)`);
     }
-    if (cli.n !== 1 || cli.flags !== flags || cli.seq !== seq || cli.ack !== ack || cli.len !== len) return this.fail(s, i, "arrived changed (flags, sequence or length)");
-    return true;
+    return cli.is(flags, seq, ack, len) || this.fail(s, i, "arrived changed (flags, sequence or length)");
   }
 
   /** RFC 793 conversation; sequence numbers modulo 2^32. */
