@@ -12,7 +12,9 @@
 //    its upstream (the forward plugin) 8.8.8.8:53 on the internet, from the CoreDNS pod through its node's SNAT;
 //  - the upstream answers a multi-label name with an address in TEST-NET-3 (203.0.113.0/24, from a hash of the
 //    name) and hosts that address in the internet namespace, so the connection that follows reaches it; a
-//    single-label name does not exist on the internet (NXDOMAIN).
+//    single-label name or a .local one does not exist on the internet (NXDOMAIN);
+//  - a hostNetwork client (dnsPolicy ClusterFirst falls back to the node's resolv.conf) asks the upstream
+//    directly, without search domains, so cluster names do not resolve from it.
 import type { BuiltGeneration, PodPlane } from "../gens/types.js";
 import { fnv32a } from "../k8s/rand.js";
 import { exec, IPPROTO_UDP, sendUdp, type NetNamespace, type Pkt, type Socket } from "../net/index.js";
@@ -112,9 +114,10 @@ export function clusterRecords(g: BuiltGeneration, name: string): number[] | nul
 
 const inClusterZone = (name: string) => name === CLUSTER_DOMAIN || name.endsWith(`.${CLUSTER_DOMAIN}`);
 
-/** The internet's answer for a name: a TEST-NET-3 host for a multi-label name, hosted on the internet side. */
+/** The internet's answer for a name: a TEST-NET-3 host for a multi-label name, hosted on the internet side; none
+ *  for a single label or a .local name (RFC 6762: never on the internet, so no cluster name leaks out). */
 function upstreamRecord(g: BuiltGeneration, name: string): number | null {
-  if (!name.includes(".")) return null;
+  if (!name.includes(".") || name === "local" || name.endsWith(".local")) return null;
   const addr = ((203 << 24) | (0 << 16) | (113 << 8) | (1 + (fnv32a(name) % 254))) >>> 0;
   const ext = g.external.ns;
   if (!ext.isLocalAddr(addr)) {
@@ -148,13 +151,18 @@ function udpPayload(p: Pkt): { l3: number; l4: number; end: number } {
  * UDP source port; `at` names the workload entry for errors in the cluster (no kube-dns Service).
  */
 export function resolveName(g: BuiltGeneration, client: PodPlane, name: string, port: number, at: string): DnsOutcome {
+  const upstream = parseIpv4(UPSTREAM);
+  // A hostNetwork pod with dnsPolicy ClusterFirst gets the node's resolv.conf (kubelet falls back to Default):
+  // the node's nameserver, no cluster search domains, glibc's ndots:1.
+  const hostNet = client.hostNetwork;
   const dnsSvc = g.cluster.services.find((s) => s.metadata.namespace === "kube-system" && s.metadata.name === "kube-dns");
-  if (dnsSvc === undefined || dnsSvc.clusterIP === "None" || dnsSvc.clusterIP === "") {
+  if (!hostNet && (dnsSvc === undefined || dnsSvc.clusterIP === "None" || dnsSvc.clusterIP === "")) {
     throw new WorkloadError(`cannot resolve "${name}": the cluster has no kube-dns Service with a ClusterIP (kube-system/kube-dns), so pods have no nameserver`, at);
   }
-  const coredns = resolveTarget(g, { kind: "service", namespace: "kube-system", name: "kube-dns", port: 53 }, "UDP", at);
-  const nameserver = parseIpv4(dnsSvc.clusterIP);
-  const upstream = parseIpv4(UPSTREAM);
+  const coredns = hostNet ? [] : resolveTarget(g, { kind: "service", namespace: "kube-system", name: "kube-dns", port: 53 }, "UDP", at).receivers;
+  const nsText = hostNet ? UPSTREAM : dnsSvc!.clusterIP;
+  const nameserver = parseIpv4(nsText);
+  const resolvConf: ResolvConf = hostNet ? { search: [], ndots: 1 } : kubeletResolvConf(client.namespace);
   const steps = new StepTrace(g.world);
   const socks: [NetNamespace, Socket][] = [];
   const out: DnsOutcome = { addr: null, queries: 0, nxdomain: 0, failure: null, denied: false };
@@ -169,7 +177,7 @@ export function resolveName(g: BuiltGeneration, client: PodPlane, name: string, 
       socks.push([ns, s]);
       return s;
     };
-    for (const r of coredns.receivers) {
+    for (const r of coredns) {
       if (r.ns.sockets.lookup(IPPROTO_UDP, 0, r.port) !== null) continue; // two CoreDNS on one host network: one answers
       const pending = new Map<number, { id: number; src: number; sport: number; local: number }>();
       let nextId = 1;
@@ -218,14 +226,14 @@ export function resolveName(g: BuiltGeneration, client: PodPlane, name: string, 
       const sport = get16(p.buf, u.l4);
       // glibc's res_send: an answer from another address or port than the nameserver asked is not taken.
       if (from !== nameserver || sport !== 53) {
-        stray = `answer from ${formatIpv4(from)}:${sport}, not the nameserver ${dnsSvc.clusterIP}:53 (reverse NAT missing)`;
+        stray = `answer from ${formatIpv4(from)}:${sport}, not the nameserver ${nsText}:53 (reverse NAT missing)`;
         return;
       }
       if (u.end - u.l4 < 20 || get16(p.buf, u.l4 + 8) !== qid || (p.buf[u.l4 + 10]! & 0x80) === 0) return;
       rcode = p.buf[u.l4 + 11]! & 15;
       answer = firstA(p.buf, u.l4 + 8, u.end);
     };
-    for (const cand of candidates(name, kubeletResolvConf(client.namespace))) {
+    for (const cand of candidates(name, resolvConf)) {
       rcode = -1;
       answer = 0;
       stray = "";
@@ -236,7 +244,7 @@ export function resolveName(g: BuiltGeneration, client: PodPlane, name: string, 
       g.world.run();
       if (rcode < 0) {
         const loss = steps.loss();
-        out.failure = `DNS query ${out.queries} (A ${cand}) to ${dnsSvc.clusterIP}:53 got no answer: ${loss?.text ?? (stray || "not answered")}`;
+        out.failure = `DNS query ${out.queries} (A ${cand}) to ${nsText}:53 got no answer: ${loss?.text ?? (stray || "not answered")}`;
         out.denied = loss?.policy ?? false;
         return out;
       }

@@ -169,6 +169,15 @@ describe("DNS names: resolved by the client pod through CoreDNS (kube-dns Servic
     expect(sent[IPPROTO_TCP]).toBe(0);
   });
 
+  it("a hostNetwork pod resolves with the node's resolv.conf: the upstream directly, no search list, no cluster names", () => {
+    const exporter = built[2]!.pods.find((p) => p.hostNetwork)!;
+    const ext = run(2, { from: exporter.key, to: "example.com:443", protocol: "TCP" }).r;
+    expect([ext.dns_queries, ext.dns_nxdomain, ext.verdict]).toEqual([1, 0, "allowed"]);
+    expect(ext.src_seen!.split(":")[0]).toBe(exporter.ip);
+    const svc = run(2, { from: exporter.key, to: "backend.shop.svc.cluster.local:8080", protocol: "TCP" }).r;
+    expect(svc).toMatchObject({ dns_queries: 1, dns_nxdomain: 1, resolved: null, delivered: false });
+  });
+
   it("without a kube-dns Service a DNS-name flow is a located error", () => {
     const c2 = loadDemoCluster();
     c2.services = c2.services.filter((s) => s.metadata.name !== "kube-dns");
