@@ -90,11 +90,13 @@ export function register(program: Command): void {
       const modes = modeList(opts.modes);
       if (opts.clock !== "cpu" && opts.clock !== "wall") throw new CliError(`expected cpu or wall, got "${opts.clock}"`, "--clock");
       if (workers! > 1) {
-        // Not faked: the BpfKernel's WebAssembly.Memory is created unshared, the programs are compiled against an
-        // unshared memory import, the map helpers (assembly/maps.ts) update chains and LRU lists without atomics,
-        // and the host's program runner keeps per-program state in one isolate; conntrack is one isolate's arrays.
+        // Not faked: the BpfKernel's WebAssembly.Memory is created unshared and programs are compiled against an
+        // unshared memory import (no --sharedMemory); worse, every program's scratch (memory.data statics such as
+        // lb4's CT tuple) and the control block (CB_CPU, CB_BUDGET, CB_SCRATCH, the batch index) sit at one address
+        // in that memory, so two threads running the same program would overwrite each other's state; and the map
+        // helpers (assembly/maps.ts) update hash chains, free lists and LRU lists without atomics.
         throw new CliError(
-          "more than one worker is not supported yet: the BpfKernel memory is not a shared WebAssembly.Memory and the map helpers have no atomics, so the packet path cannot run on several threads against the same maps",
+          "more than one worker is not supported yet: the BpfKernel memory is not a shared WebAssembly.Memory, programs keep their scratch and control block at single addresses in it, and the map helpers have no atomics, so the packet path cannot run on several threads against the same maps",
           "--workers",
         );
       }
