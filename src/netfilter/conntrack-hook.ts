@@ -25,8 +25,7 @@ import {
   natInitialized, natNullBinding, natSetupInfo, NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC, NF_NAT_RANGE_MAP_IPS, NF_NAT_RANGE_PERSISTENT,
   NF_NAT_RANGE_PROTO_RANDOM, NF_NAT_RANGE_PROTO_RANDOM_FULLY, NF_NAT_RANGE_PROTO_SPECIFIED, type NatRange,
 } from "./nat.js";
-import { natPacket } from "./nat-packet.js";
-import { IPS_NAT_MASK } from "./conntrack-table.js";
+import { natManips, natPacket } from "./nat-packet.js";
 import type { PacketState } from "./packet-state.js";
 import { IPPROTO_TCP, IPPROTO_UDP } from "./tuple.js";
 
@@ -79,8 +78,8 @@ export class ConntrackPathHook implements ConntrackHook {
     const ports = ct.tPorts[o]!;
     p.ctOrigSport = proto === IPPROTO_TCP || proto === IPPROTO_UDP ? ports >>> 16 : 0;
     p.ctOrigDport = proto === IPPROTO_TCP || proto === IPPROTO_UDP ? ports & 0xffff : 0;
-    // Only a NATed connection's bytes change: skip the re-read for the others.
-    if ((!isNew(ref) || natInitialized(ct, i, NF_NAT_MANIP_DST)) && (ct.status[i]! & IPS_NAT_MASK) !== 0) {
+    // Only bytes this manip rewrites are re-read.
+    if ((!isNew(ref) || natInitialized(ct, i, NF_NAT_MANIP_DST)) && natManips(ct, ref, NF_NAT_MANIP_DST)) {
       natPacket(ct, ref, NF_NAT_MANIP_DST, this.buf, this.l3off);
       this.refresh(p);
     }
@@ -111,7 +110,7 @@ export class ConntrackPathHook implements ConntrackHook {
         else natNullBinding(ct, i, NF_NAT_MANIP_SRC);
       }
     }
-    const natted = (ct.status[i]! & IPS_NAT_MASK) !== 0;
+    const natted = natManips(ct, ref, NF_NAT_MANIP_SRC);
     if (natted) natPacket(ct, ref, NF_NAT_MANIP_SRC, this.buf, this.l3off);
     ref = ct.confirm(ref);
     this.ref = ref;

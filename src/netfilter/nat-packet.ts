@@ -94,6 +94,19 @@ export function natPacket(ct: Conntrack, ref: number, maniptype: number, buf: Ui
 }
 
 /**
+ * Would natPacket(ct, ref, maniptype, ...) rewrite this packet? The connection's NAT status bit for this manip and
+ * direction (RELATED ICMP errors: always, their translation decides). Lets callers skip re-reading the bytes.
+ */
+export function natManips(ct: Conntrack, ref: number, maniptype: number): boolean {
+  if (ref < 0) return false;
+  const ctinfo = ref & 7;
+  if (ctinfo === IP_CT_RELATED || ctinfo === IP_CT_RELATED_REPLY) return true;
+  let statusbit = maniptype === NF_NAT_MANIP_SRC ? IPS_SRC_NAT : IPS_DST_NAT;
+  if (ctDir(ref) === 1) statusbit ^= IPS_NAT_MASK;
+  return (ct.status[ref >>> 3]! & statusbit) !== 0;
+}
+
+/**
  * kernel nf_nat_icmp_reply_translation: rewrite the quoted datagram with the other direction's tuple and the opposite
  * manip, recompute the ICMP checksum, then rewrite the outer header like a reply of the connection.
  */
