@@ -141,6 +141,8 @@ export function initFromSyn(ct: ConntrackTable, s: number, t: TupleScratch, end:
  * and the retransmission counters; returns whether the segment is acceptable.
  */
 export function tcpInWindow(ct: ConntrackTable, i: number, dir: number, index: number, state: number, t: TupleScratch): boolean {
+  // The per-direction arrays, read once (nothing here reallocates them).
+  const tdEnd = ct.tdEnd, tdMaxend = ct.tdMaxend, tdMaxwin = ct.tdMaxwin, tdMaxack = ct.tdMaxack, tdFlags = ct.tdFlags, tdScale = ct.tdScale;
   const s = i * 2 + dir;
   const r = i * 2 + (dir ^ 1);
   const flags = t.tcpFlags;
@@ -149,61 +151,61 @@ export function tcpInWindow(ct: ConntrackTable, i: number, dir: number, index: n
   let sack = ack;
   let win = t.win;
   let end = segEnd(t);
-  if (ct.tdFlags[r]! & IP_CT_TCP_FLAG_SACK_PERM) sack = tcpSack(t, sack);
+  if (tdFlags[r]! & IP_CT_TCP_FLAG_SACK_PERM) sack = tcpSack(t, sack);
 
-  if (ct.tdMaxwin[s] === 0) {
+  if (tdMaxwin[s] === 0) {
     if (flags & SYN) {
       // SYN/ACK answering a SYN, or a SYN from the reply side (simultaneous open).
       initFromSyn(ct, s, t, end);
-      if (!(ct.tdFlags[s]! & IP_CT_TCP_FLAG_WINDOW_SCALE && ct.tdFlags[r]! & IP_CT_TCP_FLAG_WINDOW_SCALE)) {
-        ct.tdScale[s] = 0;
-        ct.tdScale[r] = 0;
+      if (!(tdFlags[s]! & IP_CT_TCP_FLAG_WINDOW_SCALE && tdFlags[r]! & IP_CT_TCP_FLAG_WINDOW_SCALE)) {
+        tdScale[s] = 0;
+        tdScale[r] = 0;
       }
       if (!(flags & ACK)) return true;
     } else {
       // Mid-connection: its history is lost, use the segment.
-      ct.tdEnd[s] = end;
-      const swin = (win << ct.tdScale[s]!) >>> 0;
-      ct.tdMaxwin[s] = swin === 0 ? 1 : swin;
-      ct.tdMaxend[s] = (end + ct.tdMaxwin[s]!) >>> 0;
-      if (ct.tdMaxwin[r] === 0) {
-        ct.tdEnd[r] = sack;
-        ct.tdMaxend[r] = sack;
-      } else if (sack === ((ct.tdEnd[r]! + 1) >>> 0)) ct.tdEnd[r] = (ct.tdEnd[r]! + 1) >>> 0; // keepalive reply
+      tdEnd[s] = end;
+      const swin = (win << tdScale[s]!) >>> 0;
+      tdMaxwin[s] = swin === 0 ? 1 : swin;
+      tdMaxend[s] = (end + tdMaxwin[s]!) >>> 0;
+      if (tdMaxwin[r] === 0) {
+        tdEnd[r] = sack;
+        tdMaxend[r] = sack;
+      } else if (sack === ((tdEnd[r]! + 1) >>> 0)) tdEnd[r] = (tdEnd[r]! + 1) >>> 0; // keepalive reply
     }
-  } else if (((state === 1 && dir === 0) || (state === 2 && dir === 1)) && after(end, ct.tdEnd[s]!)) {
+  } else if (((state === 1 && dir === 0) || (state === 2 && dir === 1)) && after(end, tdEnd[s]!)) {
     // SYN_SENT (original) / SYN_RECV (reply): a reinitialised connection with higher sequence numbers (RFC 793).
     initFromSyn(ct, s, t, end);
   }
 
-  if (!(flags & ACK)) ack = sack = ct.tdEnd[r]!;
-  else if ((flags & (ACK | RST)) === (ACK | RST) && ack === 0) ack = sack = ct.tdEnd[r]!; // broken stacks
-  if (flags & RST && seq === 0 && state === 1) seq = end = ct.tdEnd[s]!; // RST answering a SYN
+  if (!(flags & ACK)) ack = sack = tdEnd[r]!;
+  else if ((flags & (ACK | RST)) === (ACK | RST) && ack === 0) ack = sack = tdEnd[r]!; // broken stacks
+  if (flags & RST && seq === 0 && state === 1) seq = end = tdEnd[s]!; // RST answering a SYN
 
-  const rMaxwin = ct.tdMaxwin[r]!;
-  const inRecvWin = rMaxwin === 0 || after(end, (ct.tdEnd[s]! - rMaxwin - 1) >>> 0);
-  const maxAckWin = ct.tdMaxwin[s]! > MAXACKWINCONST ? ct.tdMaxwin[s]! : MAXACKWINCONST;
-  const rEnd = ct.tdEnd[r]!;
-  if (before(seq, (ct.tdMaxend[s]! + 1) >>> 0) && inRecvWin && before(sack, (rEnd + 1) >>> 0) && after(sack, (rEnd - maxAckWin - 1) >>> 0)) {
-    if (!(flags & SYN)) win = (win << ct.tdScale[s]!) >>> 0;
+  const rMaxwin = tdMaxwin[r]!;
+  const inRecvWin = rMaxwin === 0 || after(end, (tdEnd[s]! - rMaxwin - 1) >>> 0);
+  const maxAckWin = tdMaxwin[s]! > MAXACKWINCONST ? tdMaxwin[s]! : MAXACKWINCONST;
+  const rEnd = tdEnd[r]!;
+  if (before(seq, (tdMaxend[s]! + 1) >>> 0) && inRecvWin && before(sack, (rEnd + 1) >>> 0) && after(sack, (rEnd - maxAckWin - 1) >>> 0)) {
+    if (!(flags & SYN)) win = (win << tdScale[s]!) >>> 0;
     const swin = (win + (sack - ack)) >>> 0;
-    if (ct.tdMaxwin[s]! < swin) ct.tdMaxwin[s] = swin;
-    if (after(end, ct.tdEnd[s]!)) {
-      ct.tdEnd[s] = end;
-      ct.tdFlags[s] |= IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED;
+    if (tdMaxwin[s]! < swin) tdMaxwin[s] = swin;
+    if (after(end, tdEnd[s]!)) {
+      tdEnd[s] = end;
+      tdFlags[s] |= IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED;
     }
     if (flags & ACK) {
-      if (!(ct.tdFlags[s]! & IP_CT_TCP_FLAG_MAXACK_SET)) {
-        ct.tdMaxack[s] = ack;
-        ct.tdFlags[s] |= IP_CT_TCP_FLAG_MAXACK_SET;
-      } else if (after(ack, ct.tdMaxack[s]!)) ct.tdMaxack[s] = ack;
+      if (!(tdFlags[s]! & IP_CT_TCP_FLAG_MAXACK_SET)) {
+        tdMaxack[s] = ack;
+        tdFlags[s] |= IP_CT_TCP_FLAG_MAXACK_SET;
+      } else if (after(ack, tdMaxack[s]!)) tdMaxack[s] = ack;
     }
-    if (ct.tdMaxwin[r] !== 0 && after(end, ct.tdMaxend[s]!)) ct.tdMaxwin[r] = (ct.tdMaxwin[r]! + (end - ct.tdMaxend[s]!)) >>> 0;
-    if (after((sack + win) >>> 0, (ct.tdMaxend[r]! - 1) >>> 0)) {
-      ct.tdMaxend[r] = (sack + win) >>> 0;
-      if (win === 0) ct.tdMaxend[r] = (ct.tdMaxend[r]! + 1) >>> 0;
+    if (tdMaxwin[r] !== 0 && after(end, tdMaxend[s]!)) tdMaxwin[r] = (tdMaxwin[r]! + (end - tdMaxend[s]!)) >>> 0;
+    if (after((sack + win) >>> 0, (tdMaxend[r]! - 1) >>> 0)) {
+      tdMaxend[r] = (sack + win) >>> 0;
+      if (win === 0) tdMaxend[r] = (tdMaxend[r]! + 1) >>> 0;
     }
-    if (ack === ct.tdEnd[r]) ct.tdFlags[r] &= ~IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED;
+    if (ack === tdEnd[r]) tdFlags[r] &= ~IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED;
     if (index === 3 /* TCP_ACK_SET */) {
       if (ct.lastDir[i] === dir && ct.lastSeq[i] === seq && ct.lastAck[i] === ack && ct.lastEnd[i] === end && ct.lastWin[i] === t.win) {
         if (ct.retrans[i]! < 255) ct.retrans[i]!++;
@@ -218,14 +220,14 @@ export function tcpInWindow(ct: ConntrackTable, i: number, dir: number, index: n
     }
     return true;
   }
-  if (ct.tdFlags[s]! & IP_CT_TCP_FLAG_BE_LIBERAL) return true;
+  if (tdFlags[s]! & IP_CT_TCP_FLAG_BE_LIBERAL) return true;
   // Only the sequence check failed and the data might still be acked: remember it so a later ACK is not "over
   // the upper bound" (the segment itself stays INVALID).
-  if (!before(seq, (ct.tdMaxend[s]! + 1) >>> 0)) {
-    const overshot = (end - ct.tdMaxend[s]! + 1) >>> 0;
-    if (inRecvWin && after(sack, (rEnd - maxAckWin - 1) >>> 0) && overshot <= ct.tdMaxwin[r]! && before(sack, (rEnd + 1) >>> 0)) {
-      ct.tdEnd[s] = end;
-      ct.tdFlags[s] |= IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED;
+  if (!before(seq, (tdMaxend[s]! + 1) >>> 0)) {
+    const overshot = (end - tdMaxend[s]! + 1) >>> 0;
+    if (inRecvWin && after(sack, (rEnd - maxAckWin - 1) >>> 0) && overshot <= tdMaxwin[r]! && before(sack, (rEnd + 1) >>> 0)) {
+      tdEnd[s] = end;
+      tdFlags[s] |= IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED;
     }
   }
   return false;
