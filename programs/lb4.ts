@@ -9,6 +9,9 @@
 //  - a translated request leaves its frontend in skb->cb[1..2] (lib/conntrack.ts ct_svc_meta_*) for policy,
 //    which runs next in the same chain and marks the TUPLE_F_SERVICE entry allowed with the connection, so
 //    replies after the reverse NAT (frontend -> client) are recognised as replies;
+//  - a pod that reaches itself through a Service (hairpin) has its source rewritten to the service loopback
+//    address 169.254.42.1 as well (Cilium's IPV4_LOOPBACK; the entries carry CT_F_LOOPBACK), and the reply is
+//    written back from the frontend to the pod;
 //  - anything else passes. ICMP is not load-balanced: an echo to a ClusterIP passes unchanged (tcbox does not
 //    model Cilium's optional ICMP echo replies for service addresses); non-first fragments pass too (Cilium's
 //    fragment tracking map is not modelled).
@@ -17,7 +20,7 @@
 // port rewrite (lib/sctp.ts).
 import { __sk_buff, IPPROTO_ICMP, IPPROTO_SCTP, IPPROTO_TCP, map_lookup, TC_ACT_OK } from "tcbox";
 import { bpf_mono_now, ct_create, ct_lookup, ct_svc_meta_clear, ct_svc_meta_store, ct_tuple_set, ct_update } from "./lib/conntrack";
-import { CT_F_LB, ipv4_ct_tuple, TUPLE_F_OUT, TUPLE_F_SERVICE } from "./lib/conntrack_map";
+import { CT_F_LB, CT_F_LOOPBACK, ipv4_ct_tuple, TUPLE_F_OUT, TUPLE_F_SERVICE } from "./lib/conntrack_map";
 import { DROP_CT_CREATE_FAILED, DROP_INVALID, DROP_NO_SERVICE, METRIC_EGRESS } from "./lib/drop_reasons";
 import {
   lb4_affinity_backend_id, lb4_lookup_backend, lb4_lookup_service, lb4_rev_nat, lb4_rev_nat_lookup, lb4_select_backend_id,
@@ -29,6 +32,14 @@ import {
   parse_ipv4, PARSE_INVALID, PARSE_OK, pkt_daddr, pkt_dport, pkt_l4off, pkt_nexthdr, pkt_saddr, pkt_sport, pkt_tcp_flags,
 } from "./lib/parse";
 import { sctp_csum_update } from "./lib/sctp";
+import { IP_DADDR, IP_SADDR, nat_rewrite } from "./lib/nat";
+
+/**
+ * Cilium's service loopback address (--ipv4-service-loopback-address, IPV4_LOOPBACK): a pod whose connection to a
+ * Service lands on itself gets its source rewritten to it, else the packet would come back to the pod from its
+ * own address and the kernel would drop it as a martian source. 169.254.42.1, network order.
+ */
+const IPV4_LOOPBACK: u32 = bswap<u32>(0xa9fe2a01);
 
 const tuple = changetype<ipv4_ct_tuple>(memory.data(offsetof<ipv4_ct_tuple>()));
 const u32key = memory.data(4);
@@ -42,9 +53,10 @@ function sctp_port_rewrite(skb: __sk_buff, port_off: u32, port: u16): void {
   sctp_csum_update(skb);
 }
 
-/** DNAT to the backend (lb4_xlate), SCTP's port and CRC32c included. */
-function xlate(skb: __sk_buff, proto: u8, daddr: u32, dport: u16, be: lb4_backend): void {
+/** DNAT to the backend (lb4_xlate), SCTP's port and CRC32c included; hairpin: SNAT to IPV4_LOOPBACK too. */
+function xlate(skb: __sk_buff, proto: u8, saddr: u32, sport: u16, daddr: u32, dport: u16, be: lb4_backend, loopback: bool): void {
   lb4_xlate(skb, daddr, dport, be);
+  if (loopback) nat_rewrite(skb, IP_SADDR, saddr, IPV4_LOOPBACK, 0, sport, sport);
   if (proto == IPPROTO_SCTP) sctp_port_rewrite(skb, 2, be.port);
 }
 
@@ -75,6 +87,8 @@ export function cls_main(skb: __sk_buff): i32 {
     if (e != null) {
       ct_update(e, proto, pkt_tcp_flags, true, skb.len, now);
       rev_nat(skb, proto, e.rev_nat_index, saddr, sport);
+      // Hairpin: the reply goes back to the pod itself (the backend's own address) from the frontend.
+      if ((e.flags & CT_F_LOOPBACK) != 0) nat_rewrite(skb, IP_DADDR, daddr, saddr, 2, dport, dport);
     }
     return TC_ACT_OK;
   }
@@ -87,7 +101,7 @@ export function cls_main(skb: __sk_buff): i32 {
     const be = lb4_lookup_backend(e.backend_id);
     if (be != null) {
       ct_update(e, proto, pkt_tcp_flags, false, skb.len, now);
-      xlate(skb, proto, daddr, dport, be);
+      xlate(skb, proto, saddr, sport, daddr, dport, be, (e.flags & CT_F_LOOPBACK) != 0);
       ct_svc_meta_store(skb, daddr, dport);
       return TC_ACT_OK;
     }
@@ -104,11 +118,14 @@ export function cls_main(skb: __sk_buff): i32 {
   const rev = svc.rev_nat_index;
   const tcp_flags: u8 = proto == IPPROTO_TCP ? pkt_tcp_flags : 0;
   // TUPLE_F_SERVICE entry: client -> frontend, holding the backend; then the entry of the translated
-  // connection (client -> backend), whose rev_nat_index reverse-NATs the replies.
-  if (ct_create(tuple, proto, tcp_flags, skb.len, now, backend_id, rev, CT_F_LB, 0) < 0) return drop_packet(skb, DROP_CT_CREATE_FAILED, METRIC_EGRESS);
-  ct_tuple_set(tuple, saddr, be.address, sport, be.port, proto, TUPLE_F_OUT);
-  if (ct_create(tuple, proto, tcp_flags, skb.len, now, backend_id, rev, CT_F_LB, 0) < 0) return drop_packet(skb, DROP_CT_CREATE_FAILED, METRIC_EGRESS);
-  xlate(skb, proto, daddr, dport, be);
+  // connection (client -> backend, or IPV4_LOOPBACK -> backend for a hairpin), whose rev_nat_index reverse-NATs
+  // the replies.
+  const loopback = be.address == saddr;
+  const flags: u16 = loopback ? CT_F_LB | CT_F_LOOPBACK : CT_F_LB;
+  if (ct_create(tuple, proto, tcp_flags, skb.len, now, backend_id, rev, flags, 0) < 0) return drop_packet(skb, DROP_CT_CREATE_FAILED, METRIC_EGRESS);
+  ct_tuple_set(tuple, loopback ? IPV4_LOOPBACK : saddr, be.address, sport, be.port, proto, TUPLE_F_OUT);
+  if (ct_create(tuple, proto, tcp_flags, skb.len, now, backend_id, rev, flags, 0) < 0) return drop_packet(skb, DROP_CT_CREATE_FAILED, METRIC_EGRESS);
+  xlate(skb, proto, saddr, sport, daddr, dport, be, loopback);
   ct_svc_meta_store(skb, daddr, dport);
   return TC_ACT_OK;
 }

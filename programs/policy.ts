@@ -16,7 +16,7 @@
 //    DROP_POLICY_DENY (a deny entry), counted in cilium_metrics.
 import { __sk_buff, IPPROTO_ICMP, TC_ACT_OK } from "tcbox";
 import { bpf_mono_now, ct_create, ct_lookup, ct_svc_meta_entry, ct_tuple_reverse, ct_tuple_set, ct_update } from "./lib/conntrack";
-import { CT_F_POLICY_ALLOWED, ct_entry, ipv4_ct_tuple, TUPLE_F_OUT, TUPLE_F_SERVICE } from "./lib/conntrack_map";
+import { CT_F_LOOPBACK, CT_F_POLICY_ALLOWED, ct_entry, ipv4_ct_tuple, TUPLE_F_OUT, TUPLE_F_SERVICE } from "./lib/conntrack_map";
 import { DROP_INVALID, DROP_POLICY, DROP_POLICY_DENY, METRIC_EGRESS, METRIC_INGRESS } from "./lib/drop_reasons";
 import { drop_packet } from "./lib/metrics";
 import { identity_of, lookup_endpoint, POLICY_ALLOW, POLICY_DENY_ENTRY, policy_can_access } from "./lib/policy";
@@ -54,6 +54,18 @@ export function cls_main(skb: __sk_buff): i32 {
     }
     ct_tuple_reverse(tuple);
     tuple.flags = TUPLE_F_OUT;
+  }
+
+  // A pod reaching itself through a Service (lb4's hairpin, from the service loopback address): no policy, as
+  // Cilium skips enforcement for hairpin flows (a pod needs no rule to talk to itself).
+  if (fwd != null && (fwd.flags & CT_F_LOOPBACK) != 0) {
+    if (!established) {
+      fwd.flags |= CT_F_POLICY_ALLOWED;
+      const svc_lb: ct_entry | null = ct_svc_meta_entry(skb, tuple, daddr, pkt_sport, proto, now);
+      if (svc_lb != null) svc_lb.flags |= CT_F_POLICY_ALLOWED;
+    }
+    ct_update(fwd, proto, pkt_tcp_flags, false, skb.len, now);
+    return TC_ACT_OK;
   }
 
   // New or established: every packet in the connection's own direction is checked, egress of the source

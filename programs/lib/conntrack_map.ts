@@ -30,6 +30,7 @@ export const CT_F_TX_CLOSING: u16 = 1 << 1; // FIN/RST seen from the initiator
 export const CT_F_SEEN_NON_SYN: u16 = 1 << 2;
 export const CT_F_POLICY_ALLOWED: u16 = 1 << 3; // policy.ts allowed this connection (replies pass)
 export const CT_F_LB: u16 = 1 << 4; // created by the load balancer (lb4), not by a policy verdict
+export const CT_F_LOOPBACK: u16 = 1 << 5; // hairpin: a pod reached itself through a Service (ct_state.loopback)
 
 /** struct ct_entry (the fields tcbox models). */
 @unmanaged

@@ -118,6 +118,14 @@ describe.each([1, 2, 3, 4] as const)("Gen %i: a Service reply to a client select
     expect(r).toEqual({ request: true, reply: true, replySrc: `${vip("y/far")}:8080` });
   });
 
+  it.each([
+    ["UDP", IPPROTO_UDP],
+    ["TCP", IPPROTO_TCP],
+  ] as const)("hairpin (x/c to Service near, whose only backend is x/c), %s: delivered, the reply from the Service address", (_n, proto) => {
+    const r = exchange(g(), "x/c", "x/c", "x/near", proto, sport++);
+    expect(r).toEqual({ request: true, reply: true, replySrc: `${vip("x/near")}:8080` });
+  });
+
   it("a denied connection through a Service stays denied (x/b admits only namespace y), request and retry", () => {
     for (let i = 0; i < 2; i++) expect(exchange(g(), "x/a", "x/b", "x/closed", IPPROTO_UDP, 42100)).toEqual({ request: false, reply: false, replySrc: "" });
   });
