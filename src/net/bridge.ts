@@ -9,7 +9,7 @@ import { get32 } from "../packet/checksum.js";
 import { ETH_P_IP, LinkKind, NF_ACCEPT, NF_INET_FORWARD, NF_INET_POST_ROUTING, NF_INET_PRE_ROUTING, NFPROTO_BRIDGE, PACKET_HOST, RTN_LOCAL, RTN_UNICAST } from "./constants.js";
 import { NetDevice } from "./device.js";
 import { getMac, setMac } from "./emit.js";
-import { nfHook } from "./ipv4.js";
+import { nfHook, RouteIn, routeInput, routeInputDropReason, routeInputResult } from "./ipv4.js";
 import { MacTable } from "./mactable.js";
 import { nudUsable } from "./neigh.js";
 import type { NetNamespace } from "./netns.js";
@@ -137,8 +137,15 @@ export class BridgeDevice extends NetDevice {
       const after = get32(buf, l3 + 16);
       if (after !== before) {
         // br_nf_pre_routing_finish: DNAT happened. Routed back out of this bridge -> stays bridged with the new
-        // destination's MAC; anything else goes up to the IP stack via the bridge's own MAC.
-        const r = ns.routeLookup(after, get32(buf, l3 + 12), this, pkt.mark);
+        // destination's MAC; anything else goes up to the IP stack via the bridge's own MAC. The input route
+        // (ip_route_input) refuses martians: freed here; with forwarding off, the output route decides.
+        const v = routeInput(ns, this, get32(buf, l3 + 12), after, pkt.mark);
+        const refused = routeInputDropReason(v);
+        if (refused !== 0 && v !== RouteIn.FORWARDING_DISABLED) {
+          w.drop(pkt, port, refused);
+          return;
+        }
+        const r = v === RouteIn.FORWARDING_DISABLED ? ns.routeLookup(after, 0, null, pkt.mark) : routeInputResult;
         if (r !== null && r.type === RTN_UNICAST && r.dev === this) {
           pkt.prerouted = false;
           const nh = r.gw !== 0 ? r.gw : after;

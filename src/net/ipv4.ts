@@ -262,6 +262,11 @@ export function ipRouteInput(ns: NetNamespace, dev: NetDevice, pkt: Pkt): void {
   w.drop(pkt, dev, ROUTE_IN_DROP[v]!);
 }
 
+/** The drop reason of a refusing routeInput() outcome, 0 for the outcomes that deliver or forward. */
+export function routeInputDropReason(v: number): number {
+  return ROUTE_IN_DROP[v] ?? 0;
+}
+
 /** The drop reason of each refusing routeInput() outcome. */
 const ROUTE_IN_DROP: number[] = [];
 ROUTE_IN_DROP[RouteIn.MARTIAN_SRC] = Drop.MARTIAN;

@@ -11,7 +11,7 @@ import { buildGeneration, type BuiltGeneration, type GenNumber } from "../../src
 import { buildGen4, prepareGen4Programs, type BuiltGen4 } from "../../src/gens/gen4.js";
 import { installCiliumPolicy } from "../../src/gens/policy-cilium.js";
 import { checkKernelMaps, gen4Programs, programTotals, totalsSince, type ProgramTotals } from "./maps-check.js";
-import { get32, parseIpv4 } from "../../src/packet/index.js";
+import { buildUdp, get32, parseIpv4 } from "../../src/packet/index.js";
 import { getMac, sendUdp, type NetDevice } from "../../src/net/index.js";
 import { Drop, DROP_NAMES } from "../../src/net/index.js";
 import { M_COUNT } from "../../src/ebpf/maps/layout.js";
@@ -176,3 +176,18 @@ it("the map check catches a map whose count disagrees with its elements", async 
   expect(checkKernelMaps(k).join("\n")).toContain(`map ${m.name}: count ${m.count}`);
   m.mem.u32[at]!--;
 }, 120_000);
+
+it("Gen 1: a martian source DNATed to a pod on the same bridge is refused by the input route (br_nf_pre_routing_finish), not masqueraded and delivered", async () => {
+  const g = await buildForFuzz(1, SEED);
+  const dns = g.pods.find((p) => p.key.startsWith("kube-system/coredns"))!;
+  const client = g.pods.find((p) => p.node === dns.node && p.hostIf !== null && p !== dns)!;
+  const dev = g.nodes.find((n) => n.name === dns.node)!.ns.dev(client.hostIf!);
+  const gw = g.nodes.find((n) => n.name === dns.node)!.ns.dev("cni0").mac;
+  for (const [src, want] of [["255.255.255.255", "dropped"], ["0.0.0.0", "dropped"], [client.ip, "delivered"]] as const) {
+    const tally = newTally();
+    const ip = buildUdp({ src, dst: "10.96.0.10", sport: 5353, dport: 53, payload: new Uint8Array(12) }).subarray(14);
+    inject(g.world, dev, client.ns.dev("eth0").mac, ip, tally, "valid", gw);
+    expect(tally.outcomes[want], `${src}: ${JSON.stringify(tally.outcomes)}`).toBe(1);
+    if (want === "dropped") expect(tally.dropReasons).toEqual({ [Drop.MARTIAN]: 1 });
+  }
+});
