@@ -2,7 +2,8 @@
 // host-side veth, so a hostile pod; or the node's uplink, so the outside) and must end delivered, dropped with a
 // reason, or answered (ICMP error / RST); nothing may throw out of the model. Gen 4 runs its eBPF chains (lb4,
 // policy with the Cilium policy installed, SNAT, flowlog) on every packet: every program run and every
-// TC_ACT_SHOT (traps included) must show in the trace, and every map must stay consistent. Seeded.
+// TC_ACT_SHOT (traps included, some forced by a starved instruction budget) must show in the trace, and every
+// map must stay consistent. Martians Linux refuses whatever the sysctls must end dropped everywhere. Seeded.
 // TCBOX_FUZZ_LONG=1 runs 1,000,000 packets per generation; TCBOX_FUZZ_N=n any other size; TCBOX_FUZZ_GENS=4
 // (comma list) selects generations. The default runs a few thousand per generation.
 import { describe, expect, it } from "vitest";
