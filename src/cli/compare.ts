@@ -85,8 +85,9 @@ export function humanTable(r: CompareJson, opts: TableOptions = {}): string {
       lines.push(`  ${gname(g).padEnd(6)}${fmt(marked[k]!, true)}${why}`.trimEnd());
     });
     const names = COLUMNS.filter((_, i) => differs[i]);
-    const reach = r.summary.disagreements.some((d) => d.id === f.id && d.field === "delivered");
-    if (reach) lines.push(paint(31, "  !!! REACHABILITY DISAGREEMENT between generations"));
+    const reach = r.summary.disagreements.find((d) => d.id === f.id && d.field === "delivered");
+    if (reach?.note !== undefined) lines.push(`  reachability differs as in real clusters: ${reach.note}`);
+    else if (reach !== undefined) lines.push(paint(31, "  !!! REACHABILITY DISAGREEMENT between generations"));
     if (names.length > 0) lines.push(`  differs: ${names.join(", ")}`);
   }
   lines.push("", ...summaryText(r, paint));
@@ -96,7 +97,9 @@ export function humanTable(r: CompareJson, opts: TableOptions = {}): string {
 function summaryText(r: CompareJson, paint: (code: number, s: string) => string): string[] {
   const s = r.summary;
   const out = [
-    `${s.connections} connections; ${s.disagreements.length} disagreements, ${s.reachability_disagreements} in reachability${s.reachability_disagreements > 0 ? paint(31, " (!!! generations must agree on who can reach whom)") : ""}`,
+    `${s.connections} connections; ${s.disagreements.length} disagreements, ${s.reachability_disagreements} in reachability` +
+      (s.reachability_explained > 0 ? ` (${s.reachability_explained} as in real clusters, see the note)` : "") +
+      (s.reachability_disagreements > s.reachability_explained ? paint(31, " (!!! generations must agree on who can reach whom)") : ""),
   ];
   const byId = new Map(r.flows.map((f) => [f.id, f]));
   const label: Record<string, string> = { delivered: "reachability", verdict: "verdict", dst_pod: "delivered to a pod", src_seen: "source address seen" };
@@ -114,6 +117,7 @@ function summaryText(r: CompareJson, paint: (code: number, s: string) => string)
         return `gen${g} ${v}`;
       });
       out.push(`    #${d.id} ${f.from} -> ${f.to} ${f.protocol}: ${vals.join(", ")}`);
+      if (d.note !== undefined && field === "delivered") out.push(`      note: ${d.note}`);
     }
   }
   if (Object.keys(s.totals).length > 0) {

@@ -19,8 +19,11 @@ export interface CompareJson {
   flows: { id: number; spec: number; from: string; to: string; protocol: string; results: Record<string, FlowResult> }[];
   summary: {
     connections: number;
-    disagreements: { id: number; field: string; values: Record<string, unknown> }[];
+    /** `note`: a difference real dataplanes have too (see knownDifference), not a tcbox bug. */
+    disagreements: { id: number; field: string; values: Record<string, unknown>; note?: string }[];
     reachability_disagreements: number;
+    /** How many of the reachability disagreements are known differences of the real dataplanes (with a note). */
+    reachability_explained: number;
     /** Additive: per generation, the connections' results summed (see GenTotals). */
     totals: Record<string, GenTotals>;
   };
@@ -91,7 +94,7 @@ export interface CompareOptions {
 }
 
 export async function compare(c: Cluster, workload: WorkloadEntry[], gens: GenNumber[], seed: number, opts: CompareOptions = {}): Promise<CompareJson> {
-  const out: CompareJson = { gens: [...gens], addresses: {}, flows: [], summary: { connections: 0, disagreements: [], reachability_disagreements: 0, totals: {} } };
+  const out: CompareJson = { gens: [...gens], addresses: {}, flows: [], summary: { connections: 0, disagreements: [], reachability_disagreements: 0, reachability_explained: 0, totals: {} } };
   let id = 0;
   workload.forEach((w, spec) => {
     for (let k = 0; k < w.count; k++) out.flows.push({ id: id++, spec, from: w.from, to: w.to, protocol: w.protocol, results: {} });
@@ -122,12 +125,35 @@ export async function compare(c: Cluster, workload: WorkloadEntry[], gens: GenNu
         return r[field];
       };
       if (new Set(gens.map(key)).size > 1) {
-        out.summary.disagreements.push({ id: f.id, field, values: Object.fromEntries(gens.map((g) => [String(g), f.results[String(g)]![field]])) });
-        if (field === "delivered") out.summary.reachability_disagreements++;
+        const note = field === "src_seen" ? null : knownDifference(f.from, gens, (g) => f.results[String(g)]!);
+        out.summary.disagreements.push({ id: f.id, field, values: Object.fromEntries(gens.map((g) => [String(g), f.results[String(g)]![field]])), ...(note !== null ? { note } : {}) });
+        if (field === "delivered") {
+          out.summary.reachability_disagreements++;
+          if (note !== null) out.summary.reachability_explained++;
+        }
       }
     }
   }
   return out;
+}
+
+/** Service loopback (hairpin) under an ingress policy: a pod that reaches itself through a Service. Cilium
+ *  skips policy for it (the flow carries the service loopback address 169.254.42.1, whose identity no policy
+ *  names; cilium/cilium#15321, "bpf: Skip policy enforcements for service loopback case"), while iptables-based
+ *  policy (Calico/kube-router style, Gen 1-3) checks the pod's own address against its ingress rules, so a pod
+ *  whose policy does not admit itself is denied. Both are what the real dataplanes do. */
+const SERVICE_LOOPBACK_NOTE =
+  "service loopback: Cilium skips policy when a pod reaches itself through a Service (cilium/cilium#15321); iptables policy checks the pod's own address against its ingress rules";
+
+/** A note when the generations' difference on this connection is one the real dataplanes have, else null. */
+export function knownDifference(from: string, gens: number[], result: (g: number) => FlowResult): string | null {
+  const ebpf = gens.filter((g) => g === 4);
+  const netfilter = gens.filter((g) => g !== 4);
+  if (ebpf.length === 0 || netfilter.length === 0) return null;
+  const r4 = result(4);
+  const hairpin = r4.delivered && r4.dst_pod === from && r4.src_seen !== null && r4.src_seen.startsWith("169.254.42.1:");
+  if (hairpin && netfilter.every((g) => !result(g).delivered && result(g).verdict === "denied")) return SERVICE_LOOPBACK_NOTE;
+  return null;
 }
 
 /** Whose address a receiver saw as the source: "client" (the sending pod's), "node NAME", "pod NS/NAME", the

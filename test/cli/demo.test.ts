@@ -38,7 +38,7 @@ function sample(): CompareJson {
   return {
     gens: [1, 4], addresses: { "1": addresses, "4": addresses }, flows,
     summary: {
-      connections: 2, reachability_disagreements: 1,
+      connections: 2, reachability_disagreements: 1, reachability_explained: 0,
       disagreements: [
         { id: 0, field: "delivered", values: { "1": true, "4": false } },
         { id: 0, field: "verdict", values: { "1": "allowed", "4": "denied" } },
