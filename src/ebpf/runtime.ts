@@ -30,7 +30,11 @@
 // budget stop can never leave a map half-updated.
 //
 // Fast path. A batch runner added at load time runs an entry point over N contexts in one call; the host fills
-// contexts and packet bytes in place (PacketBatch) and reads verdicts and rewritten bytes back in place. Helpers
+// contexts and packet bytes in place (PacketBatch) and reads verdicts and rewritten bytes back in place. The
+// runner also counts the verdicts (control block), so the host visits single packets only for drops (their
+// reasons) and unusual verdicts. A hash map lookup reads the bucket slot and one element: elements start
+// 64-byte aligned and keep only next, hash (with the LRU reference bit), key and value; LRU list links live in
+// a separate array that only inserts and evictions touch. Helpers
 // that need no host (checksums, jhash, maps, redirect bookkeeping, prandom, the clock) run inside WebAssembly;
 // only tail calls and bpf_printk call out.
 export { BpfKernel, BpfObject, type KernelOptions, type LoadOptions } from "./kernel.js";
