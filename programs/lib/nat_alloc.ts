@@ -2,6 +2,8 @@
 // when it is in the range and free for this remote (the kernel's MASQUERADE does the same), else try random
 // ports in the range, SNAT_COLLISION_RETRIES times. "Free" means no reverse (TUPLE_F_IN) entry exists yet for
 // {remote, node_ip, port}: the reverse entry is created with BPF_NOEXIST, so the check and the claim are one step.
+// ICMP echo: the identifier is the "port" (sport = id, dport = 0 in the OUT tuple; sport = 0, dport = the new id
+// in the IN tuple) and is allocated over the whole 16-bit range (Cilium: "Don't clamp the ID field").
 import { BPF_ANY, BPF_NOEXIST, bpf_htons, bpf_ntohs, get_prandom_u32, map_update_elem } from "tcbox";
 import { ct_tuple_set } from "./conntrack";
 import { ipv4_ct_tuple, TUPLE_F_IN, TUPLE_F_OUT } from "./conntrack_map";
@@ -19,12 +21,10 @@ const oval = changetype<ipv4_nat_entry>(memory.data(offsetof<ipv4_nat_entry>()))
 }
 
 /**
- * New mapping for saddr:sport -> daddr:dport: the chosen port (network order) with both entries written,
- * or 0 when every try collided (DROP_NAT_NO_MAPPING).
+ * New mapping for saddr:sport -> daddr:dport with ports from [min, max] (host order): the chosen port (network
+ * order) with both entries written, or -1 when every try collided (DROP_NAT_NO_MAPPING).
  */
-export function snat_v4_new_mapping(cfg: snat_config, saddr: u32, daddr: u32, sport: u16, dport: u16, nexthdr: u8, now: u32): u16 {
-  const min = <u32>cfg.min_port;
-  const max = <u32>cfg.max_port;
+export function snat_v4_new_mapping(cfg: snat_config, min: u32, max: u32, saddr: u32, daddr: u32, sport: u16, dport: u16, nexthdr: u8, now: u32): i32 {
   const orig = <u32>bpf_ntohs(sport);
   let port = orig >= min && orig <= max ? orig : clamp_port(min, max, get_prandom_u32());
   rval.created = now;
@@ -40,12 +40,12 @@ export function snat_v4_new_mapping(cfg: snat_config, saddr: u32, daddr: u32, sp
     }
     port = clamp_port(min, max, get_prandom_u32());
   }
-  if (!ok) return 0;
+  if (!ok) return -1;
   ct_tuple_set(otuple, saddr, daddr, sport, dport, nexthdr, TUPLE_F_OUT);
   oval.created = now;
   oval.to_addr = cfg.node_ip;
   oval.to_port = bpf_htons(port);
   oval.pad = 0;
   map_update_elem(SNAT_MAP, changetype<usize>(otuple), changetype<usize>(oval), BPF_ANY);
-  return bpf_htons(port);
+  return <i32>bpf_htons(port);
 }

@@ -63,7 +63,7 @@ describe("snat", () => {
     ["in-cluster traffic", buildTcp({ src: "10.244.1.5", dst: "10.244.3.3", sport: 1234, dport: 80, flags: 0x02 })],
     ["host traffic to the node with no mapping", buildTcp({ src: REMOTE, dst: NODE, sport: 443, dport: 22, flags: 0x02 })],
     ["the node's own connections", buildTcp({ src: NODE, dst: REMOTE, sport: 50000, dport: 443, flags: 0x02 })],
-    ["ICMP (not masqueraded by tcbox)", buildIcmpEcho({ src: "10.244.1.5", dst: REMOTE, id: 5, seq: 1 })],
+    ["a pod's ICMP echo reply (echo requests are masqueraded: test/ebpf/snat-icmp.test.ts)", buildIcmpEcho({ src: "10.244.1.5", dst: REMOTE, id: 5, seq: 1, reply: true })],
   ])("%s passes unchanged", (_, pkt) => {
     const r = snat.run(pkt);
     expect(r.retval).toBe(OK);
