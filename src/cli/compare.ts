@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { loadClusterFile } from "../k8s/cluster.js";
 import { loadDemoCluster } from "../k8s/demo-cluster.js";
 import type { GenNumber } from "../gens/types.js";
+import { GEN4_TUNNELS, type Gen4Tunnel } from "../gens/gen4.js";
 import { compare, defaultWorkload, seenAs, type CompareJson, type GenTotals, type WorkloadEntry } from "../compare/run.js";
 import { parseWorkload } from "../compare/workload.js";
 import { CliError, print, printJson } from "./output.js";
@@ -18,6 +19,7 @@ interface Opts {
   seed: string;
   json?: boolean;
   pcap?: string;
+  tunnel?: string;
 }
 
 /** The workload file, every entry checked before anything runs (src/compare/workload.ts). */
@@ -154,7 +156,11 @@ export function register(program: Command): void {
     .option("--seed <n>", "seed", "1")
     .option("--json", "print JSON")
     .option("--pcap <dir>", "write DIR/gen1.pcapng .. gen4.pcapng: every frame on every interface (node/ifname)")
+    .option("--tunnel <mode>", `Gen 4 routing: ${GEN4_TUNNELS.join(" | ")} (default disabled: native routing; vxlan: cilium_vxlan overlay on UDP 8472)`)
     .action(async (opts: Opts) => {
+      if (opts.tunnel !== undefined && !(GEN4_TUNNELS as readonly string[]).includes(opts.tunnel)) {
+        throw new CliError(`invalid tunnel mode "${opts.tunnel}" (have ${GEN4_TUNNELS.join(", ")})`, "--tunnel");
+      }
       const seed = Number(opts.seed);
       if (!Number.isInteger(seed) || seed < 0) throw new CliError(`invalid seed "${opts.seed}"`, "--seed");
       const gens = opts.gens.split(",").map((s) => Number(s.trim()));
@@ -168,7 +174,7 @@ export function register(program: Command): void {
           throw new CliError(`cannot create the capture directory: ${(e as Error).message}`, `--pcap ${opts.pcap}`);
         }
       }
-      const r = await compare(cluster, wl, gens as GenNumber[], seed, { pcapDir: opts.pcap });
+      const r = await compare(cluster, wl, gens as GenNumber[], seed, { pcapDir: opts.pcap, gen4Tunnel: opts.tunnel as Gen4Tunnel | undefined });
       if (opts.json) printJson(r);
       else print(humanTable(r, { color: useColor() }));
     });

@@ -1,7 +1,7 @@
 // tcbox compare: the same connections through each generation, each built fresh from the same cluster and seed,
 // in the JSON contract of issue 5 item 6 (gens, addresses, flows[].results[gen], summary).
 import { addressesOf, buildGeneration, type BuiltGeneration, type GenNumber } from "../gens/index.js";
-import { buildGen4, prepareGen4Programs } from "../gens/gen4.js";
+import { buildGen4, prepareGen4Programs, type Gen4Tunnel } from "../gens/gen4.js";
 import { installCiliumPolicy } from "../gens/policy-cilium.js";
 import { buildWithPolicy } from "../gens/policy-iptables.js";
 import type { Cluster } from "../k8s/types.js";
@@ -78,10 +78,10 @@ export function defaultWorkload(c: Cluster): WorkloadEntry[] {
 
 /** Each generation with its NetworkPolicy enforcement where it really enforces it: Felix-style iptables chains in
  *  Gen 1-3, identities and policy map entries in Gen 4. */
-async function build(gen: GenNumber, c: Cluster, seed: number): Promise<BuiltGeneration> {
+async function build(gen: GenNumber, c: Cluster, seed: number, opts: CompareOptions): Promise<BuiltGeneration> {
   if (gen === 4) {
     await prepareGen4Programs();
-    const g4 = buildGen4(c, { seed });
+    const g4 = buildGen4(c, { seed, tunnel: opts.gen4Tunnel });
     installCiliumPolicy(g4);
     return g4;
   }
@@ -89,6 +89,8 @@ async function build(gen: GenNumber, c: Cluster, seed: number): Promise<BuiltGen
 }
 
 export interface CompareOptions {
+  /** Gen 4's routing mode: "disabled" (native routing, the default, as GKE Dataplane V2) or "vxlan" (cilium_vxlan). */
+  gen4Tunnel?: Gen4Tunnel;
   /** Write DIR/gen{N}.pcapng: every frame on every interface while the workload runs (src/compare/capture.ts). */
   pcapDir?: string;
 }
@@ -100,7 +102,7 @@ export async function compare(c: Cluster, workload: WorkloadEntry[], gens: GenNu
     for (let k = 0; k < w.count; k++) out.flows.push({ id: id++, spec, from: w.from, to: w.to, protocol: w.protocol, results: {} });
   });
   for (const gen of gens) {
-    const g = await build(gen, c, seed);
+    const g = await build(gen, c, seed, opts);
     out.addresses[String(gen)] = addressesOf(g);
     // The same seeded source ports in every generation.
     let sport = 32768 + (seed % 1000);

@@ -36,6 +36,23 @@ describe("tcbox compare", () => {
     expect(j.flows[0].results["2"].src_seen.split(":")[0]).toBe(j.addresses["2"].pods["shop/db-0"]);
   });
 
+  it("--tunnel vxlan runs Gen 4 over cilium_vxlan: 50 encapsulation bytes cross node, none natively", async () => {
+    const wl = join(dir, "tunnel.yaml");
+    writeFileSync(wl, "flows:\n  - {from: shop/db-0, to: service/shop/frontend:80, protocol: TCP, count: 6}\n");
+    const encap = async (extra: string[]) => {
+      const r = await cli(["compare", "--workload", wl, "--gens", "4", "--json", ...extra]);
+      expect(r.code, r.err).toBe(0);
+      const flows = JSON.parse(r.out).flows as { results: Record<string, { delivered: boolean; encap_bytes: number; dst_pod: string }> }[];
+      for (const f of flows) expect(f.results["4"]!.delivered).toBe(true);
+      return new Set(flows.map((f) => f.results["4"]!.encap_bytes));
+    };
+    expect(await encap(["--tunnel", "vxlan"])).toContain(50);
+    expect([...(await encap([]))]).toEqual([0]);
+    const bad = await cli(["compare", "--workload", wl, "--gens", "4", "--tunnel", "geneve"]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/--tunnel: invalid tunnel mode "geneve"/);
+  });
+
   it("a workload error names the file, the entry and the field", async () => {
     const wl = join(dir, "bad.yaml");
     writeFileSync(wl, "flows:\n  - {from: shop/db-0, to: service/kube-system/kube-dns:53, protocol: SCTP}\n");
