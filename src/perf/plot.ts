@@ -26,7 +26,7 @@ export async function plotSvg(results: BenchResult[]): Promise<string> {
   });
   const spec = {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
-    title: { text: "Service hop throughput against cluster size (one core, median)", fontSize: 14 },
+    title: { text: "Service hop throughput against cluster size (one core, median CPU time per packet)", fontSize: 14 },
     data: { values },
     facet: { column: { field: "traffic", type: "nominal", title: null } },
     spec: {
