@@ -1,13 +1,14 @@
 // The "kernel" programs are loaded into: one shared memory, the maps (pinned ones by name, like bpffs), the
 // loaded objects and their programs. Loading = compile (for .ts) -> verify -> instrument -> instantiate,
 // during which the program's top-level map_def() calls create or find its maps. See runtime.ts for the design.
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { basename, extname } from "node:path";
 import { CB_BUDGET, CB_CPU, CB_HASHRND, CB_KTIME, CB_NR_CPUS, CB_PRANDOM, CB_TRAP_REASON, E2BIG, ENOENT, MAX_TAIL_CALL_CNT, SKB_TAIL_CALLS, TRAP_ABORT } from "./abi.js";
 import { BTF_SECTION, decodeBtf, primitiveLayout, type StructLayout } from "./btf.js";
 import { compileProgram } from "./compile.js";
 import { BpfError, VerifierError } from "./errors.js";
-import { DEFAULT_BUDGET, instrument } from "./instrument.js";
+import { DEFAULT_BUDGET, instrument, type Instrumented } from "./instrument.js";
 import { BpfMap } from "./maps/map.js";
 import { BPF_MAP_TYPE_PROG_ARRAY, M_ELEMS, M_ELEM_SIZE, M_MAX_ENTRIES, PIN_GLOBAL_NS } from "./maps/layout.js";
 import { validateSpec, type MapSpec } from "./maps/spec.js";
@@ -70,6 +71,24 @@ export class BpfObject {
   close(): void {
     this.kernel.unload(this);
   }
+}
+
+/** Instrumented and compiled modules by the bytes they came from: instrumenting (binaryen passes) and compiling
+ *  cost tens of milliseconds, and a cluster loads the same program into every node's kernel. A WebAssembly.Module
+ *  holds no state (each kernel instantiates its own), so sharing it is safe. Bounded; oldest dropped first. */
+const instrumentedCache = new Map<string, { inst: Instrumented; module: WebAssembly.Module }>();
+const INSTRUMENTED_CACHE_MAX = 64;
+
+function instrumentedModule(bytes: Uint8Array, entries: string[]): { inst: Instrumented; module: WebAssembly.Module } {
+  const key = createHash("sha256").update(bytes).update(`\0${entries.join(",")}`).digest("hex");
+  let hit = instrumentedCache.get(key);
+  if (hit === undefined) {
+    const inst = instrument(bytes, entries);
+    hit = { inst, module: new Wasm.Module(inst.wasm) };
+    if (instrumentedCache.size >= INSTRUMENTED_CACHE_MAX) instrumentedCache.delete(instrumentedCache.keys().next().value!);
+    instrumentedCache.set(key, hit);
+  }
+  return hit;
 }
 
 export class BpfKernel {
@@ -160,8 +179,7 @@ export class BpfKernel {
     }
     const obj = new BpfObject(this, name, btf, v.region);
     try {
-      const inst = instrument(bytes, v.entries);
-      const module = new Wasm.Module(inst.wasm);
+      const { inst, module } = instrumentedModule(bytes, v.entries);
       let abortMsg: string | undefined;
       const instance = new Wasm.Instance(module, {
         env: {

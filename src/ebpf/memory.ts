@@ -63,8 +63,10 @@ export class SharedMemory {
 
   alloc(size: number, owner: string, align = 64): number {
     const at = this.findFree(size, align);
+    // Pages memory.grow adds are zero (WebAssembly guarantees it): clear only what existed before this call.
+    const existed = this.size;
     this.reserve(at, at + size, owner);
-    this.u8.fill(0, at, at + size);
+    if (at < existed) this.u8.fill(0, at, Math.min(at + size, existed));
     return at;
   }
 
