@@ -37,6 +37,8 @@ export class IpSet {
   private readonly bitmap: Uint8Array | null;
   /** Members in insertion order, as `ipset save` prints them after sorting (setup only). */
   private readonly printed: string[] = [];
+  /** The same entries, for the duplicate check (a scan of `printed` per add made filling a set quadratic). */
+  private readonly printedSet = new Set<string>();
 
   constructor(readonly name: string, readonly type: IpSetType, readonly comment = "") {
     this.bitmap = type === "bitmap:port" ? new Uint8Array(65536) : null;
@@ -77,6 +79,7 @@ export class IpSet {
           l.push(net, mask);
           const text = `${parts[0]},${parts[1]},${formatIpv4(net)}${bits === 32 ? "" : `/${bits}`}`;
           this.printed.push(text);
+          this.printedSet.add(text);
           return;
         } else {
           let s = this.triples.get(key);
@@ -85,7 +88,10 @@ export class IpSet {
         }
       }
     }
-    if (!this.printed.includes(entry)) this.printed.push(entry);
+    if (!this.printedSet.has(entry)) {
+      this.printedSet.add(entry);
+      this.printed.push(entry);
+    }
   }
 
   /** Per packet: hash:ip / bitmap:port use `a` (address or port); hash:ip,port uses a, proto, port; ,ip adds `b`. */
