@@ -229,6 +229,11 @@ export function kubeProxyTask(services: number): { name: string; items: number; 
   return kubeProxySetup(services).task;
 }
 
+/** One Service count's FORWARD-walk-only task (exported for profiling). */
+export function kubeProxyWalk(services: number): { name: string; items: number; fn: () => void } {
+  return kubeProxySetup(services).walk;
+}
+
 interface KubeProxySetup {
   services: number;
   task: { name: string; items: number; fn: () => void };

@@ -18,7 +18,7 @@
 // NF_NAT_RANGE_PROTO_SPECIFIED (a --to-ports equal to the packet's port is still a range), RANDOM, RANDOM_FULLY,
 // PERSISTENT → their NF_NAT_RANGE_* flags.
 import { get16 } from "../packet/checksum.js";
-import { Conntrack, CT_DROP, CT_INVALID, ctIndex, isNew } from "./conntrack.js";
+import { Conntrack, CT_DROP, CT_INVALID, ctDir, ctIndex, IP_CT_RELATED, IP_CT_RELATED_REPLY, isNew } from "./conntrack.js";
 import type { ConntrackHook, PathResult } from "./hooks.js";
 import { NatFlag } from "./compiled.js";
 import {
@@ -64,7 +64,9 @@ export class ConntrackPathHook implements ConntrackHook {
 
   in(hook: number, p: PacketState): void {
     const ct = this.ct;
-    const ref = ct.in(this.buf, this.l3off, this.buf.length - this.l3off, hook);
+    const buf = this.buf;
+    const l3 = this.l3off;
+    const ref = ct.in(buf, l3, buf.length - l3, hook);
     this.ref = ref;
     if (ref === CT_DROP) this.dropped = true;
     p.ctState = ct.ctStateBits(ref);
@@ -76,12 +78,12 @@ export class ConntrackPathHook implements ConntrackHook {
     p.ctOrigDst = ct.tDst[o]!;
     const proto = ct.tProto[o]!;
     const ports = ct.tPorts[o]!;
-    p.ctOrigSport = proto === IPPROTO_TCP || proto === IPPROTO_UDP ? ports >>> 16 : 0;
-    p.ctOrigDport = proto === IPPROTO_TCP || proto === IPPROTO_UDP ? ports & 0xffff : 0;
+    const l4 = proto === IPPROTO_TCP || proto === IPPROTO_UDP;
+    p.ctOrigSport = l4 ? ports >>> 16 : 0;
+    p.ctOrigDport = l4 ? ports & 0xffff : 0;
     // Only bytes this manip rewrites are re-read.
     if ((!isNew(ref) || natInitialized(ct, i, NF_NAT_MANIP_DST)) && natManips(ct, ref, NF_NAT_MANIP_DST)) {
-      natPacket(ct, ref, NF_NAT_MANIP_DST, this.buf, this.l3off);
-      this.refresh(p);
+      this.manip(p, ref, NF_NAT_MANIP_DST);
     }
   }
 
@@ -111,11 +113,36 @@ export class ConntrackPathHook implements ConntrackHook {
       }
     }
     const natted = natManips(ct, ref, NF_NAT_MANIP_SRC);
-    if (natted) natPacket(ct, ref, NF_NAT_MANIP_SRC, this.buf, this.l3off);
+    if (fresh) {
+      if (natted) natPacket(ct, ref, NF_NAT_MANIP_SRC, this.buf, this.l3off);
+    } else if (natted) this.manip(p, ref, NF_NAT_MANIP_SRC);
     ref = ct.confirm(ref);
     this.ref = ref;
     if (ref === CT_DROP) out.verdict = NF_DROP;
-    if (natted || fresh) this.refresh(p); // a NEW packet's state holds the range's first address until re-read
+    if (fresh) this.refresh(p); // a NEW packet's state holds the range's first address until re-read
+  }
+
+  /**
+   * nf_nat_packet for one manip, and the same change to `p`: an ordinary packet's new address and port are the
+   * other direction's tuple inverted (what manipPkt wrote), so they are taken from the tuple, not re-read from the
+   * bytes; RELATED ICMP errors (their quoted datagram is rewritten too) and packets too short to rewrite are re-read.
+   */
+  private manip(p: PacketState, ref: number, maniptype: number): void {
+    const ct = this.ct;
+    const ctinfo = ref & 7;
+    if (!natPacket(ct, ref, maniptype, this.buf, this.l3off) || ctinfo === IP_CT_RELATED || ctinfo === IP_CT_RELATED_REPLY) {
+      this.refresh(p);
+      return;
+    }
+    const other = ctIndex(ref) * 2 + (ctDir(ref) ^ 1);
+    const l4 = p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP;
+    if (maniptype === NF_NAT_MANIP_SRC) {
+      p.src = ct.tDst[other]!;
+      if (l4) p.sport = ct.tPorts[other]! & 0xffff;
+    } else {
+      p.dst = ct.tSrc[other]!;
+      if (l4) p.dport = ct.tPorts[other]! >>> 16;
+    }
   }
 
   /** The rule's range as struct nf_nat_range2 (reused; natSetupInfo reads it at once). */
