@@ -1,8 +1,8 @@
 // tcbox bench: comparative benchmarks of the Service hop, Gen 1-4, at several cluster sizes, in one process.
 //   tcbox bench [--gens 1,2,3,4] [--services 10,100,1000,10000] [--endpoints N] [--policies N] [--json]
-//               [--plot FILE.svg] [--quick] [--workers N] [--modes iptables,ipvs] [--clock cpu|wall]
+//               [--plot FILE.svg] [--quick] [--workers N] [--modes iptables,ipvs,nftables] [--clock cpu|wall]
 // JSON (contract, issue 7): {"results":[{"gen","services","new_pps","established_pps","rules_per_new",
-//   "lookups_per_packet","sync_ms", ...extra: mode ("iptables" | "ipvs" | "ebpf"), endpoints, new_ns, new_mad_ns,
+//   "lookups_per_packet","sync_ms", ...extra: mode ("iptables" | "ipvs" | "nftables" | "ebpf"), endpoints, new_ns, new_mad_ns,
 //   established_ns, established_mad_ns, rules_per_established, lookups_per_new, ct_ops_per_new, ruleset_rules,
 //   bytes_per_service, bytes_per_ct_entry, samples, Gen 4: new_pps_hot10, established_pps_hot10; with --policies:
 //   policies, policy_new_ns, policy_new_mad_ns, policy_rules_per_new, new_with_policy_pps}], "batch", "hop",
@@ -11,7 +11,7 @@ import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import cliProgress from "cli-progress";
 import { CliError, print, printJson } from "./output.js";
-import { benchSteps, KUBE_PROXY_MODES, runBench, type BenchResult } from "../perf/run.js";
+import { benchSteps, DEFAULT_KUBE_PROXY_MODES, KUBE_PROXY_MODES, runBench, type BenchResult } from "../perf/run.js";
 import type { KubeProxyMode } from "../perf/iptables.js";
 import { setBenchClock, type BenchClock } from "../perf/workload.js";
 import { plotSvg } from "../perf/plot.js";
@@ -32,9 +32,6 @@ interface Opts {
 function modeList(v: string): KubeProxyMode[] {
   const out: KubeProxyMode[] = [];
   for (const m of v.split(",").map((x) => x.trim()).filter((x) => x !== "")) {
-    if (m === "nftables") {
-      throw new CliError("kube-proxy nftables mode cannot be measured: tcbox generates its ruleset (tcbox kube-proxy --mode nftables) but has no nftables packet evaluator", "--modes");
-    }
     if (!(KUBE_PROXY_MODES as readonly string[]).includes(m)) throw new CliError(`unknown kube-proxy mode "${m}" (expected ${KUBE_PROXY_MODES.join(", ")})`, "--modes");
     if (!out.includes(m as KubeProxyMode)) out.push(m as KubeProxyMode);
   }
@@ -75,7 +72,7 @@ export function register(program: Command): void {
     .option("--services <list>", "Service counts", "10,100,1000,10000")
     .option("--endpoints <n>", "endpoints per Service", "3")
     .option("--policies <n>", "NetworkPolicies selecting the backend pod: adds the policy hop to the first packet's cost", "0")
-    .option("--modes <list>", "kube-proxy modes for Gen 1-3 (iptables, ipvs)", KUBE_PROXY_MODES.join(","))
+    .option("--modes <list>", "kube-proxy modes for Gen 1-3 (iptables, ipvs, nftables)", DEFAULT_KUBE_PROXY_MODES.join(","))
     .option("--clock <clock>", "cpu (this process's CPU time per batch; default) or wall", "cpu")
     .option("--json", "print JSON")
     .option("--plot <file>", "write an SVG plot of throughput against Services")

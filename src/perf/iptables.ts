@@ -7,11 +7,17 @@
 //    (ClusterIPs are local: bound to kube-ipvs0), then IPVS at LOCAL_IN (ip_vs_in: connection lookup, else the
 //    virtual service's hash lookup, scheduling and a new connection), DNAT of the bytes, POSTROUTING, confirm.
 //    IPVS's conntrack reply-tuple update (ip_vs_update_conntrack) is not modelled, so no replies are sent here.
+//  - nftables: the `ip kube-proxy` table (generateNftables) through k8s/kube-proxy/nftables-eval.ts: the first
+//    packet walks the filter and nat base chains, one `service-ips` verdict-map lookup picks the Service (not a
+//    linear walk), numgen the endpoint; conntrack and NAT as for iptables. Later packets skip the nat chains and
+//    only pass the base chains' `ct state new` checks.
 // Conntrack sized as kube-proxy sizes it on this 2-core node: nf_conntrack_max = max(32768 x cores, 131072),
 // hashsize = max / 4.
 import { generateIptables } from "../k8s/kube-proxy/iptables.js";
 import { iptablesSave } from "../k8s/kube-proxy/iptables-save.js";
 import { generateIpvs } from "../k8s/kube-proxy/ipvs.js";
+import { generateNftables, nftTransaction } from "../k8s/kube-proxy/nftables.js";
+import { compileNft, NftPath } from "../k8s/kube-proxy/nftables-eval.js";
 import { ipvsRestorePayload } from "../k8s/kube-proxy/ipvs-rules.js";
 import { compileRuleset } from "../netfilter/compile.js";
 import { Conntrack } from "../netfilter/conntrack.js";
@@ -44,7 +50,7 @@ export const PROXY_OPTS = { nodeName: "node-1", nodeIPs: ["192.168.0.1"], cluste
 export const KP_CT_MAX = 131072;
 export const KP_CT_BUCKETS = KP_CT_MAX / 4;
 
-export type KubeProxyMode = "iptables" | "ipvs";
+export type KubeProxyMode = "iptables" | "ipvs" | "nftables";
 
 export interface IptablesSetup {
   mode: KubeProxyMode;
@@ -80,6 +86,8 @@ interface Built {
   text: string;
   extraBytes: number;
   path: NetfilterPath;
+  /** nftables mode: the table's evaluator (`path` is then an empty iptables ruleset, unused). */
+  nft: NftPath | null;
   env: EvalEnv & RouteEnv;
   ipvs: IpvsPath | null;
   ifaces: IfaceRegistry;
@@ -102,7 +110,23 @@ function build(cluster: Cluster, mode: KubeProxyMode, ifaces: IfaceRegistry, hoo
     const text = iptablesSave(generateIptables(cluster, PROXY_OPTS));
     const env = { ...base, addrType: (a: number) => (a === NODE_IP ? AddrType.LOCAL : AddrType.UNICAST), isLocal: (a: number) => a === NODE_IP };
     const path = new NetfilterPath(compileRuleset(parseIptablesRestore(text), { ifaces, recent }), env, hook);
-    return { text, extraBytes: 0, path, env, ipvs: null, ifaces };
+    return { text, extraBytes: 0, path, nft: null, env, ipvs: null, ifaces };
+  }
+  if (mode === "nftables") {
+    const table = generateNftables(cluster, PROXY_OPTS);
+    const text = nftTransaction(table);
+    const env = { ...base, addrType: (a: number) => (a === NODE_IP ? AddrType.LOCAL : AddrType.UNICAST), isLocal: (a: number) => a === NODE_IP };
+    const nft = new NftPath(compileNft(table), {
+      isLocal: env.isLocal,
+      masqueradeAddr: () => NODE_IP,
+      numgen: (mod: number) => {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        return (seed >>> 1) % mod;
+      },
+      now: () => 0,
+    }, hook);
+    const path = new NetfilterPath(compileRuleset(parseIptablesRestore(""), { ifaces, recent }), env, null);
+    return { text, extraBytes: 0, path, nft, env, ipvs: null, ifaces };
   }
   const st = generateIpvs(cluster, PROXY_OPTS);
   const text = ipvsRestorePayload(st);
@@ -112,7 +136,7 @@ function build(cluster: Cluster, mode: KubeProxyMode, ifaces: IfaceRegistry, hoo
   const env = { ...base, addrType: (a: number) => (local(a) ? AddrType.LOCAL : AddrType.UNICAST), isLocal: local };
   const path = new NetfilterPath(compileRuleset(parseIptablesRestore(text), { ifaces, recent, ipsets: st.ipsets }), env, hook);
   const extraBytes = st.ipsets.save().length + ipvsadmList(st.ipvs).length;
-  return { text, extraBytes, path, env, ipvs: new IpvsPath(st.ipvs), ifaces };
+  return { text, extraBytes, path, nft: null, env, ipvs: new IpvsPath(st.ipvs), ifaces };
 }
 
 /** kube-proxy's cost for one Service change: regenerate everything and restore it (generate + print + parse + compile). */
@@ -128,7 +152,7 @@ export function setupIptables(cluster: Cluster, mode: KubeProxyMode = "iptables"
   const t0 = performance.now();
   const b = build(cluster, mode, ifaces, hook);
   const syncMs = performance.now() - t0;
-  const { path, env, ipvs } = b;
+  const { path, env, ipvs, nft } = b;
   const eth0 = ifaces.index("eth0");
   const veth = ifaces.index("veth0");
   const p = new PacketState();
@@ -142,7 +166,7 @@ export function setupIptables(cluster: Cluster, mode: KubeProxyMode = "iptables"
     p.fromIpv4(f, L3);
     p.iif = iif;
     p.oif = eth0;
-    return path.receive(p, out);
+    return (nft ?? path).receive(p, out);
   };
   // IPVS mode: PREROUTING, INPUT (the ClusterIP is local), IPVS at LOCAL_IN (NF_IP_PRI_NAT_SRC - 2), then the
   // DNATed packet leaves through POSTROUTING and the entry is confirmed.
@@ -169,6 +193,7 @@ export function setupIptables(cluster: Cluster, mode: KubeProxyMode = "iptables"
     return NF_ACCEPT;
   };
   const send = ipvs ? sendIpvs : sendIptables;
+  const evaluated = (): number => (nft ? nft.rules : path.result.rulesEvaluated);
 
   // Every table starts with BACKGROUND live connections: SYN, then (iptables) the backend's SYN-ACK.
   const f = new Uint8Array(CONN_FRAME);
@@ -207,10 +232,12 @@ export function setupIptables(cluster: Cluster, mode: KubeProxyMode = "iptables"
     ct.flushDying();
     g++;
   };
-  const r0 = path.result.rulesEvaluated;
+  const r0 = evaluated();
+  const l0 = nft ? nft.lookups : 0;
   prepareNew();
   runNew();
-  const rulesPerNew = (path.result.rulesEvaluated - r0) / BATCH;
+  const rulesPerNew = (evaluated() - r0) / BATCH;
+  const nftLookupsPerNew = nft ? (nft.lookups - l0) / BATCH : 0;
   cleanupNew();
   if (ct.count !== BACKGROUND) throw new Error(`bench: ${mode}: conntrack holds ${ct.count} entries, expected ${BACKGROUND}`);
 
@@ -228,12 +255,14 @@ export function setupIptables(cluster: Cluster, mode: KubeProxyMode = "iptables"
     for (let k = 0; k < BATCH; k++) if (send(ackW[k]!, veth) !== NF_ACCEPT) throw new Error(`bench: ${mode}: established packet dropped`);
   };
   prepareEst();
-  const r1 = path.result.rulesEvaluated;
+  const r1 = evaluated();
+  const l1 = nft ? nft.lookups : 0;
   runEst();
-  const rulesPerEstablished = (path.result.rulesEvaluated - r1) / BATCH;
+  const rulesPerEstablished = (evaluated() - r1) / BATCH;
+  const nftLookupsPerEst = nft ? (nft.lookups - l1) / BATCH : 0;
   return {
     mode,
-    rules: path.rules.tables.reduce((a, t) => a + t.nRules, 0),
+    rules: nft ? nft.c.nRules : path.rules.tables.reduce((a, t) => a + t.nRules, 0),
     rulesetBytes: b.text.length + b.extraBytes,
     newConn: timedTask(runNew, prepareNew, cleanupNew),
     established: timedTask(runEst, prepareEst),
@@ -241,9 +270,10 @@ export function setupIptables(cluster: Cluster, mode: KubeProxyMode = "iptables"
     rulesPerEstablished,
     bytesPerCtEntry: conntrackEntryBytes(ct) + (ipvs ? tableEntryBytes(ipvs.conns, ipvs.conns.cap) : 0),
     syncMs,
-    // nf_conntrack_in's lookup; IPVS adds its connection table (ip_vs_conn_in_get) and, for a new one, the service hash.
-    lookupsPerNew: ipvs ? 3 : 1,
-    lookupsPerEstablished: ipvs ? 2 : 1,
+    // nf_conntrack_in's lookup; IPVS adds its connection table (ip_vs_conn_in_get) and, for a new one, the service
+    // hash; nftables adds the set and map lookups its rules made (nftables-eval.ts NftPath.lookups).
+    lookupsPerNew: ipvs ? 3 : 1 + nftLookupsPerNew,
+    lookupsPerEstablished: ipvs ? 2 : 1 + nftLookupsPerEst,
   };
 }
 
