@@ -94,6 +94,8 @@ export class NetfilterPath {
   readonly result = new EvalResult();
   /** Walking PREROUTING/INPUT again for a looped-back local packet (see loopback()). */
   private reentry = false;
+  /** Does the conntrack hook say when a NAT manip is set up (ConntrackHook.natDone)? Resolved once. */
+  private readonly ctNatDone: boolean;
 
   constructor(
     readonly rules: CompiledRuleset,
@@ -101,6 +103,7 @@ export class NetfilterPath {
     readonly conntrack: ConntrackHook | null = null,
   ) {
     this.tracking = conntrack !== null || usesConntrack(rules);
+    this.ctNatDone = typeof conntrack?.natDone === "function";
     this.onHook = (["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"] as HookName[]).map((h) =>
       tablesOnHook(h).map((n) => rules.byName[n]).filter((t): t is CompiledTable => t !== undefined),
     );
@@ -203,8 +206,7 @@ export class NetfilterPath {
 
   private natDone(hook: number, p: PacketState): boolean {
     if (this.reentry) return true;
-    const ct = this.conntrack;
-    if (ct?.natDone) return ct.natDone(hook);
+    if (this.ctNatDone) return this.conntrack!.natDone!(hook);
     return (p.ctState & CtState.NEW) === 0;
   }
 
