@@ -15,7 +15,7 @@ import { validateSpec, type MapSpec } from "./maps/spec.js";
 import { SharedMemory } from "./memory.js";
 import { AbortTrap, BpfProgram } from "./program.js";
 import { verify } from "./verifier.js";
-import { Wasm, type WasmGlobal } from "./wasm-api.js";
+import { Wasm, type WasmGlobal, type WasmModule } from "./wasm-api.js";
 import type { DataRange } from "./wasm.js";
 
 export interface KernelOptions {
@@ -76,10 +76,10 @@ export class BpfObject {
 /** Instrumented and compiled modules by the bytes they came from: instrumenting (binaryen passes) and compiling
  *  cost tens of milliseconds, and a cluster loads the same program into every node's kernel. A WebAssembly.Module
  *  holds no state (each kernel instantiates its own), so sharing it is safe. Bounded; oldest dropped first. */
-const instrumentedCache = new Map<string, { inst: Instrumented; module: WebAssembly.Module }>();
+const instrumentedCache = new Map<string, { inst: Instrumented; module: WasmModule }>();
 const INSTRUMENTED_CACHE_MAX = 64;
 
-function instrumentedModule(bytes: Uint8Array, entries: string[]): { inst: Instrumented; module: WebAssembly.Module } {
+function instrumentedModule(bytes: Uint8Array, entries: string[]): { inst: Instrumented; module: WasmModule } {
   const key = createHash("sha256").update(bytes).update(`\0${entries.join(",")}`).digest("hex");
   let hit = instrumentedCache.get(key);
   if (hit === undefined) {
