@@ -111,8 +111,14 @@ class TableBuilder {
   /** nftElementStorage.ensureElem: one element per key (a multi-port Service adds its ClusterIP once). */
   element(set: string, e: NftElement): void {
     const s = this.sets.get(set)!;
-    if (!s.elements.some((x) => x.key === e.key)) s.elements.push(e);
+    let keys = this.keys.get(set);
+    if (keys === undefined) this.keys.set(set, (keys = new Set(s.elements.map((x) => x.key))));
+    if (keys.has(e.key)) return;
+    keys.add(e.key);
+    s.elements.push(e);
   }
+  /** Keys already in each set (a scan of the elements per add made a sync of n Services quadratic). */
+  private readonly keys = new Map<string, Set<string>>();
 }
 
 /** syncProxyRules (full sync) for one node. */
