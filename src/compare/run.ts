@@ -143,9 +143,10 @@ export async function compare(c: Cluster, workload: WorkloadEntry[], gens: GenNu
  *  skips policy for it (the flow carries the service loopback address 169.254.42.1, whose identity no policy
  *  names; cilium/cilium#15321, "bpf: Skip policy enforcements for service loopback case"), while iptables-based
  *  policy (Calico/kube-router style, Gen 1-3) checks the pod's own address against its ingress rules, so a pod
- *  whose policy does not admit itself is denied. Both are what the real dataplanes do. */
+ *  whose policy does not admit itself is denied. Both are what the real dataplanes do: NetworkPolicy leaves service
+ *  hairpin implementation-defined (kubernetes-sigs/network-policy-api#343). */
 const SERVICE_LOOPBACK_NOTE =
-  "service loopback: Cilium skips policy when a pod reaches itself through a Service (cilium/cilium#15321); iptables policy checks the pod's own address against its ingress rules";
+  "service loopback, implementation-defined in NetworkPolicy (kubernetes-sigs/network-policy-api#343): Cilium skips policy when a pod reaches itself through a Service (cilium/cilium#15321); iptables policy checks the pod's own address against its ingress rules";
 
 /** A note when the generations' difference on this connection is one the real dataplanes have, else null. */
 export function knownDifference(from: string, gens: number[], result: (g: number) => FlowResult): string | null {
