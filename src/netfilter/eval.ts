@@ -67,7 +67,7 @@ export class EvalResult {
   resetVerdict(): void {
     this.verdict = NF_ACCEPT;
     this.rejectWith = -1;
-    this.natKind = NatKind.NONE;
+    this.natKind = 0; // NatKind.NONE
   }
 }
 
@@ -81,7 +81,7 @@ function sameValues(o: Record<string, number>, v: number[]): boolean {
 }
 if (!sameValues(T, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]) || !sameValues(Op, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]) ||
     !sameValues(R, [8, 9, 10, 11, 12, 13, 14]) || !sameValues(IP, [0, 1, 2, 3, 4, 5, 6, 7]) ||
-    !sameValues(IpFlag, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]) || CT_GUARD_INV !== 0x40000000) {
+    !sameValues(IpFlag, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]) || CT_GUARD_INV !== 0x40000000 || NatKind.NONE !== 0) {
   throw new Error("netfilter/eval.ts: the walk's literal offsets, flags and opcodes are out of step with compiled.ts");
 }
 

@@ -70,9 +70,16 @@ export class PathResult {
     this.local = false;
     this.dnat = false;
     this.dnatIp = this.dnatPort = this.dnatMaxIp = this.dnatMaxPort = this.dnatFlags = 0;
-    this.snatKind = NatKind.NONE;
+    this.snatKind = 0; // NatKind.NONE
     this.snatIp = this.snatPort = this.snatMaxIp = this.snatMaxPort = this.snatFlags = 0;
   }
+}
+
+// The per-packet code below writes Hook numbers, NatKind.NONE and CtState.UNTRACKED as literals (V8 loads a
+// module-level object's property on every use); checked once here against their definitions.
+if (Hook.PREROUTING !== 0 || Hook.INPUT !== 1 || Hook.FORWARD !== 2 || Hook.OUTPUT !== 3 || Hook.POSTROUTING !== 4 ||
+    NatKind.NONE !== 0 || CtState.UNTRACKED !== 256) {
+  throw new Error("netfilter/hooks.ts: literal hook numbers or states out of step with tables.ts / compiled.ts / ctstate.ts");
 }
 
 export class NetfilterPath {
@@ -118,13 +125,13 @@ export class NetfilterPath {
   /** A packet received on p.iif. Fills `out`; returns the verdict. */
   receive(p: PacketState, out: PathResult): number {
     out.reset();
-    if (!this.hook(Hook.PREROUTING, p, out)) return out.verdict;
+    if (!this.hook(0 /* PREROUTING */, p, out)) return out.verdict;
     out.local = this.env.isLocal(p.dst);
     if (out.local) {
       p.oif = 0;
-      this.hook(Hook.INPUT, p, out);
-    } else if (this.hook(Hook.FORWARD, p, out)) {
-      this.hook(Hook.POSTROUTING, p, out);
+      this.hook(1 /* INPUT */, p, out);
+    } else if (this.hook(2 /* FORWARD */, p, out)) {
+      this.hook(4 /* POSTROUTING */, p, out);
     }
     if (out.verdict === NF_ACCEPT && this.conntrack) this.conntrack.confirm(p, out);
     return out.verdict;
@@ -172,7 +179,7 @@ export class NetfilterPath {
     const chainOf = this.chainOf[hook]!;
     const r = this.result;
     out.hook = hook;
-    const ctHook = hook === Hook.PREROUTING || hook === Hook.OUTPUT;
+    const ctHook = hook === 0 /* PREROUTING */ || hook === 3 /* OUTPUT */;
     const ctAt = ctHook ? this.ctAfter[hook]! : -1;
     const n = tables.length;
     for (let k = 0; k < n; k++) {
@@ -198,7 +205,7 @@ export class NetfilterPath {
         out.rejectWith = r.rejectWith;
         return false;
       }
-      if (r.natKind !== NatKind.NONE) this.applyNat(hook, p, out);
+      if (r.natKind !== 0 /* NatKind.NONE */) this.applyNat(hook, p, out);
     }
     if (ctAt === n) this.conntrackIn(hook, p);
     return true;
@@ -211,7 +218,7 @@ export class NetfilterPath {
   }
 
   private conntrackIn(hook: number, p: PacketState): void {
-    if (p.ctState === CtState.UNTRACKED || this.reentry) return;
+    if (p.ctState === 256 /* CtState.UNTRACKED */ || this.reentry) return;
     if (!this.tracking) {
       p.ctState = CtState.INVALID;
       return;
