@@ -82,45 +82,19 @@ if (Hook.PREROUTING !== 0 || Hook.INPUT !== 1 || Hook.FORWARD !== 2 || Hook.OUTP
   throw new Error("netfilter/hooks.ts: literal hook numbers or states out of step with tables.ts / compiled.ts / ctstate.ts");
 }
 
-export class NetfilterPath {
-  /** Tables per hook in priority order, resolved once. */
-  private readonly onHook: CompiledTable[][];
-  /** Per hook, per table in onHook order: 1 for the nat table (walked only while its manip is not set up). */
-  private readonly isNat: Uint8Array[];
-  /** Per hook: how many tables run before conntrack (raw at -300 does; the rest come after -200). */
-  private readonly ctAfter: Int32Array;
-  /** Per hook, per table: the hook's built-in chain, and 1 when it holds no rules (only its policy to count). */
-  private readonly chainOf: Int32Array[];
-  private readonly empty: Uint8Array[];
-  /**
-   * Is connection tracking active in this namespace? The kernel registers conntrack's hooks per namespace only when
-   * something needs it (nf_ct_netns_get: NAT targets, conntrack/state matches, CONNMARK, CT); without it packets
-   * have no conntrack entry and the nat table is never walked (tested: an empty nat table counts nothing).
-   */
-  readonly tracking: boolean;
-  readonly result = new EvalResult();
+/**
+ * The kernel's order of hooks around one namespace's routing decision, over any per-hook evaluator (iptables
+ * tables here, kube-proxy's nftables table in k8s/kube-proxy/nftables-eval.ts): PREROUTING, then INPUT for a
+ * local destination or FORWARD + POSTROUTING; OUTPUT + POSTROUTING for a local packet, looped back through lo
+ * when its destination is local; conntrack confirms an accepted packet.
+ */
+export abstract class HookPath {
   /** Walking PREROUTING/INPUT again for a looped-back local packet (see loopback()). */
-  private reentry = false;
-  /** Does the conntrack hook say when a NAT manip is set up (ConntrackHook.natDone)? Resolved once. */
-  private readonly ctNatDone: boolean;
-
-  constructor(
-    readonly rules: CompiledRuleset,
-    readonly env: EvalEnv & RouteEnv,
-    readonly conntrack: ConntrackHook | null = null,
-  ) {
-    this.tracking = conntrack !== null || usesConntrack(rules);
-    this.ctNatDone = typeof conntrack?.natDone === "function";
-    this.onHook = (["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"] as HookName[]).map((h) =>
-      tablesOnHook(h).map((n) => rules.byName[n]).filter((t): t is CompiledTable => t !== undefined),
-    );
-    this.isNat = this.onHook.map((ts) => Uint8Array.from(ts, (t) => (t.name === "nat" ? 1 : 0)));
-    this.ctAfter = Int32Array.from(this.onHook, (ts) => ts.filter((t) => t.name === "raw").length);
-    this.chainOf = this.onHook.map((ts, h) => Int32Array.from(ts, (t) => t.hookChain[h]!));
-    this.empty = this.onHook.map((ts, h) =>
-      Uint8Array.from(ts, (t) => (t.chainStart[t.hookChain[h]!] === t.chainEnd[t.hookChain[h]!] ? 1 : 0)),
-    );
-  }
+  protected reentry = false;
+  abstract readonly env: RouteEnv;
+  abstract readonly conntrack: ConntrackHook | null;
+  /** Run every chain of `hook`; false when the packet was stopped (verdict in `out`). */
+  abstract hook(hook: number, p: PacketState, out: PathResult): boolean;
 
   /** A packet received on p.iif. Fills `out`; returns the verdict. */
   receive(p: PacketState, out: PathResult): number {
@@ -165,7 +139,46 @@ export class NetfilterPath {
       this.reentry = false;
     }
   }
+}
 
+export class NetfilterPath extends HookPath {
+  /** Tables per hook in priority order, resolved once. */
+  private readonly onHook: CompiledTable[][];
+  /** Per hook, per table in onHook order: 1 for the nat table (walked only while its manip is not set up). */
+  private readonly isNat: Uint8Array[];
+  /** Per hook: how many tables run before conntrack (raw at -300 does; the rest come after -200). */
+  private readonly ctAfter: Int32Array;
+  /** Per hook, per table: the hook's built-in chain, and 1 when it holds no rules (only its policy to count). */
+  private readonly chainOf: Int32Array[];
+  private readonly empty: Uint8Array[];
+  /**
+   * Is connection tracking active in this namespace? The kernel registers conntrack's hooks per namespace only when
+   * something needs it (nf_ct_netns_get: NAT targets, conntrack/state matches, CONNMARK, CT); without it packets
+   * have no conntrack entry and the nat table is never walked (tested: an empty nat table counts nothing).
+   */
+  readonly tracking: boolean;
+  readonly result = new EvalResult();
+  /** Does the conntrack hook say when a NAT manip is set up (ConntrackHook.natDone)? Resolved once. */
+  private readonly ctNatDone: boolean;
+
+  constructor(
+    readonly rules: CompiledRuleset,
+    readonly env: EvalEnv & RouteEnv,
+    readonly conntrack: ConntrackHook | null = null,
+  ) {
+    super();
+    this.tracking = conntrack !== null || usesConntrack(rules);
+    this.ctNatDone = typeof conntrack?.natDone === "function";
+    this.onHook = (["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"] as HookName[]).map((h) =>
+      tablesOnHook(h).map((n) => rules.byName[n]).filter((t): t is CompiledTable => t !== undefined),
+    );
+    this.isNat = this.onHook.map((ts) => Uint8Array.from(ts, (t) => (t.name === "nat" ? 1 : 0)));
+    this.ctAfter = Int32Array.from(this.onHook, (ts) => ts.filter((t) => t.name === "raw").length);
+    this.chainOf = this.onHook.map((ts, h) => Int32Array.from(ts, (t) => t.hookChain[h]!));
+    this.empty = this.onHook.map((ts, h) =>
+      Uint8Array.from(ts, (t) => (t.chainStart[t.hookChain[h]!] === t.chainEnd[t.hookChain[h]!] ? 1 : 0)),
+    );
+  }
 
   /**
    * Every table on `hook` in priority order; conntrack runs at -200 (after raw). False when the packet was stopped.

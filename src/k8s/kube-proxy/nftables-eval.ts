@@ -16,7 +16,7 @@
 // set / map lookups (named sets and maps, anonymous sets such as `{ 172.30.0.0/16 }`, numgen's anonymous vmap,
 // and the dynamic-set `update`).
 import { NetfilterError } from "../../netfilter/errors.js";
-import type { ConntrackHook, PathResult, RouteEnv } from "../../netfilter/hooks.js";
+import { HookPath, type ConntrackHook, type PathResult, type RouteEnv } from "../../netfilter/hooks.js";
 import { NatFlag, NatKind } from "../../netfilter/compiled.js";
 import { CtState } from "../../netfilter/ctstate.js";
 import type { PacketState } from "../../netfilter/packet-state.js";
@@ -278,55 +278,20 @@ function inAnon(list: Uint32Array, a: number): boolean {
   return false;
 }
 
-/** One namespace's `ip kube-proxy` table on the hook path (same API shape as netfilter/hooks.ts NetfilterPath). */
-export class NftPath {
+/** One namespace's `ip kube-proxy` table on the hook path (HookPath gives the kernel's hook order, as NetfilterPath). */
+export class NftPath extends HookPath {
   /** Rules whose evaluation started, and set/map lookups, since construction (see the header). */
   rules = 0;
   lookups = 0;
   private readonly stackChain = new Int32Array(STACK);
   private readonly stackRule = new Int32Array(STACK);
-  private reentry = false;
 
   constructor(
     readonly c: CompiledNft,
     readonly env: NftEnv,
     readonly conntrack: ConntrackHook | null = null,
-  ) {}
-
-  receive(p: PacketState, out: PathResult): number {
-    out.reset();
-    if (!this.hook(Hook.PREROUTING, p, out)) return out.verdict;
-    out.local = this.env.isLocal(p.dst);
-    if (out.local) {
-      p.oif = 0;
-      this.hook(Hook.INPUT, p, out);
-    } else if (this.hook(Hook.FORWARD, p, out)) {
-      this.hook(Hook.POSTROUTING, p, out);
-    }
-    if (out.verdict === NF_ACCEPT && this.conntrack) this.conntrack.confirm(p, out);
-    return out.verdict;
-  }
-
-  output(p: PacketState, out: PathResult): number {
-    out.reset();
-    p.iif = 0;
-    if (this.hook(Hook.OUTPUT, p, out)) {
-      out.local = this.env.isLocal(p.dst);
-      this.hook(Hook.POSTROUTING, p, out);
-    }
-    if (out.verdict === NF_ACCEPT && this.conntrack) this.conntrack.confirm(p, out);
-    if (out.verdict === NF_ACCEPT && out.local) {
-      // Back in through lo: the skb keeps its conntrack entry and both NAT manips; the filter chains run again.
-      p.iif = p.oif;
-      p.oif = 0;
-      this.reentry = true;
-      try {
-        if (this.hook(Hook.PREROUTING, p, out)) this.hook(Hook.INPUT, p, out);
-      } finally {
-        this.reentry = false;
-      }
-    }
-    return out.verdict;
+  ) {
+    super();
   }
 
   /** The hook's base chains in priority order (conntrack at -200 first). False when the packet was stopped. */
