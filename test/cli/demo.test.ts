@@ -1,25 +1,14 @@
 // tcbox demo (npm start): the side-by-side compare table of the demo cluster and the short benchmark; and the
 // human table's rendering: differences marked, reachability disagreements flagged, the summary naming them.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { main } from "../../src/cli/main.js";
 import { humanTable } from "../../src/cli/compare.js";
 import { benchTable } from "../../src/cli/demo.js";
 import { totalsOf, type CompareJson } from "../../src/compare/run.js";
 import type { FlowResult } from "../../src/compare/engine.js";
 import type { BenchResult } from "../../src/perf/run.js";
+import { runCli } from "./run.js";
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = runCli;
 afterEach(() => vi.restoreAllMocks());
 
 const ok = (over: Partial<FlowResult> = {}): FlowResult => ({

@@ -7,9 +7,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { main } from "../../src/cli/main.js";
 import { loadDemoCluster } from "../../src/k8s/demo-cluster.js";
 import { compare, type CompareJson, type WorkloadEntry } from "../../src/compare/run.js";
+import { runCli } from "../cli/run.js";
 
 const hasTshark = spawnSync("tshark", ["-v"], { encoding: "utf8" }).status === 0;
 if (!hasTshark) console.warn("test/compare/pcap.test.ts: tshark not found, the pcapng checks are skipped (apt-get install tshark)");
@@ -121,17 +121,7 @@ describe.skipIf(!hasTshark)("compare --pcap (tshark)", () => {
 });
 
 describe("tcbox compare --pcap", () => {
-  async function cli(args: string[]): Promise<{ code: number; err: string }> {
-    let err = "";
-    const o = vi.spyOn(process.stdout, "write").mockImplementation(() => true);
-    const e = vi.spyOn(process.stderr, "write").mockImplementation((s) => ((err += String(s)), true));
-    try {
-      return { code: await main(args), err };
-    } finally {
-      o.mockRestore();
-      e.mockRestore();
-    }
-  }
+  const cli = runCli;
 
   it("creates DIR and writes one file per generation asked for", async () => {
     const wl = join(dir, "wl.yaml");

@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { main } from "../../src/cli/main.js";
 import { buildTcp, buildUdp, get16, get32, parseIpv4 } from "../../src/packet/index.js";
 import { readCapture, writePcapng } from "../../src/packet/pcapng.js";
+import { runCli } from "../cli/run.js";
 
 let dir: string;
 const SEED = { rewrite_services: [{ key: { daddr: "10.96.0.10", dport: 53, proto: 17 }, value: { addr: "10.244.2.99", port: 5353 } }] };
@@ -21,18 +21,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = runCli;
 
 describe("tcbox build", () => {
   it("writes the module and lists entry points and maps", async () => {
