@@ -18,10 +18,7 @@
 // NF_NAT_RANGE_PROTO_SPECIFIED (a --to-ports equal to the packet's port is still a range), RANDOM, RANDOM_FULLY,
 // PERSISTENT → their NF_NAT_RANGE_* flags.
 import { get16 } from "../packet/checksum.js";
-import {
-  Conntrack, CT_DROP, CT_INVALID, ctDir, ctIndex, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, IP_CT_RELATED_REPLY, IPS_DST_NAT, IPS_DST_NAT_DONE,
-  IPS_SRC_NAT, isNew,
-} from "./conntrack.js";
+import { Conntrack, CT_DROP, CT_INVALID, ctDir, ctIndex, IP_CT_NEW, IP_CT_RELATED, IP_CT_RELATED_REPLY, IPS_DST_NAT_DONE, isNew } from "./conntrack.js";
 import type { ConntrackHook, PathResult } from "./hooks.js";
 import { NatFlag } from "./compiled.js";
 import {
@@ -86,10 +83,7 @@ export class ConntrackPathHook implements ConntrackHook {
     p.ctOrigDport = l4 ? ports & 0xffff : 0;
     // nf_nat_packet at the DST hook once the binding is set up (natInitialized), when this direction's DST manip
     // rewrites anything (natManips; RELATED ICMP errors always go through their translation).
-    const st = ct.status[i]!;
-    const ctinfo = ref & 7;
-    const related = ctinfo === IP_CT_RELATED || ctinfo === IP_CT_RELATED_REPLY;
-    if ((ctinfo !== IP_CT_NEW || (st & IPS_DST_NAT_DONE) !== 0) && (related || (st & (ctinfo >= IP_CT_IS_REPLY ? IPS_SRC_NAT : IPS_DST_NAT)) !== 0)) {
+    if (((ref & 7) !== IP_CT_NEW || (ct.status[i]! & IPS_DST_NAT_DONE) !== 0) && natManips(ct, ref, NF_NAT_MANIP_DST)) {
       this.manip(p, ref, NF_NAT_MANIP_DST);
     }
   }
