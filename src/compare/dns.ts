@@ -21,7 +21,7 @@ import { exec, IPPROTO_UDP, sendUdp, type NetNamespace, type Pkt, type Socket } 
 import { formatIpv4, parseIpv4 } from "../packet/addr.js";
 import { get16, get32, set16 } from "../packet/checksum.js";
 import { readName } from "../packet/format-dns.js";
-import { candidates, dnsQuery, type ResolvConf } from "./scenarios/ndots.js";
+import { candidates, dnsQuery, podResolvConf, type ResolvConf } from "./scenarios/ndots.js";
 import { StepTrace } from "./steps.js";
 import { resolveTarget } from "./target.js";
 import { WorkloadError } from "./workload.js";
@@ -37,10 +37,6 @@ const RCODE_NXDOMAIN = 3;
 const TTL_CLUSTER = 5;
 const TTL_UPSTREAM = 300;
 
-/** kubelet's resolv.conf for a pod with dnsPolicy ClusterFirst. */
-export function kubeletResolvConf(namespace: string): ResolvConf {
-  return { search: [`${namespace}.svc.${CLUSTER_DOMAIN}`, `svc.${CLUSTER_DOMAIN}`, CLUSTER_DOMAIN], ndots: 5 };
-}
 
 /** The question of the DNS message at `buf[msg, end)`: its id, name (lower case, no final dot) and type. */
 export function dnsQuestion(buf: Uint8Array, msg: number, end: number): { id: number; name: string; qtype: number; end: number } | null {
@@ -162,7 +158,8 @@ export function resolveName(g: BuiltGeneration, client: PodPlane, name: string, 
   const coredns = hostNet ? [] : resolveTarget(g, { kind: "service", namespace: "kube-system", name: "kube-dns", port: 53 }, "UDP", at).receivers;
   const nsText = hostNet ? UPSTREAM : dnsSvc!.clusterIP;
   const nameserver = parseIpv4(nsText);
-  const resolvConf: ResolvConf = hostNet ? { search: [], ndots: 1 } : kubeletResolvConf(client.namespace);
+  // kubelet's ClusterFirst resolv.conf; the model's nodes have no search domain of their own to append.
+  const resolvConf: ResolvConf = hostNet ? { search: [], ndots: 1 } : podResolvConf(client.namespace, 5, []);
   const steps = new StepTrace(g.world);
   const socks: [NetNamespace, Socket][] = [];
   const out: DnsOutcome = { addr: null, queries: 0, nxdomain: 0, failure: null, denied: false };

@@ -22,8 +22,12 @@ export interface ResolvConf {
   ndots: number;
 }
 
-export function podResolvConf(namespace: string, ndots = 5): ResolvConf {
-  return { search: [`${namespace}.svc.cluster.local`, "svc.cluster.local", "cluster.local", NODE_SEARCH], ndots };
+/**
+ * kubelet's resolv.conf for a pod with dnsPolicy ClusterFirst: the cluster's three search domains, then the node's
+ * own search domains (here an EC2 node's `ec2.internal`; pass [] for a node without any).
+ */
+export function podResolvConf(namespace: string, ndots = 5, nodeSearch: readonly string[] = [NODE_SEARCH]): ResolvConf {
+  return { search: [`${namespace}.svc.cluster.local`, "svc.cluster.local", "cluster.local", ...nodeSearch], ndots };
 }
 
 /** glibc res_nsearch: the names tried, in order. */
