@@ -121,10 +121,11 @@ export class ConntrackPathHook implements ConntrackHook {
     const ct = this.ct;
     let ref = this.ref;
     if (ref < 0) return;
-    const i = ctIndex(ref);
-    const fresh = isNew(ref);
+    const i = ref >>> 3;
+    const ctinfo = ref & 7;
+    const fresh = ctinfo === 2 /* IP_CT_NEW */;
     ct.mark[i] = p.ctMark; // CONNMARK on the way (kernel: written to ct->mark at once; nothing reads it in between)
-    if (isNew(ref)) {
+    if (fresh) {
       if (!natInitialized(ct, i, NF_NAT_MANIP_DST)) {
         if (out.dnat) natSetupInfo(ct, i, this.rangeOf(out.dnatFlags, out.dnatIp, out.dnatMaxIp, out.dnatPort, out.dnatMaxPort), NF_NAT_MANIP_DST);
         else natNullBinding(ct, i, NF_NAT_MANIP_DST);
@@ -137,16 +138,16 @@ export class ConntrackPathHook implements ConntrackHook {
     }
     // Does the SRC manip rewrite (natPacket's status bit test)? SRC_NAT (16) in the original direction, DST_NAT (32) in
     // the reply direction; RELATED ICMP errors always.
-    const ctinfo = ref & 7;
     const natted = ctinfo === 1 /* IP_CT_RELATED */ || ctinfo === 4 /* IP_CT_RELATED_REPLY */ ||
       (ct.status[i]! & (ctinfo >= 3 ? 32 /* IPS_DST_NAT */ : 16 /* IPS_SRC_NAT */)) !== 0;
     if (fresh) {
       if (natted) natPacket(ct, ref, NF_NAT_MANIP_SRC, this.buf, this.l3off);
     } else if (natted) this.manip(p, ref, NF_NAT_MANIP_SRC);
+    if (!fresh) return; // a connection's later packets: the entry is confirmed (ct.confirm would return ref)
     ref = ct.confirm(ref);
     this.ref = ref;
     if (ref === CT_DROP) out.verdict = NF_DROP;
-    if (fresh) this.refresh(p); // a NEW packet's state holds the range's first address until re-read
+    this.refresh(p); // a NEW packet's state holds the range's first address until re-read
   }
 
   /**

@@ -140,7 +140,7 @@ export class Conntrack extends ConntrackTable {
 
   /** nf_conntrack_in. See the header for the meaning of the result. */
   in(buf: Uint8Array, l3off: number, len: number, hook = NF_INET_PRE_ROUTING): number {
-    this.flushDying();
+    if (this.dyingTop > 0) this.flushDying();
     const t = this.t;
     if (readTuple(buf, l3off, len, t) !== 0 /* TUPLE_OK */) {
       this.stats.invalid++;
