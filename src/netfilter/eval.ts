@@ -129,15 +129,16 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
     n++;
     const o = i << 4; // RULE_STRIDE
     const f = ip[o + 5 /* IP.FLAGS */]!;
-    // Absent -s/-d compile to mask 0 / address 0, which always compare equal: no branch on presence. Without
-    // inversions one OR of two XORs decides both addresses (the common, fast case).
-    const sMiss = (ps & ip[o + 1]!) ^ ip[o]!;
-    const dMiss = (pd & ip[o + 3]!) ^ ip[o + 2]!;
-    if ((f & 3 /* INV_SRC | INV_DST */) === 0) {
-      if ((sMiss | dMiss) !== 0) { i++; continue; }
-    } else if ((sMiss === 0) === ((f & 1 /* INV_SRC */) !== 0) || (dMiss === 0) === ((f & 2 /* INV_DST */) !== 0)) {
-      i++;
-      continue;
+    // Without inversions the scan above tested the rule's addresses already (its scan record equals them). With
+    // one, the scan record is zero and the test is here. Absent -s/-d compile to mask 0 / address 0, which always
+    // compare equal: no branch on presence.
+    if ((f & 3 /* INV_SRC | INV_DST */) !== 0) {
+      const sMiss = (ps & ip[o + 1]!) ^ ip[o]!;
+      const dMiss = (pd & ip[o + 3]!) ^ ip[o + 2]!;
+      if ((sMiss === 0) === ((f & 1 /* INV_SRC */) !== 0) || (dMiss === 0) === ((f & 2 /* INV_DST */) !== 0)) {
+        i++;
+        continue;
+      }
     }
     // The rule's ctstate test first (pure, so its place among the rule's tests does not matter): for established
     // packets most of kube-proxy's rules end here (`--ctstate NEW`), without the match program.
@@ -151,7 +152,14 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
     }
     const ms = ip[o + 9 /* R.M_START */]!;
     const me = ip[o + 10 /* R.M_END */]!;
-    if (ms !== me && !matchAll(t, ms, me, p, env)) { i++; continue; }
+    if (ms !== me) {
+      // A lone mark match (kube-proxy's KUBE-FORWARD and KUBE-POSTROUTING rules) is tested here; the rest in matchAll.
+      if (me - ms === 1 && t.mOp[ms] === 4 /* Op.MARK */) {
+        const d = t.data;
+        const a = t.mArg[ms]!;
+        if (((p.mark & d[a + 1]!) === d[a]!) === (d[a + 2] === 1)) { i++; continue; }
+      } else if (!matchAll(t, ms, me, p, env)) { i++; continue; }
+    }
     t.packets[i]!++;
     t.bytes[i]! += p.len;
     if (trace) trace.record(t.id, cur, ip[o + 14 /* R.NUM */]!, TraceKind.RULE);
