@@ -208,7 +208,7 @@ export class Conntrack extends ConntrackTable {
       this.stats.invalid++;
       return -1 /* CT_INVALID */;
     }
-    if (this.acct) {
+    if (this.acct === true) {
       const o = i * 2 + dir;
       this.packets[o]!++;
       this.bytes[o]! += t.l4len + (t.l4off - t.l3off);

@@ -162,7 +162,7 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
     }
     t.packets[i]!++;
     t.bytes[i]! += p.len;
-    if (trace) trace.record(t.id, cur, ip[o + 14 /* R.NUM */]!, TraceKind.RULE);
+    if (trace !== null) trace.record(t.id, cur, ip[o + 14 /* R.NUM */]!, TraceKind.RULE);
     switch (ip[o + 11 /* R.T_KIND */]) {
       case 0 /* T.NONE */:
       case 10 /* T.LOG */:
@@ -234,7 +234,7 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
 function policy(t: CompiledTable, chain: number, p: PacketState, r: EvalResult): number {
   t.policyPackets[chain]!++;
   t.policyBytes[chain]! += p.len;
-  if (r.trace) r.trace.record(t.id, chain, t.chainEnd[chain]! - t.chainStart[chain]! + 1, TraceKind.POLICY);
+  if (r.trace !== null) r.trace.record(t.id, chain, t.chainEnd[chain]! - t.chainStart[chain]! + 1, TraceKind.POLICY);
   return (r.verdict = t.chainPolicy[chain] === 0 ? NF_DROP : NF_ACCEPT);
 }
 

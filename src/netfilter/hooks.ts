@@ -113,7 +113,7 @@ export abstract class HookPath {
     } else if (this.hook(2 /* FORWARD */, p, out)) {
       this.hook(4 /* POSTROUTING */, p, out);
     }
-    if (out.verdict === NF_ACCEPT && this.conntrack) this.conntrack.confirm(p, out);
+    if (out.verdict === NF_ACCEPT && this.conntrack !== null) this.conntrack.confirm(p, out);
     return out.verdict;
   }
 
@@ -125,7 +125,7 @@ export abstract class HookPath {
       out.local = this.env.isLocal(p.dst);
       this.hook(Hook.POSTROUTING, p, out);
     }
-    if (out.verdict === NF_ACCEPT && this.conntrack) this.conntrack.confirm(p, out);
+    if (out.verdict === NF_ACCEPT && this.conntrack !== null) this.conntrack.confirm(p, out);
     if (out.verdict === NF_ACCEPT && out.local) this.loopback(p, out);
     return out.verdict;
   }
@@ -242,18 +242,18 @@ export class NetfilterPath extends HookPath {
   }
 
   private natDone(hook: number, p: PacketState): boolean {
-    if (this.reentry) return true;
-    if (this.ctNatDone) return this.conntrack!.natDone!(hook);
+    if (this.reentry === true) return true;
+    if (this.ctNatDone === true) return this.conntrack!.natDone!(hook);
     return (p.ctState & CtState.NEW) === 0;
   }
 
   private conntrackIn(hook: number, p: PacketState): void {
-    if (p.ctState === 256 /* CtState.UNTRACKED */ || this.reentry) return;
-    if (!this.tracking) {
+    if (p.ctState === 256 /* CtState.UNTRACKED */ || this.reentry === true) return;
+    if (this.tracking === false) {
       p.ctState = CtState.INVALID;
       return;
     }
-    if (this.conntrack) this.conntrack.in(hook, p);
+    if (this.conntrack !== null) this.conntrack.in(hook, p);
     else p.setOrigFromPacket();
   }
 
