@@ -19,8 +19,8 @@
 // PERSISTENT → their NF_NAT_RANGE_* flags.
 import { get16 } from "../packet/checksum.js";
 import {
-  Conntrack, CT_DROP, CT_INVALID, CT_UNTRACKED, ctIndex, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, IP_CT_RELATED_REPLY, IPS_DST_NAT,
-  IPS_DST_NAT_DONE, IPS_SRC_NAT, XT_CONNTRACK_STATE_DNAT, XT_CONNTRACK_STATE_INVALID, XT_CONNTRACK_STATE_SNAT,
+  Conntrack, CT_DROP, CT_INVALID, CT_UNTRACKED, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, IP_CT_RELATED_REPLY, IPS_DST_NAT,
+  IPS_DST_NAT_DONE, IPS_SRC_NAT, IPS_SRC_NAT_DONE, XT_CONNTRACK_STATE_DNAT, XT_CONNTRACK_STATE_INVALID, XT_CONNTRACK_STATE_SNAT,
   XT_CONNTRACK_STATE_UNTRACKED,
 } from "./conntrack.js";
 import type { ConntrackHook, PathResult } from "./hooks.js";
@@ -47,8 +47,9 @@ const NF_DROP = 0;
 // literals with their names in comments (V8 loads an imported binding on every use); checked once here.
 if (CT_DROP !== -2 || CT_UNTRACKED !== -3 || XT_CONNTRACK_STATE_INVALID !== 1 || XT_CONNTRACK_STATE_UNTRACKED !== 256 ||
     XT_CONNTRACK_STATE_SNAT !== IPS_SRC_NAT << 2 || XT_CONNTRACK_STATE_DNAT !== IPS_DST_NAT << 2 || IPS_SRC_NAT !== 16 ||
-    IPS_DST_NAT !== 32 || IPS_DST_NAT_DONE !== 256 || IP_CT_RELATED !== 1 || IP_CT_NEW !== 2 || IP_CT_IS_REPLY !== 3 ||
-    IP_CT_RELATED_REPLY !== 4 || NF_NAT_MANIP_SRC !== 0 || NF_NAT_MANIP_DST !== 1 || IPPROTO_TCP !== 6 || IPPROTO_UDP !== 17) {
+    IPS_DST_NAT !== 32 || IPS_DST_NAT_DONE !== 256 || IPS_SRC_NAT_DONE !== 128 || IP_CT_RELATED !== 1 || IP_CT_NEW !== 2 ||
+    IP_CT_IS_REPLY !== 3 || IP_CT_RELATED_REPLY !== 4 || NF_NAT_MANIP_SRC !== 0 || NF_NAT_MANIP_DST !== 1 || IPPROTO_TCP !== 6 ||
+    IPPROTO_UDP !== 17) {
   throw new Error("netfilter/conntrack-hook.ts: literal constants out of step with their definitions");
 }
 
@@ -112,9 +113,11 @@ export class ConntrackPathHook implements ConntrackHook {
 
   /** Has the connection's binding for this hook's manip been set up (the nat table must not be walked again)? */
   natDone(hook: number): boolean {
-    if (this.ref < 0) return true;
-    const manip = hook === 0 || hook === 3 ? NF_NAT_MANIP_DST : NF_NAT_MANIP_SRC;
-    return natInitialized(this.ct, ctIndex(this.ref), manip);
+    const ref = this.ref;
+    if (ref < 0) return true;
+    // natInitialized for the hook's manip (DST at PREROUTING/OUTPUT, else SRC), written out: it runs per nat hook.
+    const bit = hook === 0 || hook === 3 ? 256 /* IPS_DST_NAT_DONE */ : 128 /* IPS_SRC_NAT_DONE */;
+    return (this.ct.status[ref >>> 3]! & bit) !== 0;
   }
 
   confirm(p: PacketState, out: PathResult): void {

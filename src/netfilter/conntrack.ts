@@ -154,7 +154,7 @@ export class Conntrack extends ConntrackTable {
     }
     for (;;) {
       const r = this.track(t);
-      if (r !== REPEAT) return r;
+      if (r !== -100 /* REPEAT */) return r;
     }
   }
 

@@ -81,10 +81,11 @@ const SLOTS = 8;
 const SLOT_NAT = 1;
 const SLOT_EMPTY = 2;
 
-// The per-packet code below writes Hook numbers, NatKind.NONE, CtState.UNTRACKED and the slot layout as literals (V8 loads a
-// module-level object's property on every use); checked once here against their definitions.
+// The per-packet code below writes Hook numbers, verdicts, NatKind.NONE, CtState.UNTRACKED and the slot layout as
+// literals (V8 loads a module-level object's property on every use); checked once here against their definitions.
 if (Hook.PREROUTING !== 0 || Hook.INPUT !== 1 || Hook.FORWARD !== 2 || Hook.OUTPUT !== 3 || Hook.POSTROUTING !== 4 ||
-    NatKind.NONE !== 0 || CtState.UNTRACKED !== 256 || SLOTS !== 8 || SLOT_NAT !== 1 || SLOT_EMPTY !== 2) {
+    NatKind.NONE !== 0 || CtState.UNTRACKED !== 256 || NF_ACCEPT !== 1 || NF_DROP !== 0 || SLOTS !== 8 || SLOT_NAT !== 1 ||
+    SLOT_EMPTY !== 2) {
   throw new Error("netfilter/hooks.ts: literal hook numbers or states out of step with tables.ts / compiled.ts / ctstate.ts");
 }
 
@@ -113,7 +114,7 @@ export abstract class HookPath {
     } else if (this.hook(2 /* FORWARD */, p, out)) {
       this.hook(4 /* POSTROUTING */, p, out);
     }
-    if (out.verdict === NF_ACCEPT && this.conntrack !== null) this.conntrack.confirm(p, out);
+    if (out.verdict === 1 /* NF_ACCEPT */ && this.conntrack !== null) this.conntrack.confirm(p, out);
     return out.verdict;
   }
 
@@ -125,7 +126,7 @@ export abstract class HookPath {
       out.local = this.env.isLocal(p.dst);
       this.hook(Hook.POSTROUTING, p, out);
     }
-    if (out.verdict === NF_ACCEPT && this.conntrack !== null) this.conntrack.confirm(p, out);
+    if (out.verdict === 1 /* NF_ACCEPT */ && this.conntrack !== null) this.conntrack.confirm(p, out);
     if (out.verdict === NF_ACCEPT && out.local) this.loopback(p, out);
     return out.verdict;
   }
@@ -222,7 +223,7 @@ export class NetfilterPath extends HookPath {
         t.policyPackets[chain]!++;
         t.policyBytes[chain]! += p.len;
         if (t.chainPolicy[chain] === 0) {
-          out.verdict = r.verdict = NF_DROP;
+          out.verdict = r.verdict = 0 /* NF_DROP */;
           out.rejectWith = r.rejectWith = -1;
           return false;
         }
@@ -230,7 +231,7 @@ export class NetfilterPath extends HookPath {
       }
       r.resetVerdict();
       evalChain(t, chain, p, this.env, r);
-      if (r.verdict !== NF_ACCEPT) {
+      if (r.verdict !== 1 /* NF_ACCEPT */) {
         out.verdict = r.verdict;
         out.rejectWith = r.rejectWith;
         return false;
