@@ -18,14 +18,18 @@
 // NF_NAT_RANGE_PROTO_SPECIFIED (a --to-ports equal to the packet's port is still a range), RANDOM, RANDOM_FULLY,
 // PERSISTENT → their NF_NAT_RANGE_* flags.
 import { get16 } from "../packet/checksum.js";
-import { Conntrack, CT_DROP, CT_INVALID, ctDir, ctIndex, IP_CT_NEW, IP_CT_RELATED, IP_CT_RELATED_REPLY, IPS_DST_NAT_DONE, isNew } from "./conntrack.js";
+import {
+  Conntrack, CT_DROP, CT_INVALID, CT_UNTRACKED, IP_CT_IS_REPLY, IP_CT_NEW, IP_CT_RELATED, IP_CT_RELATED_REPLY, IPS_DST_NAT,
+  IPS_DST_NAT_DONE, IPS_SRC_NAT, IPS_SRC_NAT_DONE, XT_CONNTRACK_STATE_DNAT, XT_CONNTRACK_STATE_INVALID, XT_CONNTRACK_STATE_SNAT,
+  XT_CONNTRACK_STATE_UNTRACKED,
+} from "./conntrack.js";
 import type { ConntrackHook, PathResult } from "./hooks.js";
 import { NatFlag } from "./compiled.js";
 import {
   natInitialized, natNullBinding, natSetupInfo, NF_NAT_MANIP_DST, NF_NAT_MANIP_SRC, NF_NAT_RANGE_MAP_IPS, NF_NAT_RANGE_PERSISTENT,
   NF_NAT_RANGE_PROTO_RANDOM, NF_NAT_RANGE_PROTO_RANDOM_FULLY, NF_NAT_RANGE_PROTO_SPECIFIED, type NatRange,
 } from "./nat.js";
-import { natManips, natPacket } from "./nat-packet.js";
+import { manipPkt, natPacket } from "./nat-packet.js";
 import type { PacketState } from "./packet-state.js";
 import { IPPROTO_TCP, IPPROTO_UDP } from "./tuple.js";
 
@@ -38,6 +42,16 @@ export function natRangeFlags(f: number): number {
     (f & NatFlag.PERSISTENT ? NF_NAT_RANGE_PERSISTENT : 0);
 }
 const NF_DROP = 0;
+
+// The per-packet code below writes ctinfo values, refs, status and state bits, manip types and protocol numbers as
+// literals with their names in comments (V8 loads an imported binding on every use); checked once here.
+if (CT_DROP !== -2 || CT_UNTRACKED !== -3 || XT_CONNTRACK_STATE_INVALID !== 1 || XT_CONNTRACK_STATE_UNTRACKED !== 256 ||
+    XT_CONNTRACK_STATE_SNAT !== IPS_SRC_NAT << 2 || XT_CONNTRACK_STATE_DNAT !== IPS_DST_NAT << 2 || IPS_SRC_NAT !== 16 ||
+    IPS_DST_NAT !== 32 || IPS_DST_NAT_DONE !== 256 || IPS_SRC_NAT_DONE !== 128 || IP_CT_RELATED !== 1 || IP_CT_NEW !== 2 ||
+    IP_CT_IS_REPLY !== 3 || IP_CT_RELATED_REPLY !== 4 || NF_NAT_MANIP_SRC !== 0 || NF_NAT_MANIP_DST !== 1 || IPPROTO_TCP !== 6 ||
+    IPPROTO_UDP !== 17) {
+  throw new Error("netfilter/conntrack-hook.ts: literal constants out of step with their definitions");
+}
 
 export class ConntrackPathHook implements ConntrackHook {
   buf: Uint8Array = new Uint8Array(0);
@@ -68,41 +82,53 @@ export class ConntrackPathHook implements ConntrackHook {
     const l3 = this.l3off;
     const ref = ct.in(buf, l3, buf.length - l3, hook);
     this.ref = ref;
-    if (ref === CT_DROP) this.dropped = true;
-    p.ctState = ct.ctStateBits(ref);
-    if (ref < 0) return;
-    const i = ctIndex(ref);
+    if (ref < 0) {
+      // ct.ctStateBits for a packet without an entry.
+      if (ref === -2 /* CT_DROP */) this.dropped = true;
+      p.ctState = ref === -3 /* CT_UNTRACKED */ ? 256 /* XT_CONNTRACK_STATE_UNTRACKED */ : 1 /* XT_CONNTRACK_STATE_INVALID */;
+      return;
+    }
+    const i = ref >>> 3;
+    const ctinfo = ref & 7;
+    const st = ct.status[i]!;
+    // ct.ctStateBits written out: 1 << (ctinfo % IP_CT_IS_REPLY + 1), IPS_SRC_NAT (16) → SNAT (64), IPS_DST_NAT (32) → DNAT (128).
+    p.ctState = (1 << ((ctinfo >= 3 ? ctinfo - 3 : ctinfo) + 1)) | ((st & 48) << 2);
     const o = i * 2;
     p.ctMark = ct.mark[i]!;
     p.ctOrigSrc = ct.tSrc[o]!;
     p.ctOrigDst = ct.tDst[o]!;
     const proto = ct.tProto[o]!;
     const ports = ct.tPorts[o]!;
-    const l4 = proto === IPPROTO_TCP || proto === IPPROTO_UDP;
+    const l4 = proto === 6 /* IPPROTO_TCP */ || proto === 17 /* IPPROTO_UDP */;
     p.ctOrigSport = l4 ? ports >>> 16 : 0;
     p.ctOrigDport = l4 ? ports & 0xffff : 0;
     // nf_nat_packet at the DST hook once the binding is set up (natInitialized), when this direction's DST manip
-    // rewrites anything (natManips; RELATED ICMP errors always go through their translation).
-    if (((ref & 7) !== IP_CT_NEW || (ct.status[i]! & IPS_DST_NAT_DONE) !== 0) && natManips(ct, ref, NF_NAT_MANIP_DST)) {
-      this.manip(p, ref, NF_NAT_MANIP_DST);
+    // rewrites anything (natPacket's status bit test: DST_NAT, SRC_NAT in the reply direction; RELATED ICMP errors
+    // always go through their translation).
+    if (ctinfo === 2 /* IP_CT_NEW */ && (st & 256 /* IPS_DST_NAT_DONE */) === 0) return;
+    if (ctinfo === 1 /* IP_CT_RELATED */ || ctinfo === 4 /* IP_CT_RELATED_REPLY */ || (st & (ctinfo >= 3 ? 16 /* IPS_SRC_NAT */ : 32 /* IPS_DST_NAT */)) !== 0) {
+      this.manip(p, ref, 1 /* NF_NAT_MANIP_DST */);
     }
   }
 
   /** Has the connection's binding for this hook's manip been set up (the nat table must not be walked again)? */
   natDone(hook: number): boolean {
-    if (this.ref < 0) return true;
-    const manip = hook === 0 || hook === 3 ? NF_NAT_MANIP_DST : NF_NAT_MANIP_SRC;
-    return natInitialized(this.ct, ctIndex(this.ref), manip);
+    const ref = this.ref;
+    if (ref < 0) return true;
+    // natInitialized for the hook's manip (DST at PREROUTING/OUTPUT, else SRC), written out: it runs per nat hook.
+    const bit = hook === 0 || hook === 3 ? 256 /* IPS_DST_NAT_DONE */ : 128 /* IPS_SRC_NAT_DONE */;
+    return (this.ct.status[ref >>> 3]! & bit) !== 0;
   }
 
   confirm(p: PacketState, out: PathResult): void {
     const ct = this.ct;
     let ref = this.ref;
     if (ref < 0) return;
-    const i = ctIndex(ref);
-    const fresh = isNew(ref);
+    const i = ref >>> 3;
+    const ctinfo = ref & 7;
+    const fresh = ctinfo === 2 /* IP_CT_NEW */;
     ct.mark[i] = p.ctMark; // CONNMARK on the way (kernel: written to ct->mark at once; nothing reads it in between)
-    if (isNew(ref)) {
+    if (fresh) {
       if (!natInitialized(ct, i, NF_NAT_MANIP_DST)) {
         if (out.dnat) natSetupInfo(ct, i, this.rangeOf(out.dnatFlags, out.dnatIp, out.dnatMaxIp, out.dnatPort, out.dnatMaxPort), NF_NAT_MANIP_DST);
         else natNullBinding(ct, i, NF_NAT_MANIP_DST);
@@ -113,14 +139,18 @@ export class ConntrackPathHook implements ConntrackHook {
         else natNullBinding(ct, i, NF_NAT_MANIP_SRC);
       }
     }
-    const natted = natManips(ct, ref, NF_NAT_MANIP_SRC);
+    // Does the SRC manip rewrite (natPacket's status bit test)? SRC_NAT (16) in the original direction, DST_NAT (32) in
+    // the reply direction; RELATED ICMP errors always.
+    const natted = ctinfo === 1 /* IP_CT_RELATED */ || ctinfo === 4 /* IP_CT_RELATED_REPLY */ ||
+      (ct.status[i]! & (ctinfo >= 3 ? 32 /* IPS_DST_NAT */ : 16 /* IPS_SRC_NAT */)) !== 0;
     if (fresh) {
       if (natted) natPacket(ct, ref, NF_NAT_MANIP_SRC, this.buf, this.l3off);
     } else if (natted) this.manip(p, ref, NF_NAT_MANIP_SRC);
+    if (!fresh) return; // a connection's later packets: the entry is confirmed (ct.confirm would return ref)
     ref = ct.confirm(ref);
     this.ref = ref;
     if (ref === CT_DROP) out.verdict = NF_DROP;
-    if (fresh) this.refresh(p); // a NEW packet's state holds the range's first address until re-read
+    this.refresh(p); // a NEW packet's state holds the range's first address until re-read
   }
 
   /**
@@ -131,13 +161,22 @@ export class ConntrackPathHook implements ConntrackHook {
   private manip(p: PacketState, ref: number, maniptype: number): void {
     const ct = this.ct;
     const ctinfo = ref & 7;
-    if (!natPacket(ct, ref, maniptype, this.buf, this.l3off) || ctinfo === IP_CT_RELATED || ctinfo === IP_CT_RELATED_REPLY) {
+    if (ctinfo === 1 /* IP_CT_RELATED */ || ctinfo === 4 /* IP_CT_RELATED_REPLY */) {
+      natPacket(ct, ref, maniptype, this.buf, this.l3off);
       this.refresh(p);
       return;
     }
-    const other = ctIndex(ref) * 2 + (ctDir(ref) ^ 1);
-    const l4 = p.proto === IPPROTO_TCP || p.proto === IPPROTO_UDP;
-    if (maniptype === NF_NAT_MANIP_SRC) {
+    // natPacket for an ordinary packet whose manip rewrites (both callers checked its status bit): manipPkt with the
+    // inverse of the other direction's tuple.
+    const buf = this.buf;
+    const l3 = this.l3off;
+    const other = (ref >>> 3) * 2 + (ctinfo >= 3 ? 0 : 1);
+    if (!manipPkt(buf, l3, l3 + ((buf[l3 + 2]! << 8) | buf[l3 + 3]!), ct, other, true, maniptype)) {
+      this.refresh(p);
+      return;
+    }
+    const l4 = p.proto === 6 /* IPPROTO_TCP */ || p.proto === 17 /* IPPROTO_UDP */;
+    if (maniptype === 0 /* NF_NAT_MANIP_SRC */) {
       p.src = ct.tDst[other]!;
       if (l4) p.sport = ct.tPorts[other]! & 0xffff;
     } else {

@@ -137,7 +137,8 @@ export class ConntrackTable {
   private freeList = new Int32Array(0);
   private freeTop = 0;
   private dying = new Int32Array(0);
-  private dyingTop = 0;
+  /** Killed slots waiting for flushDying (read by Conntrack.in to skip the call when there are none). */
+  protected dyingTop = 0;
   private nextFresh = 0;
   private serialCounter = 0;
 

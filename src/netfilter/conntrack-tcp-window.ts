@@ -28,6 +28,14 @@ const SYN = 0x02;
 const RST = 0x04;
 const ACK = 0x10;
 
+// tcpInWindow (per packet) writes the flag bits and MAXACKWINCONST as literals with their names in comments (V8
+// loads a module binding on every use); checked once here.
+if (IP_CT_TCP_FLAG_WINDOW_SCALE !== 0x01 || IP_CT_TCP_FLAG_SACK_PERM !== 0x02 || IP_CT_TCP_FLAG_BE_LIBERAL !== 0x08 ||
+    IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED !== 0x10 || IP_CT_TCP_FLAG_MAXACK_SET !== 0x20 || MAXACKWINCONST !== 66000 ||
+    FIN !== 0x01 || SYN !== 0x02 || RST !== 0x04 || ACK !== 0x10) {
+  throw new Error("netfilter/conntrack-tcp-window.ts: literal flags out of step with their definitions");
+}
+
 /** seq1 before seq2 in 32-bit sequence space (kernel before()). */
 export function before(a: number, b: number): boolean {
   return ((a - b) | 0) < 0;
@@ -38,7 +46,8 @@ export function after(a: number, b: number): boolean {
 
 /** kernel segment_seq_plus_len */
 export function segEnd(t: TupleScratch): number {
-  return (t.seq + (t.l4len - t.doff) + (t.tcpFlags & SYN ? 1 : 0) + (t.tcpFlags & FIN ? 1 : 0)) >>> 0;
+  const f = t.tcpFlags;
+  return (t.seq + (t.l4len - t.doff) + ((f >>> 1) & 1 /* SYN */) + (f & 1 /* FIN */)) >>> 0;
 }
 
 /** kernel tcp_options: window scale and SACK-permitted of a SYN, into side `s` (flags keep only BE_LIBERAL). */
@@ -151,17 +160,17 @@ export function tcpInWindow(ct: ConntrackTable, i: number, dir: number, index: n
   let sack = ack;
   let win = t.win;
   let end = segEnd(t);
-  if (tdFlags[r]! & IP_CT_TCP_FLAG_SACK_PERM) sack = tcpSack(t, sack);
+  if (tdFlags[r]! & 0x02 /* IP_CT_TCP_FLAG_SACK_PERM */) sack = tcpSack(t, sack);
 
   if (tdMaxwin[s] === 0) {
-    if (flags & SYN) {
+    if (flags & 0x02 /* SYN */) {
       // SYN/ACK answering a SYN, or a SYN from the reply side (simultaneous open).
       initFromSyn(ct, s, t, end);
-      if (!(tdFlags[s]! & IP_CT_TCP_FLAG_WINDOW_SCALE && tdFlags[r]! & IP_CT_TCP_FLAG_WINDOW_SCALE)) {
+      if (!(tdFlags[s]! & 0x01 /* IP_CT_TCP_FLAG_WINDOW_SCALE */ && tdFlags[r]! & 0x01 /* IP_CT_TCP_FLAG_WINDOW_SCALE */)) {
         tdScale[s] = 0;
         tdScale[r] = 0;
       }
-      if (!(flags & ACK)) return true;
+      if (!(flags & 0x10 /* ACK */)) return true;
     } else {
       // Mid-connection: its history is lost, use the segment.
       tdEnd[s] = end;
@@ -178,26 +187,26 @@ export function tcpInWindow(ct: ConntrackTable, i: number, dir: number, index: n
     initFromSyn(ct, s, t, end);
   }
 
-  if (!(flags & ACK)) ack = sack = tdEnd[r]!;
-  else if ((flags & (ACK | RST)) === (ACK | RST) && ack === 0) ack = sack = tdEnd[r]!; // broken stacks
-  if (flags & RST && seq === 0 && state === 1) seq = end = tdEnd[s]!; // RST answering a SYN
+  if (!(flags & 0x10 /* ACK */)) ack = sack = tdEnd[r]!;
+  else if ((flags & (0x10 /* ACK */ | 0x04 /* RST */)) === (0x10 /* ACK */ | 0x04 /* RST */) && ack === 0) ack = sack = tdEnd[r]!; // broken stacks
+  if (flags & 0x04 /* RST */ && seq === 0 && state === 1) seq = end = tdEnd[s]!; // RST answering a SYN
 
   const rMaxwin = tdMaxwin[r]!;
   const inRecvWin = rMaxwin === 0 || after(end, (tdEnd[s]! - rMaxwin - 1) >>> 0);
-  const maxAckWin = tdMaxwin[s]! > MAXACKWINCONST ? tdMaxwin[s]! : MAXACKWINCONST;
+  const maxAckWin = tdMaxwin[s]! > 66000 /* MAXACKWINCONST */ ? tdMaxwin[s]! : 66000 /* MAXACKWINCONST */;
   const rEnd = tdEnd[r]!;
   if (before(seq, (tdMaxend[s]! + 1) >>> 0) && inRecvWin && before(sack, (rEnd + 1) >>> 0) && after(sack, (rEnd - maxAckWin - 1) >>> 0)) {
-    if (!(flags & SYN)) win = (win << tdScale[s]!) >>> 0;
+    if (!(flags & 0x02 /* SYN */)) win = (win << tdScale[s]!) >>> 0;
     const swin = (win + (sack - ack)) >>> 0;
     if (tdMaxwin[s]! < swin) tdMaxwin[s] = swin;
     if (after(end, tdEnd[s]!)) {
       tdEnd[s] = end;
-      tdFlags[s] |= IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED;
+      tdFlags[s] |= 0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */;
     }
-    if (flags & ACK) {
-      if (!(tdFlags[s]! & IP_CT_TCP_FLAG_MAXACK_SET)) {
+    if (flags & 0x10 /* ACK */) {
+      if (!(tdFlags[s]! & 0x20 /* IP_CT_TCP_FLAG_MAXACK_SET */)) {
         tdMaxack[s] = ack;
-        tdFlags[s] |= IP_CT_TCP_FLAG_MAXACK_SET;
+        tdFlags[s] |= 0x20 /* IP_CT_TCP_FLAG_MAXACK_SET */;
       } else if (after(ack, tdMaxack[s]!)) tdMaxack[s] = ack;
     }
     if (tdMaxwin[r] !== 0 && after(end, tdMaxend[s]!)) tdMaxwin[r] = (tdMaxwin[r]! + (end - tdMaxend[s]!)) >>> 0;
@@ -205,7 +214,7 @@ export function tcpInWindow(ct: ConntrackTable, i: number, dir: number, index: n
       tdMaxend[r] = (sack + win) >>> 0;
       if (win === 0) tdMaxend[r] = (tdMaxend[r]! + 1) >>> 0;
     }
-    if (ack === tdEnd[r]) tdFlags[r] &= ~IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED;
+    if (ack === tdEnd[r]) tdFlags[r] &= ~0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */;
     if (index === 3 /* TCP_ACK_SET */) {
       if (ct.lastDir[i] === dir && ct.lastSeq[i] === seq && ct.lastAck[i] === ack && ct.lastEnd[i] === end && ct.lastWin[i] === t.win) {
         if (ct.retrans[i]! < 255) ct.retrans[i]!++;
@@ -220,14 +229,14 @@ export function tcpInWindow(ct: ConntrackTable, i: number, dir: number, index: n
     }
     return true;
   }
-  if (tdFlags[s]! & IP_CT_TCP_FLAG_BE_LIBERAL) return true;
+  if (tdFlags[s]! & 0x08 /* IP_CT_TCP_FLAG_BE_LIBERAL */) return true;
   // Only the sequence check failed and the data might still be acked: remember it so a later ACK is not "over
   // the upper bound" (the segment itself stays INVALID).
   if (!before(seq, (tdMaxend[s]! + 1) >>> 0)) {
     const overshot = (end - tdMaxend[s]! + 1) >>> 0;
     if (inRecvWin && after(sack, (rEnd - maxAckWin - 1) >>> 0) && overshot <= tdMaxwin[r]! && before(sack, (rEnd + 1) >>> 0)) {
       tdEnd[s] = end;
-      tdFlags[s] |= IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED;
+      tdFlags[s] |= 0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */;
     }
   }
   return false;

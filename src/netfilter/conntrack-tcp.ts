@@ -114,11 +114,11 @@ for (const f of [
 
 /** kernel get_conntrack_index */
 export function tcpIndex(flags: number): number {
-  if (flags & TCPHDR_RST) return TCP_RST_SET;
-  if (flags & TCPHDR_SYN) return flags & TCPHDR_ACK ? TCP_SYNACK_SET : TCP_SYN_SET;
-  if (flags & TCPHDR_FIN) return TCP_FIN_SET;
-  if (flags & TCPHDR_ACK) return TCP_ACK_SET;
-  return TCP_NONE_SET;
+  if (flags & 0x04 /* TCPHDR_RST */) return 4 /* TCP_RST_SET */;
+  if (flags & 0x02 /* TCPHDR_SYN */) return flags & 0x10 /* TCPHDR_ACK */ ? 1 /* TCP_SYNACK_SET */ : 0 /* TCP_SYN_SET */;
+  if (flags & 0x01 /* TCPHDR_FIN */) return 2 /* TCP_FIN_SET */;
+  if (flags & 0x10 /* TCPHDR_ACK */) return 3 /* TCP_ACK_SET */;
+  return 5 /* TCP_NONE_SET */;
 }
 
 // Results of tcpPacket
@@ -128,10 +128,26 @@ export const TCP_INVALID = -1;
 /** -NF_REPEAT: the entry was killed (SYN reopening a closed connection); look the packet up again. */
 export const TCP_REPEAT = -2;
 
+// tcpIndex and tcpPacket (per packet) write states, flag bits and results as literals with their names in comments
+// (V8 loads a module binding on every use); checked once here against the definitions.
+if (TCP_CONNTRACK_NONE !== 0 || TCP_CONNTRACK_SYN_SENT !== 1 || TCP_CONNTRACK_SYN_RECV !== 2 || TCP_CONNTRACK_ESTABLISHED !== 3 ||
+    TCP_CONNTRACK_FIN_WAIT !== 4 || TCP_CONNTRACK_LAST_ACK !== 6 || TCP_CONNTRACK_TIME_WAIT !== 7 || TCP_CONNTRACK_CLOSE !== 8 ||
+    TCP_CONNTRACK_SYN_SENT2 !== 9 || TCP_CONNTRACK_MAX !== 10 || TCP_CONNTRACK_IGNORE !== 11 || TCP_CONNTRACK_RETRANS !== 12 ||
+    TCP_CONNTRACK_UNACK !== 13 || TCP_SYN_SET !== 0 || TCP_SYNACK_SET !== 1 || TCP_FIN_SET !== 2 || TCP_ACK_SET !== 3 ||
+    TCP_RST_SET !== 4 || TCP_NONE_SET !== 5 || TCP_MAX_RETRANS !== 3 || TCPHDR_FIN !== 0x01 || TCPHDR_SYN !== 0x02 ||
+    TCPHDR_RST !== 0x04 || TCPHDR_ACK !== 0x10 || (TCPHDR_ECE | TCPHDR_CWR | TCPHDR_PSH) !== 0xc8 ||
+    IP_CT_TCP_FLAG_CLOSE_INIT !== 0x04 || IP_CT_TCP_FLAG_BE_LIBERAL !== 0x08 || IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED !== 0x10 ||
+    IP_CT_TCP_FLAG_MAXACK_SET !== 0x20 || IP_CT_EXP_CHALLENGE_ACK !== 0x40 || IP_CT_TCP_SIMULTANEOUS_OPEN !== 0x04 ||
+    IPS_ASSURED !== 4 || IPS_SEEN_REPLY !== 2 || TCP_ACCEPT !== 1 || TCP_INVALID !== -1 || TCP_REPEAT !== -2) {
+  throw new Error("netfilter/conntrack-tcp.ts: literal states or flags out of step with their definitions");
+}
+
 /** kernel tcp_error: truncated header or a flag combination no TCP sends. (Checksums are not verified here.) */
 export function tcpError(t: TupleScratch): boolean {
-  if (t.l4len < 20 || t.doff < 20 || t.l4len < t.doff) return true;
-  return TCP_VALID_FLAGS[t.tcpFlags & ~(TCPHDR_ECE | TCPHDR_CWR | TCPHDR_PSH) & 0x3f] === 0;
+  const l4len = t.l4len;
+  const doff = t.doff;
+  if (l4len < 20 || doff < 20 || l4len < doff) return true;
+  return TCP_VALID_FLAGS[t.tcpFlags & 0x37 /* ~(ECE | CWR | PSH) & 0x3f */]! === 0;
 }
 
 /** kernel tcp_new. Returns false when the first packet cannot start a connection. */
@@ -165,32 +181,32 @@ export function tcpPacket(ct: ConntrackTable, i: number, dir: number, t: TupleSc
   const index = tcpIndex(t.tcpFlags);
   let newState = TCP_CONNTRACKS[(dir * 6 + index) * 10 + oldState]!;
   let old = oldState;
-  let ignored = newState === TCP_CONNTRACK_IGNORE;
+  let ignored = newState === 11 /* TCP_CONNTRACK_IGNORE */;
   let inWindowDone = false; // kernel: `goto in_window` skips the window check
-  if (newState === TCP_CONNTRACK_SYN_SENT && oldState >= TCP_CONNTRACK_TIME_WAIT) {
+  if (newState === 1 /* TCP_CONNTRACK_SYN_SENT */ && oldState >= 7 /* TCP_CONNTRACK_TIME_WAIT */) {
     // A SYN on a closed or aborted connection: delete the entry and look the packet up again.
-    if (((ct.tdFlags[i * 2]! | ct.tdFlags[i * 2 + 1]!) & IP_CT_TCP_FLAG_CLOSE_INIT) !== 0 ||
-        (ct.lastDir[i] === dir && ct.lastIndex[i] === TCP_RST_SET)) {
+    if (((ct.tdFlags[i * 2]! | ct.tdFlags[i * 2 + 1]!) & 0x04 /* IP_CT_TCP_FLAG_CLOSE_INIT */) !== 0 ||
+        (ct.lastDir[i] === dir && ct.lastIndex[i] === 4 /* TCP_RST_SET */)) {
       ct.kill(i);
-      return TCP_REPEAT;
+      return -2 /* TCP_REPEAT */;
     }
     ignored = true; // kernel: falls through to the IGNORE case
   }
   if (ignored) {
-    if (index === TCP_SYNACK_SET && ct.lastIndex[i] === TCP_SYN_SET && ct.lastDir[i] !== dir && t.ack === ct.lastEnd[i]) {
+    if (index === 1 /* TCP_SYNACK_SET */ && ct.lastIndex[i] === 0 /* TCP_SYN_SET */ && ct.lastDir[i] !== dir && t.ack === ct.lastEnd[i]) {
       // b) a SYN/ACK answering a SYN we ignored: client and server are in sync, resync from it.
-      old = TCP_CONNTRACK_SYN_SENT;
-      newState = TCP_CONNTRACK_SYN_RECV;
+      old = 1 /* TCP_CONNTRACK_SYN_SENT */;
+      newState = 2 /* TCP_CONNTRACK_SYN_RECV */;
       const l = i * 2 + ct.lastDir[i]!;
       ct.tdEnd[l] = ct.lastEnd[i]!;
       ct.tdMaxend[l] = ct.lastEnd[i]!;
       ct.tdMaxwin[l] = ct.lastWin[i] === 0 ? 1 : ct.lastWin[i]!;
       ct.tdScale[l] = ct.lastWscale[i]!;
-      ct.lastFlags[i] &= ~IP_CT_EXP_CHALLENGE_ACK;
+      ct.lastFlags[i] &= ~0x40 /* IP_CT_EXP_CHALLENGE_ACK */;
       ct.tdFlags[l] = ct.lastFlags[i]!;
       const d = i * 2 + dir; // nf_ct_tcp_state_reset
       ct.tdEnd[d] = ct.tdMaxend[d] = ct.tdMaxwin[d] = ct.tdMaxack[d] = ct.tdScale[d] = 0;
-      ct.tdFlags[d] &= IP_CT_TCP_FLAG_BE_LIBERAL;
+      ct.tdFlags[d] &= 0x08 /* IP_CT_TCP_FLAG_BE_LIBERAL */;
       inWindowDone = false;
     } else {
       ct.lastIndex[i] = index;
@@ -198,51 +214,51 @@ export function tcpPacket(ct: ConntrackTable, i: number, dir: number, t: TupleSc
       ct.lastSeq[i] = t.seq;
       ct.lastEnd[i] = segEnd(t);
       ct.lastWin[i] = t.win;
-      if (index === TCP_SYN_SET && dir === 0) {
+      if (index === 0 /* TCP_SYN_SET */ && dir === 0) {
         // a) a SYN in ORIGINAL: annotate its options; a later SYN/ACK may prove client and server in sync.
-        ct.lastFlags[i] = tcpOptionsLast(ct, i, t) | (oldState === TCP_CONNTRACK_LAST_ACK ? IP_CT_EXP_CHALLENGE_ACK : 0);
+        ct.lastFlags[i] = tcpOptionsLast(ct, i, t) | (oldState === 6 /* TCP_CONNTRACK_LAST_ACK */ ? 0x40 /* IP_CT_EXP_CHALLENGE_ACK */ : 0);
       }
-      return TCP_ACCEPT; // ignored: no state change, no timeout refresh
+      return 1 /* TCP_ACCEPT */; // ignored: no state change, no timeout refresh
     }
   }
   switch (newState) {
-    case TCP_CONNTRACK_MAX:
-      return TCP_INVALID;
-    case TCP_CONNTRACK_TIME_WAIT:
-      if (oldState === TCP_CONNTRACK_LAST_ACK && index === TCP_ACK_SET && ct.lastDir[i] !== dir &&
-          ct.lastIndex[i] === TCP_SYN_SET && (ct.lastFlags[i]! & IP_CT_EXP_CHALLENGE_ACK)) {
-        ct.lastFlags[i] &= ~IP_CT_EXP_CHALLENGE_ACK; // RFC 5961 challenge ACK: not the last ACK
-        return TCP_ACCEPT;
+    case 10 /* TCP_CONNTRACK_MAX */:
+      return -1 /* TCP_INVALID */;
+    case 7 /* TCP_CONNTRACK_TIME_WAIT */:
+      if (oldState === 6 /* TCP_CONNTRACK_LAST_ACK */ && index === 3 /* TCP_ACK_SET */ && ct.lastDir[i] !== dir &&
+          ct.lastIndex[i] === 0 /* TCP_SYN_SET */ && (ct.lastFlags[i]! & 0x40 /* IP_CT_EXP_CHALLENGE_ACK */)) {
+        ct.lastFlags[i] &= ~0x40 /* IP_CT_EXP_CHALLENGE_ACK */; // RFC 5961 challenge ACK: not the last ACK
+        return 1 /* TCP_ACCEPT */;
       }
       break;
-    case TCP_CONNTRACK_SYN_SENT2:
-      ct.lastFlags[i] |= IP_CT_TCP_SIMULTANEOUS_OPEN;
+    case 9 /* TCP_CONNTRACK_SYN_SENT2 */:
+      ct.lastFlags[i] |= 0x04 /* IP_CT_TCP_SIMULTANEOUS_OPEN */;
       break;
-    case TCP_CONNTRACK_SYN_RECV:
-      if (dir === 1 && index === TCP_ACK_SET && (ct.lastFlags[i]! & IP_CT_TCP_SIMULTANEOUS_OPEN)) newState = TCP_CONNTRACK_ESTABLISHED;
+    case 2 /* TCP_CONNTRACK_SYN_RECV */:
+      if (dir === 1 && index === 3 /* TCP_ACK_SET */ && (ct.lastFlags[i]! & 0x04 /* IP_CT_TCP_SIMULTANEOUS_OPEN */)) newState = 3 /* TCP_CONNTRACK_ESTABLISHED */;
       break;
-    case TCP_CONNTRACK_CLOSE: {
-      if (index !== TCP_RST_SET) break;
+    case 8 /* TCP_CONNTRACK_CLOSE */: {
+      if (index !== 4 /* TCP_RST_SET */) break;
       // Closing already: the tuple may have been reused, skip the checks.
-      if (oldState >= TCP_CONNTRACK_FIN_WAIT && oldState <= TCP_CONNTRACK_CLOSE) {
+      if (oldState >= 4 /* TCP_CONNTRACK_FIN_WAIT */ && oldState <= 8 /* TCP_CONNTRACK_CLOSE */) {
         inWindowDone = true;
         break;
       }
       const peer = i * 2 + (dir ^ 1);
-      const established = oldState === TCP_CONNTRACK_ESTABLISHED && (ct.status[i]! & IPS_ASSURED) !== 0;
+      const established = oldState === 3 /* TCP_CONNTRACK_ESTABLISHED */ && (ct.status[i]! & 4 /* IPS_ASSURED */) !== 0;
       let done = false; // kernel: `break` out of the switch
-      if (ct.tdFlags[peer]! & IP_CT_TCP_FLAG_MAXACK_SET && ct.lastIndex[i] !== TCP_SYN_SET) {
+      if (ct.tdFlags[peer]! & 0x20 /* IP_CT_TCP_FLAG_MAXACK_SET */ && ct.lastIndex[i] !== 0 /* TCP_SYN_SET */) {
         const seq = t.seq;
         if (seq === 0 && !established) done = true; // likely the answer to a SYN we let through
         else {
-          if (before(seq, ct.tdMaxack[peer]!)) return TCP_INVALID; // "invalid rst"
+          if (before(seq, ct.tdMaxack[peer]!)) return -1 /* TCP_INVALID */; // "invalid rst"
           if (!established || seq === ct.tdMaxack[peer]) done = true;
-          else if (ct.lastIndex[i] === TCP_ACK_SET && ct.lastDir[i] === dir && seq === ct.lastEnd[i]) done = true; // RST train
+          else if (ct.lastIndex[i] === 3 /* TCP_ACK_SET */ && ct.lastDir[i] === dir && seq === ct.lastEnd[i]) done = true; // RST train
           else newState = oldState; // RST seq not exact: keep the state, a challenge ACK may follow
         }
       }
-      if (!done && ((ct.status[i]! & IPS_SEEN_REPLY && ct.lastIndex[i] === TCP_SYN_SET && ct.lastDir[i] !== dir) ||
-           (!(ct.status[i]! & IPS_ASSURED) && ct.lastIndex[i] === TCP_ACK_SET)) && t.ack === ct.lastEnd[i]) {
+      if (!done && ((ct.status[i]! & 2 /* IPS_SEEN_REPLY */ && ct.lastIndex[i] === 0 /* TCP_SYN_SET */ && ct.lastDir[i] !== dir) ||
+           (!(ct.status[i]! & 4 /* IPS_ASSURED */) && ct.lastIndex[i] === 3 /* TCP_ACK_SET */)) && t.ack === ct.lastEnd[i]) {
         inWindowDone = true; // RST to a SYN or ACK we let through: delete without the window check
       }
       break;
@@ -250,34 +266,34 @@ export function tcpPacket(ct: ConntrackTable, i: number, dir: number, t: TupleSc
     default:
       break;
   }
-  if (!inWindowDone && !tcpInWindow(ct, i, dir, index, oldState, t)) return TCP_INVALID;
+  if (!inWindowDone && !tcpInWindow(ct, i, dir, index, oldState, t)) return -1 /* TCP_INVALID */;
   ct.lastIndex[i] = index;
   ct.lastDir[i] = dir;
   ct.l4state[i] = newState;
-  if (old !== newState && newState === TCP_CONNTRACK_FIN_WAIT) ct.tdFlags[i * 2 + dir] |= IP_CT_TCP_FLAG_CLOSE_INIT;
+  if (old !== newState && newState === 4 /* TCP_CONNTRACK_FIN_WAIT */) ct.tdFlags[i * 2 + dir] |= 0x04 /* IP_CT_TCP_FLAG_CLOSE_INIT */;
 
   let timeout: number;
-  const unack = ((ct.tdFlags[i * 2]! | ct.tdFlags[i * 2 + 1]!) & IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED) !== 0;
-  if (ct.retrans[i]! >= TCP_MAX_RETRANS && TCP_TIMEOUTS[newState]! > TCP_TIMEOUTS[TCP_CONNTRACK_RETRANS]!) timeout = TCP_TIMEOUTS[TCP_CONNTRACK_RETRANS]!;
-  else if (index === TCP_RST_SET) timeout = TCP_TIMEOUTS[TCP_CONNTRACK_CLOSE]!;
-  else if (unack && TCP_TIMEOUTS[newState]! > TCP_TIMEOUTS[TCP_CONNTRACK_UNACK]!) timeout = TCP_TIMEOUTS[TCP_CONNTRACK_UNACK]!;
-  else if (ct.lastWin[i] === 0 && TCP_TIMEOUTS[newState]! > TCP_TIMEOUTS[TCP_CONNTRACK_RETRANS]!) timeout = TCP_TIMEOUTS[TCP_CONNTRACK_RETRANS]!;
+  const unack = ((ct.tdFlags[i * 2]! | ct.tdFlags[i * 2 + 1]!) & 0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */) !== 0;
+  if (ct.retrans[i]! >= 3 /* TCP_MAX_RETRANS */ && TCP_TIMEOUTS[newState]! > TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!) timeout = TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!;
+  else if (index === 4 /* TCP_RST_SET */) timeout = TCP_TIMEOUTS[8 /* TCP_CONNTRACK_CLOSE */]!;
+  else if (unack && TCP_TIMEOUTS[newState]! > TCP_TIMEOUTS[13 /* TCP_CONNTRACK_UNACK */]!) timeout = TCP_TIMEOUTS[13 /* TCP_CONNTRACK_UNACK */]!;
+  else if (ct.lastWin[i] === 0 && TCP_TIMEOUTS[newState]! > TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!) timeout = TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!;
   else timeout = TCP_TIMEOUTS[newState]!;
 
   const status = ct.status[i]!;
-  if (!(status & IPS_SEEN_REPLY)) {
+  if (!(status & 2 /* IPS_SEEN_REPLY */)) {
     // Only reply so far is a RST: not a connection worth keeping (kernel kills it at once).
-    if (t.tcpFlags & TCPHDR_RST) {
+    if (t.tcpFlags & 0x04 /* TCPHDR_RST */) {
       ct.kill(i);
-      return TCP_ACCEPT;
+      return 1 /* TCP_ACCEPT */;
     }
     // A retransmitted SYN does not renew the timeout (port reuse must not keep the entry alive forever).
-    if (index === TCP_SYN_SET && old === TCP_CONNTRACK_SYN_SENT) return TCP_ACCEPT;
+    if (index === 0 /* TCP_SYN_SET */ && old === 1 /* TCP_CONNTRACK_SYN_SENT */) return 1 /* TCP_ACCEPT */;
     // Mid-stream pick-up without a reply yet: no 5-day ESTABLISHED timeout.
-    if (newState === TCP_CONNTRACK_ESTABLISHED && timeout > TCP_TIMEOUTS[TCP_CONNTRACK_UNACK]!) timeout = TCP_TIMEOUTS[TCP_CONNTRACK_UNACK]!;
-  } else if (!(status & IPS_ASSURED) && (old === TCP_CONNTRACK_SYN_RECV || old === TCP_CONNTRACK_ESTABLISHED) && newState === TCP_CONNTRACK_ESTABLISHED) {
-    ct.status[i] = status | IPS_ASSURED;
+    if (newState === 3 /* TCP_CONNTRACK_ESTABLISHED */ && timeout > TCP_TIMEOUTS[13 /* TCP_CONNTRACK_UNACK */]!) timeout = TCP_TIMEOUTS[13 /* TCP_CONNTRACK_UNACK */]!;
+  } else if (!(status & 4 /* IPS_ASSURED */) && (old === 2 /* TCP_CONNTRACK_SYN_RECV */ || old === 3 /* TCP_CONNTRACK_ESTABLISHED */) && newState === 3 /* TCP_CONNTRACK_ESTABLISHED */) {
+    ct.status[i] = status | 4 /* IPS_ASSURED */;
   }
   ct.expires[i] = ct.now + timeout;
-  return TCP_ACCEPT;
+  return 1 /* TCP_ACCEPT */;
 }

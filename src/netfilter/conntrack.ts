@@ -79,6 +79,14 @@ export * from "./conntrack-table.js";
 
 export * from "./conntrack-const.js";
 
+// The per-packet code (in, track) writes protocol numbers, ctinfo values, status bits and tracker results as
+// literals with their names in comments (V8 loads an imported binding on every use); checked once here.
+if (TUPLE_OK !== 0 || CT_INVALID !== -1 || IPPROTO_ICMP !== 1 || IPPROTO_TCP !== 6 || IPPROTO_UDP !== 17 ||
+    IP_CT_ESTABLISHED !== 0 || IP_CT_NEW !== 2 || IP_CT_IS_REPLY !== 3 || IP_CT_ESTABLISHED_REPLY !== 3 ||
+    IPS_SEEN_REPLY !== 2 || IPS_CONFIRMED !== 8 || TCP_INVALID !== -1 || TCP_REPEAT !== -2) {
+  throw new Error("netfilter/conntrack.ts: literal constants out of step with their definitions");
+}
+
 /** kernel gc_worker: interval between full scans in this model (seconds of model time). */
 const GC_INTERVAL = 1;
 const REPEAT = -100;
@@ -132,20 +140,21 @@ export class Conntrack extends ConntrackTable {
 
   /** nf_conntrack_in. See the header for the meaning of the result. */
   in(buf: Uint8Array, l3off: number, len: number, hook = NF_INET_PRE_ROUTING): number {
-    this.flushDying();
+    if (this.dyingTop > 0) this.flushDying();
     const t = this.t;
-    if (readTuple(buf, l3off, len, t) !== TUPLE_OK) {
+    if (readTuple(buf, l3off, len, t) !== 0 /* TUPLE_OK */) {
       this.stats.invalid++;
-      return CT_INVALID;
+      return -1 /* CT_INVALID */;
     }
-    if (t.proto === IPPROTO_ICMP && icmpIsError(t.type)) return this.icmpError(buf, t, hook);
-    if (t.proto === IPPROTO_TCP && tcpError(t)) {
+    const proto = t.proto;
+    if (proto === 1 /* IPPROTO_ICMP */ && icmpIsError(t.type)) return this.icmpError(buf, t, hook);
+    if (proto === 6 /* IPPROTO_TCP */ && tcpError(t)) {
       this.stats.invalid++;
-      return CT_INVALID;
+      return -1 /* CT_INVALID */;
     }
     for (;;) {
       const r = this.track(t);
-      if (r !== REPEAT) return r;
+      if (r !== -100 /* REPEAT */) return r;
     }
   }
 
@@ -156,8 +165,8 @@ export class Conntrack extends ConntrackTable {
     const node = this.findNode(t.src, t.dst, t.ports, t.proto);
     if (node >= 0) {
       i = node >> 1;
-      if (node & 1) ctinfo = IP_CT_ESTABLISHED_REPLY;
-      else ctinfo = this.status[i]! & IPS_SEEN_REPLY ? IP_CT_ESTABLISHED : IP_CT_NEW;
+      if (node & 1) ctinfo = 3 /* IP_CT_ESTABLISHED_REPLY */;
+      else ctinfo = this.status[i]! & 2 /* IPS_SEEN_REPLY */ ? 0 /* IP_CT_ESTABLISHED */ : 2 /* IP_CT_NEW */;
     } else {
       const rports = invertPorts(t.proto, t.ports);
       if (rports < 0) {
@@ -171,19 +180,19 @@ export class Conntrack extends ConntrackTable {
       }
       ctinfo = IP_CT_NEW;
     }
-    const dir = ctinfo >= IP_CT_IS_REPLY ? 1 : 0;
-    const confirmed = (this.status[i]! & IPS_CONFIRMED) !== 0;
+    const dir = ctinfo >= 3 /* IP_CT_IS_REPLY */ ? 1 : 0;
+    const confirmed = (this.status[i]! & 8 /* IPS_CONFIRMED */) !== 0;
     let r: number;
     switch (t.proto) {
-      case IPPROTO_TCP:
-        if (!confirmed && !tcpNew(this, i, t, this.tcpLoose)) r = TCP_INVALID;
+      case 6 /* IPPROTO_TCP */:
+        if (!confirmed && !tcpNew(this, i, t, this.tcpLoose)) r = -1 /* TCP_INVALID */;
         else r = tcpPacket(this, i, dir, t);
         break;
-      case IPPROTO_UDP:
+      case 17 /* IPPROTO_UDP */:
         r = this.udpPacket(i, confirmed);
         break;
-      case IPPROTO_ICMP:
-        if (!confirmed && !icmpValidNew(t.type)) r = TCP_INVALID;
+      case 1 /* IPPROTO_ICMP */:
+        if (!confirmed && !icmpValidNew(t.type)) r = -1 /* TCP_INVALID */;
         else {
           this.refresh(i, ICMP_TIMEOUT);
           r = 1;
@@ -193,18 +202,18 @@ export class Conntrack extends ConntrackTable {
         this.refresh(i, GENERIC_TIMEOUT);
         r = 1;
     }
-    if (r === TCP_REPEAT) return REPEAT;
+    if (r === -2 /* TCP_REPEAT */) return REPEAT;
     if (r < 0) {
       if (!confirmed) this.kill(i);
       this.stats.invalid++;
-      return CT_INVALID;
+      return -1 /* CT_INVALID */;
     }
-    if (this.acct) {
+    if (this.acct === true) {
       const o = i * 2 + dir;
       this.packets[o]!++;
       this.bytes[o]! += t.l4len + (t.l4off - t.l3off);
     }
-    if (ctinfo === IP_CT_ESTABLISHED_REPLY) this.status[i] |= IPS_SEEN_REPLY;
+    if (ctinfo === 3 /* IP_CT_ESTABLISHED_REPLY */) this.status[i] |= 2 /* IPS_SEEN_REPLY */;
     return i * 8 + ctinfo;
   }
 

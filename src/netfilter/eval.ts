@@ -71,8 +71,8 @@ export class EvalResult {
   }
 }
 
-// The walk below writes record offsets (IP, R), flags (IpFlag), target kinds (T) and match opcodes (Op) as number
-// literals with their names in comments: V8 reads a property of a module-level object on every use (measured: the
+// The walk below writes verdicts, record offsets (IP, R), flags (IpFlag), target kinds (T) and match opcodes (Op) as
+// number literals with their names in comments: V8 reads a property of a module-level object on every use (measured: the
 // FORWARD walk of an established packet 85 -> 77 ns), a literal costs nothing and lets a switch become a jump
 // table. Checked once at load against compiled.ts, so the two cannot drift apart. SLOW_IP (ip header checks beyond
 // the addresses) = HAS_PROTO | HAS_IIF | HAS_OIF | FRAG = 864.
@@ -81,7 +81,8 @@ function sameValues(o: Record<string, number>, v: number[]): boolean {
 }
 if (!sameValues(T, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]) || !sameValues(Op, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]) ||
     !sameValues(R, [8, 9, 10, 11, 12, 13, 14]) || !sameValues(IP, [0, 1, 2, 3, 4, 5, 6, 7]) ||
-    !sameValues(IpFlag, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]) || CT_GUARD_INV !== 0x40000000 || NatKind.NONE !== 0) {
+    !sameValues(IpFlag, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]) || CT_GUARD_INV !== 0x40000000 || NatKind.NONE !== 0 ||
+    NF_DROP !== 0 || NF_ACCEPT !== 1 || NF_REJECT !== 2) {
   throw new Error("netfilter/eval.ts: the walk's literal offsets, flags and opcodes are out of step with compiled.ts");
 }
 
@@ -129,15 +130,16 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
     n++;
     const o = i << 4; // RULE_STRIDE
     const f = ip[o + 5 /* IP.FLAGS */]!;
-    // Absent -s/-d compile to mask 0 / address 0, which always compare equal: no branch on presence. Without
-    // inversions one OR of two XORs decides both addresses (the common, fast case).
-    const sMiss = (ps & ip[o + 1]!) ^ ip[o]!;
-    const dMiss = (pd & ip[o + 3]!) ^ ip[o + 2]!;
-    if ((f & 3 /* INV_SRC | INV_DST */) === 0) {
-      if ((sMiss | dMiss) !== 0) { i++; continue; }
-    } else if ((sMiss === 0) === ((f & 1 /* INV_SRC */) !== 0) || (dMiss === 0) === ((f & 2 /* INV_DST */) !== 0)) {
-      i++;
-      continue;
+    // Without inversions the scan above tested the rule's addresses already (its scan record equals them). With
+    // one, the scan record is zero and the test is here. Absent -s/-d compile to mask 0 / address 0, which always
+    // compare equal: no branch on presence.
+    if ((f & 3 /* INV_SRC | INV_DST */) !== 0) {
+      const sMiss = (ps & ip[o + 1]!) ^ ip[o]!;
+      const dMiss = (pd & ip[o + 3]!) ^ ip[o + 2]!;
+      if ((sMiss === 0) === ((f & 1 /* INV_SRC */) !== 0) || (dMiss === 0) === ((f & 2 /* INV_DST */) !== 0)) {
+        i++;
+        continue;
+      }
     }
     // The rule's ctstate test first (pure, so its place among the rule's tests does not matter): for established
     // packets most of kube-proxy's rules end here (`--ctstate NEW`), without the match program.
@@ -151,10 +153,17 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
     }
     const ms = ip[o + 9 /* R.M_START */]!;
     const me = ip[o + 10 /* R.M_END */]!;
-    if (ms !== me && !matchAll(t, ms, me, p, env)) { i++; continue; }
+    if (ms !== me) {
+      // A lone mark match (kube-proxy's KUBE-FORWARD and KUBE-POSTROUTING rules) is tested here; the rest in matchAll.
+      if (me - ms === 1 && t.mOp[ms] === 4 /* Op.MARK */) {
+        const d = t.data;
+        const a = t.mArg[ms]!;
+        if (((p.mark & d[a + 1]!) === d[a]!) === (d[a + 2] === 1)) { i++; continue; }
+      } else if (!matchAll(t, ms, me, p, env)) { i++; continue; }
+    }
     t.packets[i]!++;
     t.bytes[i]! += p.len;
-    if (trace) trace.record(t.id, cur, ip[o + 14 /* R.NUM */]!, TraceKind.RULE);
+    if (trace !== null) trace.record(t.id, cur, ip[o + 14 /* R.NUM */]!, TraceKind.RULE);
     switch (ip[o + 11 /* R.T_KIND */]) {
       case 0 /* T.NONE */:
       case 10 /* T.LOG */:
@@ -163,14 +172,14 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
         continue;
       case 1 /* T.ACCEPT */:
         r.rulesEvaluated += n;
-        return (r.verdict = NF_ACCEPT);
+        return (r.verdict = 1 /* NF_ACCEPT */);
       case 2 /* T.DROP */:
         r.rulesEvaluated += n;
-        return (r.verdict = NF_DROP);
+        return (r.verdict = 0 /* NF_DROP */);
       case 6 /* T.REJECT */:
         r.rulesEvaluated += n;
         r.rejectWith = ip[o + 12 /* R.T_ARG */]!;
-        return (r.verdict = NF_REJECT);
+        return (r.verdict = 2 /* NF_REJECT */);
       case 3 /* T.RETURN */:
         if (sp === 0) {
           r.rulesEvaluated += n;
@@ -201,7 +210,7 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
         r.natMaxPort = nat[q + 4]!;
         r.natFlags = nat[q + 5]!;
         r.rulesEvaluated += n;
-        return (r.verdict = NF_ACCEPT);
+        return (r.verdict = 1 /* NF_ACCEPT */);
       }
       case 8 /* T.MARK */: {
         const d = ip[o + 12 /* R.T_ARG */]!;
@@ -226,8 +235,8 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
 function policy(t: CompiledTable, chain: number, p: PacketState, r: EvalResult): number {
   t.policyPackets[chain]!++;
   t.policyBytes[chain]! += p.len;
-  if (r.trace) r.trace.record(t.id, chain, t.chainEnd[chain]! - t.chainStart[chain]! + 1, TraceKind.POLICY);
-  return (r.verdict = t.chainPolicy[chain] === 0 ? NF_DROP : NF_ACCEPT);
+  if (r.trace !== null) r.trace.record(t.id, chain, t.chainEnd[chain]! - t.chainStart[chain]! + 1, TraceKind.POLICY);
+  return (r.verdict = t.chainPolicy[chain] === 0 ? 0 /* NF_DROP */ : 1 /* NF_ACCEPT */);
 }
 
 function connmark(d: Int32Array, at: number, p: PacketState): void {

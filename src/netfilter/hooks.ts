@@ -75,10 +75,17 @@ export class PathResult {
   }
 }
 
-// The per-packet code below writes Hook numbers, NatKind.NONE and CtState.UNTRACKED as literals (V8 loads a
-// module-level object's property on every use); checked once here against their definitions.
+/** Table slots per hook in NetfilterPath's flat per-hook arrays (at most raw, mangle, nat, filter, security). */
+const SLOTS = 8;
+/** NetfilterPath slot kinds (bits): the nat table (walked only while its manip is not set up), an empty built-in chain. */
+const SLOT_NAT = 1;
+const SLOT_EMPTY = 2;
+
+// The per-packet code below writes Hook numbers, verdicts, NatKind.NONE, CtState.UNTRACKED and the slot layout as
+// literals (V8 loads a module-level object's property on every use); checked once here against their definitions.
 if (Hook.PREROUTING !== 0 || Hook.INPUT !== 1 || Hook.FORWARD !== 2 || Hook.OUTPUT !== 3 || Hook.POSTROUTING !== 4 ||
-    NatKind.NONE !== 0 || CtState.UNTRACKED !== 256) {
+    NatKind.NONE !== 0 || CtState.UNTRACKED !== 256 || NF_ACCEPT !== 1 || NF_DROP !== 0 || SLOTS !== 8 || SLOT_NAT !== 1 ||
+    SLOT_EMPTY !== 2) {
   throw new Error("netfilter/hooks.ts: literal hook numbers or states out of step with tables.ts / compiled.ts / ctstate.ts");
 }
 
@@ -107,7 +114,7 @@ export abstract class HookPath {
     } else if (this.hook(2 /* FORWARD */, p, out)) {
       this.hook(4 /* POSTROUTING */, p, out);
     }
-    if (out.verdict === NF_ACCEPT && this.conntrack) this.conntrack.confirm(p, out);
+    if (out.verdict === 1 /* NF_ACCEPT */ && this.conntrack !== null) this.conntrack.confirm(p, out);
     return out.verdict;
   }
 
@@ -119,7 +126,7 @@ export abstract class HookPath {
       out.local = this.env.isLocal(p.dst);
       this.hook(Hook.POSTROUTING, p, out);
     }
-    if (out.verdict === NF_ACCEPT && this.conntrack) this.conntrack.confirm(p, out);
+    if (out.verdict === 1 /* NF_ACCEPT */ && this.conntrack !== null) this.conntrack.confirm(p, out);
     if (out.verdict === NF_ACCEPT && out.local) this.loopback(p, out);
     return out.verdict;
   }
@@ -142,15 +149,18 @@ export abstract class HookPath {
 }
 
 export class NetfilterPath extends HookPath {
-  /** Tables per hook in priority order, resolved once. */
-  private readonly onHook: CompiledTable[][];
-  /** Per hook, per table in onHook order: 1 for the nat table (walked only while its manip is not set up). */
-  private readonly isNat: Uint8Array[];
+  /**
+   * Per hook (at hook * SLOTS + k, k in priority order): the table, its built-in chain for the hook, and SLOT_NAT /
+   * SLOT_EMPTY bits (an empty chain only counts its policy). Flat arrays resolved once: per packet and hook one
+   * load each instead of an array per hook.
+   */
+  private readonly slotTable: CompiledTable[];
+  private readonly slotChain: Int32Array;
+  private readonly slotKind: Uint8Array;
+  /** Tables per hook. */
+  private readonly slotCount: Int32Array;
   /** Per hook: how many tables run before conntrack (raw at -300 does; the rest come after -200). */
   private readonly ctAfter: Int32Array;
-  /** Per hook, per table: the hook's built-in chain, and 1 when it holds no rules (only its policy to count). */
-  private readonly chainOf: Int32Array[];
-  private readonly empty: Uint8Array[];
   /**
    * Is connection tracking active in this namespace? The kernel registers conntrack's hooks per namespace only when
    * something needs it (nf_ct_netns_get: NAT targets, conntrack/state matches, CONNMARK, CT); without it packets
@@ -169,15 +179,26 @@ export class NetfilterPath extends HookPath {
     super();
     this.tracking = conntrack !== null || usesConntrack(rules);
     this.ctNatDone = typeof conntrack?.natDone === "function";
-    this.onHook = (["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"] as HookName[]).map((h) =>
+    const onHook = (["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"] as HookName[]).map((h) =>
       tablesOnHook(h).map((n) => rules.byName[n]).filter((t): t is CompiledTable => t !== undefined),
     );
-    this.isNat = this.onHook.map((ts) => Uint8Array.from(ts, (t) => (t.name === "nat" ? 1 : 0)));
-    this.ctAfter = Int32Array.from(this.onHook, (ts) => ts.filter((t) => t.name === "raw").length);
-    this.chainOf = this.onHook.map((ts, h) => Int32Array.from(ts, (t) => t.hookChain[h]!));
-    this.empty = this.onHook.map((ts, h) =>
-      Uint8Array.from(ts, (t) => (t.chainStart[t.hookChain[h]!] === t.chainEnd[t.hookChain[h]!] ? 1 : 0)),
-    );
+    this.slotTable = [];
+    this.slotChain = new Int32Array(onHook.length * SLOTS);
+    this.slotKind = new Uint8Array(onHook.length * SLOTS);
+    this.slotCount = Int32Array.from(onHook, (ts) => ts.length);
+    onHook.forEach((ts, h) => {
+      if (ts.length > SLOTS) throw new Error(`netfilter: ${ts.length} tables on one hook`);
+      for (let k = 0; k < SLOTS; k++) {
+        const t = ts[k] ?? ts[0]!;
+        const s = h * SLOTS + k;
+        this.slotTable[s] = t;
+        if (k >= ts.length) continue;
+        const chain = t.hookChain[h]!;
+        this.slotChain[s] = chain;
+        this.slotKind[s] = (t.name === "nat" ? SLOT_NAT : 0) | (t.chainStart[chain] === t.chainEnd[chain] ? SLOT_EMPTY : 0);
+      }
+    });
+    this.ctAfter = Int32Array.from(onHook, (ts) => ts.filter((t) => t.name === "raw").length);
   }
 
   /**
@@ -186,26 +207,23 @@ export class NetfilterPath extends HookPath {
    * only counts its policy (the kernel still runs it: the underflow rule's counters move), done here inline.
    */
   hook(hook: number, p: PacketState, out: PathResult): boolean {
-    const tables = this.onHook[hook]!;
-    const isNat = this.isNat[hook]!;
-    const empty = this.empty[hook]!;
-    const chainOf = this.chainOf[hook]!;
     const r = this.result;
     out.hook = hook;
-    const ctHook = hook === 0 /* PREROUTING */ || hook === 3 /* OUTPUT */;
-    const ctAt = ctHook ? this.ctAfter[hook]! : -1;
-    const n = tables.length;
+    const ctAt = hook === 0 /* PREROUTING */ || hook === 3 /* OUTPUT */ ? this.ctAfter[hook]! : -1;
+    const n = this.slotCount[hook]!;
+    const base = hook * 8; // SLOTS
     for (let k = 0; k < n; k++) {
       if (k === ctAt) this.conntrackIn(hook, p);
+      const kind = this.slotKind[base + k]!;
       // nat: only a connection's first packet is NATed by rules; later ones use the binding (applied by conntrack).
-      if (isNat[k] === 1 && this.natDone(hook, p)) continue;
-      const t = tables[k]!;
-      const chain = chainOf[k]!;
-      if (empty[k] === 1 && r.trace === null) {
+      if ((kind & 1 /* SLOT_NAT */) !== 0 && this.natDone(hook, p)) continue;
+      const t = this.slotTable[base + k]!;
+      const chain = this.slotChain[base + k]!;
+      if ((kind & 2 /* SLOT_EMPTY */) !== 0 && r.trace === null) {
         t.policyPackets[chain]!++;
         t.policyBytes[chain]! += p.len;
         if (t.chainPolicy[chain] === 0) {
-          out.verdict = r.verdict = NF_DROP;
+          out.verdict = r.verdict = 0 /* NF_DROP */;
           out.rejectWith = r.rejectWith = -1;
           return false;
         }
@@ -213,7 +231,7 @@ export class NetfilterPath extends HookPath {
       }
       r.resetVerdict();
       evalChain(t, chain, p, this.env, r);
-      if (r.verdict !== NF_ACCEPT) {
+      if (r.verdict !== 1 /* NF_ACCEPT */) {
         out.verdict = r.verdict;
         out.rejectWith = r.rejectWith;
         return false;
@@ -225,18 +243,18 @@ export class NetfilterPath extends HookPath {
   }
 
   private natDone(hook: number, p: PacketState): boolean {
-    if (this.reentry) return true;
-    if (this.ctNatDone) return this.conntrack!.natDone!(hook);
+    if (this.reentry === true) return true;
+    if (this.ctNatDone === true) return this.conntrack!.natDone!(hook);
     return (p.ctState & CtState.NEW) === 0;
   }
 
   private conntrackIn(hook: number, p: PacketState): void {
-    if (p.ctState === 256 /* CtState.UNTRACKED */ || this.reentry) return;
-    if (!this.tracking) {
+    if (p.ctState === 256 /* CtState.UNTRACKED */ || this.reentry === true) return;
+    if (this.tracking === false) {
       p.ctState = CtState.INVALID;
       return;
     }
-    if (this.conntrack) this.conntrack.in(hook, p);
+    if (this.conntrack !== null) this.conntrack.in(hook, p);
     else p.setOrigFromPacket();
   }
 

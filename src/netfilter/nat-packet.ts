@@ -13,6 +13,10 @@ import { IPS_DST_NAT, IPS_NAT_DONE_MASK, IPS_NAT_MASK, IPS_SRC_NAT } from "./con
 import { NF_NAT_MANIP_SRC } from "./nat.js";
 import { ICMP_REDIRECT, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, invertPorts } from "./tuple.js";
 
+if (NF_NAT_MANIP_SRC !== 0 || IPPROTO_TCP !== 6 || IPPROTO_UDP !== 17 || IPPROTO_ICMP !== 1) {
+  throw new Error("netfilter/nat-packet.ts: literal manip type or protocol numbers out of step with nat.ts / tuple.ts");
+}
+
 /** icmp_manip_pkt rewrites the id of queries only. */
 function icmpIsQuery(type: number): boolean {
   return type === 0 || type === 8 || type === 13 || type === 14 || type === 15 || type === 16 || type === 17 || type === 18;
@@ -25,28 +29,30 @@ function icmpIsQuery(type: number): boolean {
  * on the call. Returns false when the L4 header is too short to rewrite.
  */
 export function manipPkt(buf: Uint8Array, iph: number, end: number, ct: Conntrack, node: number, invert: boolean, maniptype: number): boolean {
-  const tsrc = invert ? ct.tDst[node]! : ct.tSrc[node]!;
-  const tdst = invert ? ct.tSrc[node]! : ct.tDst[node]!;
-  const tports = invert ? invertPorts(ct.tProto[node]!, ct.tPorts[node]!) : ct.tPorts[node]!;
+  const isSrc = maniptype === 0 /* NF_NAT_MANIP_SRC */;
+  // The target tuple's address on this manip's side (inverted: the other side of the node's tuple).
+  const newIp = isSrc === invert ? ct.tDst[node]! : ct.tSrc[node]!;
   const ihl = (buf[iph]! & 15) * 4;
   const proto = buf[iph + 9]!;
   const hdroff = iph + ihl;
   const avail = end - hdroff;
-  const isSrc = maniptype === NF_NAT_MANIP_SRC;
-  const oldIp = get32(buf, isSrc ? iph + 12 : iph + 16);
-  const newIp = isSrc ? tsrc : tdst;
-  if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
+  const ipOff = isSrc ? iph + 12 : iph + 16;
+  // Byte reads and writes written out (per packet; the helpers are not always inlined this deep).
+  const oldIp = ((buf[ipOff]! << 24) | (buf[ipOff + 1]! << 16) | (buf[ipOff + 2]! << 8) | buf[ipOff + 3]!) >>> 0;
+  if (proto === 6 /* IPPROTO_TCP */ || proto === 17 /* IPPROTO_UDP */) {
     if (avail < 8) return false;
     const portOff = isSrc ? hdroff : hdroff + 2;
-    const oldPort = get16(buf, portOff);
-    const newPort = isSrc ? tports >>> 16 : tports & 0xffff;
-    if (proto === IPPROTO_TCP) {
+    const oldPort = (buf[portOff]! << 8) | buf[portOff + 1]!;
+    // invertPorts for TCP/UDP swaps the two ports: the source port of the inverted tuple is the node's destination port.
+    const ports = ct.tPorts[node]!;
+    const newPort = isSrc === invert ? ports & 0xffff : ports >>> 16;
+    if (proto === 6 /* IPPROTO_TCP */) {
       // An inner header quoted by an ICMP error may stop after 8 bytes: then only the port changes.
       if (avail >= 20) {
-        let check = get16(buf, hdroff + 16);
-        check = csumReplace32(check, oldIp, newIp);
-        check = csumReplace16(check, oldPort, newPort);
-        set16(buf, hdroff + 16, check);
+        const c = hdroff + 16;
+        const check = csumReplace16(csumReplace32((buf[c]! << 8) | buf[c + 1]!, oldIp, newIp), oldPort, newPort);
+        buf[c] = check >>> 8;
+        buf[c + 1] = check & 255;
       }
     } else {
       let check = get16(buf, hdroff + 6);
@@ -56,10 +62,12 @@ export function manipPkt(buf: Uint8Array, iph: number, end: number, ct: Conntrac
         set16(buf, hdroff + 6, check === 0 ? 0xffff : check);
       }
     }
-    set16(buf, portOff, newPort);
-  } else if (proto === IPPROTO_ICMP) {
+    buf[portOff] = newPort >>> 8;
+    buf[portOff + 1] = newPort & 255;
+  } else if (proto === 1 /* IPPROTO_ICMP */) {
     if (avail < 8) return false;
     if (icmpIsQuery(buf[hdroff]!)) {
+      const tports = invert ? invertPorts(ct.tProto[node]!, ct.tPorts[node]!) : ct.tPorts[node]!;
       const oldId = get16(buf, hdroff + 4);
       const newId = tports >>> 16;
       set16(buf, hdroff + 2, csumReplace16(get16(buf, hdroff + 2), oldId, newId));
@@ -67,8 +75,13 @@ export function manipPkt(buf: Uint8Array, iph: number, end: number, ct: Conntrac
     }
   }
   // L3: the address and the header checksum.
-  set16(buf, iph + 10, csumReplace32(get16(buf, iph + 10), oldIp, newIp));
-  set32(buf, isSrc ? iph + 12 : iph + 16, newIp);
+  const ipCheck = csumReplace32((buf[iph + 10]! << 8) | buf[iph + 11]!, oldIp, newIp);
+  buf[iph + 10] = ipCheck >>> 8;
+  buf[iph + 11] = ipCheck & 255;
+  buf[ipOff] = newIp >>> 24;
+  buf[ipOff + 1] = (newIp >>> 16) & 255;
+  buf[ipOff + 2] = (newIp >>> 8) & 255;
+  buf[ipOff + 3] = newIp & 255;
   return true;
 }
 
@@ -91,19 +104,6 @@ export function natPacket(ct: Conntrack, ref: number, maniptype: number, buf: Ui
   const other = i * 2 + (dir ^ 1);
   const end = l3off + get16(buf, l3off + 2);
   return manipPkt(buf, l3off, end, ct, other, true, maniptype);
-}
-
-/**
- * Would natPacket(ct, ref, maniptype, ...) rewrite this packet? The connection's NAT status bit for this manip and
- * direction (RELATED ICMP errors: always, their translation decides). Lets callers skip re-reading the bytes.
- */
-export function natManips(ct: Conntrack, ref: number, maniptype: number): boolean {
-  if (ref < 0) return false;
-  const ctinfo = ref & 7;
-  if (ctinfo === IP_CT_RELATED || ctinfo === IP_CT_RELATED_REPLY) return true;
-  let statusbit = maniptype === NF_NAT_MANIP_SRC ? IPS_SRC_NAT : IPS_DST_NAT;
-  if (ctDir(ref) === 1) statusbit ^= IPS_NAT_MASK;
-  return (ct.status[ref >>> 3]! & statusbit) !== 0;
 }
 
 /**

@@ -1,6 +1,5 @@
 // The numeric view of one packet that rule evaluation reads: filled once per packet (from bytes or by hand),
 // reused for every packet. No strings, no objects per packet: interfaces are ifindexes, ct state is a bit.
-import { get16, get32 } from "../packet/checksum.js";
 import { CtState } from "./ctstate.js";
 
 /** physdev bits (skb->nf_bridge): the packet came in / goes out through a bridge port, or is bridged. */
@@ -65,20 +64,22 @@ export class PacketState {
     if (end - off < 20 || buf[off]! >> 4 !== 4) return false;
     const ihl = (buf[off]! & 15) * 4;
     if (ihl < 20 || end - off < ihl) return false;
-    this.len = get16(buf, off + 2);
-    this.proto = buf[off + 9]!;
-    this.src = get32(buf, off + 12);
-    this.dst = get32(buf, off + 16);
-    const fragOff = get16(buf, off + 6) & 0x1fff;
-    this.frag = fragOff !== 0 ? 1 : 0;
+    // Byte reads written out (once per packet; get16/get32 are not always inlined).
+    this.len = (buf[off + 2]! << 8) | buf[off + 3]!;
+    const proto = buf[off + 9]!;
+    this.proto = proto;
+    this.src = ((buf[off + 12]! << 24) | (buf[off + 13]! << 16) | (buf[off + 14]! << 8) | buf[off + 15]!) >>> 0;
+    this.dst = ((buf[off + 16]! << 24) | (buf[off + 17]! << 16) | (buf[off + 18]! << 8) | buf[off + 19]!) >>> 0;
+    const frag = (buf[off + 6]! & 0x1f) !== 0 || buf[off + 7]! !== 0 ? 1 : 0; // fragment offset != 0
+    this.frag = frag;
     this.sport = this.dport = this.tcpFlags = this.icmpType = this.icmpCode = 0;
     const l4 = off + ihl;
-    if (this.frag) return true;
-    if ((this.proto === 6 || this.proto === 17 || this.proto === 132) && end - l4 >= 4) {
-      this.sport = get16(buf, l4);
-      this.dport = get16(buf, l4 + 2);
-      if (this.proto === 6 && end - l4 >= 14) this.tcpFlags = buf[l4 + 13]! & 0x3f;
-    } else if (this.proto === 1 && end - l4 >= 2) {
+    if (frag) return true;
+    if ((proto === 6 || proto === 17 || proto === 132) && end - l4 >= 4) {
+      this.sport = (buf[l4]! << 8) | buf[l4 + 1]!;
+      this.dport = (buf[l4 + 2]! << 8) | buf[l4 + 3]!;
+      if (proto === 6 && end - l4 >= 14) this.tcpFlags = buf[l4 + 13]! & 0x3f;
+    } else if (proto === 1 && end - l4 >= 2) {
       this.icmpType = buf[l4]!;
       this.icmpCode = buf[l4 + 1]!;
     }

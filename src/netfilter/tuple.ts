@@ -111,20 +111,39 @@ export const TUPLE_FRAGMENT = 3;
  * The IP total length bounds the datagram (trailing Ethernet padding is not L4 payload).
  */
 export function readTuple(buf: Uint8Array, l3off: number, len: number, t: TupleScratch): number {
-  if (len < 20 || buf[l3off]! >>> 4 !== 4) return TUPLE_NOT_IPV4;
-  const ihl = (buf[l3off]! & 15) * 4;
-  const total = get16(buf, l3off + 2);
+  if (len < 20) return TUPLE_NOT_IPV4;
+  const v = buf[l3off]!;
+  if (v >>> 4 !== 4) return TUPLE_NOT_IPV4;
+  const ihl = (v & 15) * 4;
+  // Byte reads written out (per packet; get16/get32 are not always inlined this deep).
+  const total = (buf[l3off + 2]! << 8) | buf[l3off + 3]!;
   if (ihl < 20 || total < ihl || total > len) return TUPLE_TRUNCATED;
   // kernel: nf_defrag_ipv4 reassembles before conntrack sees the packet; this model expects whole datagrams.
-  if ((get16(buf, l3off + 6) & 0x3fff) !== 0) return TUPLE_FRAGMENT;
+  if ((buf[l3off + 6]! & 0x3f) !== 0 || buf[l3off + 7]! !== 0) return TUPLE_FRAGMENT;
   t.buf = buf;
   t.l3off = l3off;
-  t.proto = buf[l3off + 9]!;
-  t.src = get32(buf, l3off + 12);
-  t.dst = get32(buf, l3off + 16);
-  t.l4off = l3off + ihl;
-  t.l4len = total - ihl;
-  return readL4(buf, t, t.l4len);
+  const proto = buf[l3off + 9]!;
+  t.proto = proto;
+  t.src = ((buf[l3off + 12]! << 24) | (buf[l3off + 13]! << 16) | (buf[l3off + 14]! << 8) | buf[l3off + 15]!) >>> 0;
+  t.dst = ((buf[l3off + 16]! << 24) | (buf[l3off + 17]! << 16) | (buf[l3off + 18]! << 8) | buf[l3off + 19]!) >>> 0;
+  const o = l3off + ihl;
+  const l4len = total - ihl;
+  t.l4off = o;
+  t.l4len = l4len;
+  if (proto === 6 /* IPPROTO_TCP */) {
+    // readL4's TCP case, inline for the common packet.
+    if (l4len < 8) return TUPLE_TRUNCATED;
+    t.ports = ((buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!) >>> 0;
+    if (l4len >= 20) {
+      t.seq = ((buf[o + 4]! << 24) | (buf[o + 5]! << 16) | (buf[o + 6]! << 8) | buf[o + 7]!) >>> 0;
+      t.ack = ((buf[o + 8]! << 24) | (buf[o + 9]! << 16) | (buf[o + 10]! << 8) | buf[o + 11]!) >>> 0;
+      t.doff = (buf[o + 12]! >>> 4) * 4;
+      t.tcpFlags = buf[o + 13]!;
+      t.win = (buf[o + 14]! << 8) | buf[o + 15]!;
+    }
+    return TUPLE_OK;
+  }
+  return readL4(buf, t, l4len);
 }
 
 /** The L4 part from `t.l4off`, with `avail` bytes present (an ICMP error quotes only 8 bytes of L4). */
