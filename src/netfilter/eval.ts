@@ -105,12 +105,17 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
   const scan = t.scan;
   const STACK = t.stack;
   for (;;) {
-    // Tight scan: skip rules whose addresses cannot match (most rules, for most packets). Each skipped rule
-    // still counts as evaluated, as the kernel reads it.
+    // Tight scan: skip rules whose addresses cannot match (most rules, for most packets), and candidates whose ctstate
+    // test fails (pure, so its place among the rule's tests does not matter: for established packets most of
+    // kube-proxy's rules end here, `--ctstate NEW`, without leaving the scan). Each skipped rule still counts as
+    // evaluated, as the kernel reads it.
     const i0 = i;
     while (i < end) {
       const a = i << 2;
-      if ((((ps & scan[a + 1]!) ^ scan[a]!) | ((pd & scan[a + 3]!) ^ scan[a + 2]!)) === 0) break;
+      if ((((ps & scan[a + 1]!) ^ scan[a]!) | ((pd & scan[a + 3]!) ^ scan[a + 2]!)) === 0) {
+        const g = ip[(i << 4) + 8 /* R.GUARD */]!;
+        if (g === 0 || ((p.ctState & g) !== 0) !== ((g & 0x40000000 /* CT_GUARD_INV */) !== 0)) break;
+      }
       i++;
     }
     n += i - i0;
@@ -141,10 +146,6 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
         continue;
       }
     }
-    // The rule's ctstate test first (pure, so its place among the rule's tests does not matter): for established
-    // packets most of kube-proxy's rules end here (`--ctstate NEW`), without the match program.
-    const g = ip[o + 8 /* R.GUARD */]!;
-    if (g !== 0 && ((p.ctState & g) !== 0) === ((g & 0x40000000 /* CT_GUARD_INV */) !== 0)) { i++; continue; }
     if (f & 864 /* SLOW_IP */) {
       if (f & 32 /* HAS_PROTO */ && ((p.proto === ip[o + 4 /* IP.PROTO */]!) === ((f & 16 /* INV_PROTO */) !== 0))) { i++; continue; }
       if (f & 256 /* HAS_IIF */ && ((t.ifMatch[ip[o + 6 /* IP.IIF */]!]![p.iif] === 1) === ((f & 4 /* INV_IIF */) !== 0))) { i++; continue; }

@@ -63,7 +63,7 @@ function setup(text: string) {
     }
     return { v, rules, out, p };
   };
-  return { send, compiled };
+  return { send, compiled, path };
 }
 
 const FILTER = `*filter
@@ -131,6 +131,29 @@ describe("filter INPUT walk", () => {
     expect(t.packets[t.chainStart[ssh]!]).toBe(1);
     expect(t.packets[t.chainStart[ssh]! + 1]).toBe(1);
     expect(t.policyPackets[input]).toBe(1);
+  });
+
+  it("a ctstate test sees NOTRACK from an earlier rule of the same walk; the rules it rejects count as evaluated, not hit", () => {
+    const { send, path } = setup(`*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p udp -m udp --dport 53 -j NOTRACK
+-A PREROUTING -m conntrack --ctstate NEW -j MARK --set-xmark 0x1/0xffffffff
+-A PREROUTING -m conntrack --ctstate UNTRACKED -j MARK --set-xmark 0x2/0xffffffff
+-A PREROUTING -m conntrack ! --ctstate UNTRACKED -j MARK --set-xmark 0x4/0xffffffff
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+COMMIT
+`);
+    const before = path.result.rulesEvaluated;
+    const dns = send("udp 10.0.0.1:5 -> 192.168.0.2:53 iif eth0");
+    expect(dns.rules).toEqual(["raw PREROUTING 1", "raw PREROUTING 3", "raw PREROUTING policy", "filter INPUT policy"]);
+    expect(dns.p.mark).toBe(2);
+    expect(dns.p.ctState).toBe(CtState.UNTRACKED);
+    expect(path.result.rulesEvaluated - before).toBe(4);
   });
 });
 
