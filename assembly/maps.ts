@@ -87,6 +87,53 @@ declare function __map_create(type: u32, key_size: u32, value_size: u32, max_ent
 }
 
 /**
+ * memory.copy for keys and values: up to 64 bytes in straight-line loads and stores (memory.copy is a call out
+ * of the engine's compiled code, several ns each), whole 8-byte words with an overlapping last one. No loops, so
+ * the write phase of an update stays loop-free. `dst` and `src` do not overlap.
+ */
+// @ts-ignore: decorator
+@inline function copy_small(dst: usize, src: usize, n: u32): void {
+  if (n > 64) {
+    memory.copy(dst, src, n);
+  } else if (n >= 8) {
+    // Words at 0, 8, .. cover the first half, words ending at n the last: [0, n) whatever n in 8..64.
+    const t = <usize>n - 8;
+    const a = load<u64>(src);
+    const z = load<u64>(src + t);
+    if (n > 16) {
+      const b = load<u64>(src, 8);
+      const y = load<u64>(src + t - 8);
+      if (n > 32) {
+        const c = load<u64>(src, 16);
+        const d = load<u64>(src, 24);
+        const x = load<u64>(src + t - 16);
+        const w = load<u64>(src + t - 24);
+        store<u64>(dst, c, 16);
+        store<u64>(dst, d, 24);
+        store<u64>(dst + t - 16, x);
+        store<u64>(dst + t - 24, w);
+      }
+      store<u64>(dst, b, 8);
+      store<u64>(dst + t - 8, y);
+    }
+    store<u64>(dst, a);
+    store<u64>(dst + t, z);
+  } else if (n >= 4) {
+    const a = load<u32>(src);
+    const z = load<u32>(src + <usize>n - 4);
+    store<u32>(dst, a);
+    store<u32>(dst + <usize>n - 4, z);
+  } else if (n >= 2) {
+    const a = load<u16>(src);
+    const z = load<u16>(src + <usize>n - 2);
+    store<u16>(dst, a);
+    store<u16>(dst + <usize>n - 2, z);
+  } else if (n == 1) {
+    store<u8>(dst, load<u8>(src));
+  }
+}
+
+/**
  * htab_map_hash(): jhash2 over the words when the key size is a multiple of 4 (as the kernel does), else jhash.
  * The key sizes maps use most (4, 8, 12, 16 bytes) are unrolled without the loop; same values as jhash2.
  */
@@ -202,7 +249,7 @@ function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32
   const lru = is_lru(type);
   if (found != 0) {
     if (flags == BPF_NOEXIST) return -EEXIST;
-    memory.copy(elem_addr(map, found) + value_off(map) + (is_percpu(type) ? this_cpu_slot(map) : 0), value, vs);
+    copy_small(elem_addr(map, found) + value_off(map) + (is_percpu(type) ? this_cpu_slot(map) : 0), value, vs);
     if (lru) lru_touch(map, found);
     return 0;
   }
@@ -226,8 +273,8 @@ function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32
   }
   const vo = value_off(map);
   if (is_percpu(type)) memory.fill(e + vo, 0, <usize>load<u32>(map, M_ELEM_SIZE) - vo); // pcpu_init_value
-  memory.copy(e + E_KEY, key, ks);
-  memory.copy(e + vo + (is_percpu(type) ? this_cpu_slot(map) : 0), value, vs);
+  copy_small(e + E_KEY, key, ks);
+  copy_small(e + vo + (is_percpu(type) ? this_cpu_slot(map) : 0), value, vs);
   const bucket = load<u32>(map, M_BUCKETS) + ((h & (load<u32>(map, M_N_BUCKETS) - 1)) << 2);
   store<u32>(e, h & HASH_MASK, E_HASH);
   store<u32>(e, load<u32>(bucket), E_NEXT);
@@ -340,7 +387,7 @@ export function map_update_elem(map: MapRef, key: usize, value: usize, flags: u6
     if (i >= load<u32>(map, M_MAX_ENTRIES)) return -E2BIG;
     if (flags == BPF_NOEXIST) return -EEXIST; // every array element always exists
     const slot = type == BPF_MAP_TYPE_PERCPU_ARRAY ? this_cpu_slot(map) : 0;
-    memory.copy(load<u32>(map, M_ELEMS) + <usize>i * load<u32>(map, M_ELEM_SIZE) + slot, value, load<u32>(map, M_VALUE_SIZE));
+    copy_small(load<u32>(map, M_ELEMS) + <usize>i * load<u32>(map, M_ELEM_SIZE) + slot, value, load<u32>(map, M_VALUE_SIZE));
     return 0;
   }
   if (type == BPF_MAP_TYPE_LPM_TRIE) return lpm_update(map, key, value, flags);

@@ -264,3 +264,50 @@ describe("lookup counter (BpfMap.lookups)", () => {
     expect((lru.lookups - b) >>> 0).toBe(2);
   });
 });
+
+describe("program updates copy keys and values of any size exactly", () => {
+  // The SDK copies keys and values up to 64 bytes in straight-line word loads and stores (overlapping words at
+  // the end), larger ones with memory.copy: every size must land byte for byte, and nothing around it may change.
+  const sizes = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 20, 23, 24, 25, 31, 32, 33, 39, 40, 41, 48, 56, 63, 64, 65, 72];
+  it.each(sizes)("key and value of %i bytes: insert, then replace", async (n) => {
+    const k = new BpfKernel();
+    const src = `import { __sk_buff, BPF_ANY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, map_update_elem, TC_ACT_OK } from "tcbox";
+// @ts-ignore: decorator
+@external("tcbox", "map_create")
+declare function map_create(type: u32, ks: u32, vs: u32, max: u32, flags: u32, name: string, pinning: u32, kt: string, vt: string): usize;
+const H = map_create(BPF_MAP_TYPE_HASH, ${n}, ${n}, 4, 0, "sized_hash", 0, "", "");
+const A = map_create(BPF_MAP_TYPE_ARRAY, 4, ${n}, 2, 0, "sized_array", 0, "", "");
+const idx = memory.data(4);
+export function cls_main(skb: __sk_buff): i32 {
+  const p = <usize>skb.data + 42; // the UDP payload: key bytes, then value bytes
+  map_update_elem(H, p, p + ${n}, BPF_ANY);
+  store<u32>(idx, 1);
+  map_update_elem(A, idx, p + ${n}, BPF_ANY);
+  return TC_ACT_OK;
+}
+`;
+    const obj = await k.load("programs/examples/sized.ts", { name: `sized${n}.ts`, source: src });
+    const prog = obj.program();
+    const h = obj.map("sized_hash");
+    const a = obj.map("sized_array");
+    for (const round of [1, 2]) {
+      const payload = new Uint8Array(2 * n);
+      for (let i = 0; i < n; i++) payload[i] = (i * 7 + 1) & 255;
+      for (let i = 0; i < n; i++) payload[n + i] = (i * 13 + round * 5 + 3) & 255 || 1;
+      const pkt = buildUdp({ src: "10.0.0.1", dst: "10.0.0.2", sport: 1, dport: 2, payload });
+      expect(prog.run(pkt).retval).toBe(0);
+      const key = payload.slice(0, n);
+      const want = payload.slice(n);
+      expect([...h.entries()].map(([kk, v]) => [[...kk], [...v]])).toEqual([[[...key], [...want]]]);
+      const idx1 = new Uint8Array([1, 0, 0, 0]);
+      expect([...a.lookup(idx1)!]).toEqual([...want]);
+      expect(a.lookup(new Uint8Array(4))!.every((b) => b === 0)).toBe(true); // slot 0 untouched
+      // The bytes between the end of the value and the next 8-byte boundary (the element's padding) stay zero.
+      const v = a.valueAddr(idx1);
+      const end = v + ((n + 7) & ~7);
+      expect(k.mem.u8.subarray(v + n, end).every((b) => b === 0)).toBe(true);
+      const e = h.valueAddr(key);
+      expect(k.mem.u8.subarray(e + n, e + ((n + 7) & ~7)).every((b) => b === 0)).toBe(true);
+    }
+  });
+});
