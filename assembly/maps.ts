@@ -296,11 +296,29 @@ function htab_delete(map: usize, key: usize, type: u32): i32 {
   return 0;
 }
 
-/** Copy an LPM key to the scratch area with the data masked to `plen` bits; returns the scratch address. */
+/** The first plen - bit prefix bits of the 4 data bytes from data bit `bit`, as a little-endian word load sees them. */
+// @ts-ignore: decorator
+@inline function lpm_word_mask(plen: u32, bit: u32): u32 {
+  if (plen >= bit + 32) return 0xffffffff;
+  if (plen <= bit) return 0;
+  return bswap<u32>(0xffffffff << (32 - (plen - bit)));
+}
+
+/**
+ * Copy an LPM key to the scratch area with the data masked to `plen` bits; returns the scratch address. Whole
+ * words where it can (the lookup reads the key as words: bytes written one by one would stall those loads).
+ */
 function lpm_mask(key: usize, ks: u32, plen: u32): usize {
   const k = CB_SCRATCH;
+  if (ks == 8) {
+    // IPv4: prefix length and one word of data, in one store.
+    store<u64>(k, <u64>plen | (<u64>(load<u32>(key, 4) & lpm_word_mask(plen, 0)) << 32));
+    return k;
+  }
   store<u32>(k, plen);
-  for (let i: u32 = 4; i < ks; i++) {
+  let i: u32 = 4;
+  for (; i + 4 <= ks; i += 4) store<u32>(k + i, load<u32>(key + i) & lpm_word_mask(plen, (i - 4) << 3));
+  for (; i < ks; i++) {
     const bit = (i - 4) << 3;
     const b = load<u8>(key + i);
     store<u8>(k + i, plen >= bit + 8 ? b : plen <= bit ? 0 : b & <u8>(0xff00 >> (plen - bit)));
