@@ -87,6 +87,53 @@ declare function __map_create(type: u32, key_size: u32, value_size: u32, max_ent
 }
 
 /**
+ * memory.copy for keys and values: up to 64 bytes in straight-line loads and stores (memory.copy is a call out
+ * of the engine's compiled code, several ns each), whole 8-byte words with an overlapping last one. No loops, so
+ * the write phase of an update stays loop-free. `dst` and `src` do not overlap.
+ */
+// @ts-ignore: decorator
+@inline function copy_small(dst: usize, src: usize, n: u32): void {
+  if (n > 64) {
+    memory.copy(dst, src, n);
+  } else if (n >= 8) {
+    // Words at 0, 8, .. cover the first half, words ending at n the last: [0, n) whatever n in 8..64.
+    const t = <usize>n - 8;
+    const a = load<u64>(src);
+    const z = load<u64>(src + t);
+    if (n > 16) {
+      const b = load<u64>(src, 8);
+      const y = load<u64>(src + t - 8);
+      if (n > 32) {
+        const c = load<u64>(src, 16);
+        const d = load<u64>(src, 24);
+        const x = load<u64>(src + t - 16);
+        const w = load<u64>(src + t - 24);
+        store<u64>(dst, c, 16);
+        store<u64>(dst, d, 24);
+        store<u64>(dst + t - 16, x);
+        store<u64>(dst + t - 24, w);
+      }
+      store<u64>(dst, b, 8);
+      store<u64>(dst + t - 8, y);
+    }
+    store<u64>(dst, a);
+    store<u64>(dst + t, z);
+  } else if (n >= 4) {
+    const a = load<u32>(src);
+    const z = load<u32>(src + <usize>n - 4);
+    store<u32>(dst, a);
+    store<u32>(dst + <usize>n - 4, z);
+  } else if (n >= 2) {
+    const a = load<u16>(src);
+    const z = load<u16>(src + <usize>n - 2);
+    store<u16>(dst, a);
+    store<u16>(dst + <usize>n - 2, z);
+  } else if (n == 1) {
+    store<u8>(dst, load<u8>(src));
+  }
+}
+
+/**
  * htab_map_hash(): jhash2 over the words when the key size is a multiple of 4 (as the kernel does), else jhash.
  * The key sizes maps use most (4, 8, 12, 16 bytes) are unrolled without the loop; same values as jhash2.
  */
@@ -114,8 +161,7 @@ declare function __map_create(type: u32, key_size: u32, value_size: u32, max_ent
 
 /** Index + 1 of the element holding `key` in the chain of hash `h`, 0 if absent. */
 // @ts-ignore: decorator
-@inline function htab_find(map: usize, key: usize, h: u32): u32 {
-  const ks = load<u32>(map, M_KEY_SIZE);
+@inline function htab_find(map: usize, key: usize, h: u32, ks: u32 = load<u32>(map, M_KEY_SIZE)): u32 {
   let idx = load<u32>(load<u32>(map, M_BUCKETS) + ((h & (load<u32>(map, M_N_BUCKETS) - 1)) << 2));
   while (idx != 0) {
     const e = elem_addr(map, idx);
@@ -202,7 +248,7 @@ function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32
   const lru = is_lru(type);
   if (found != 0) {
     if (flags == BPF_NOEXIST) return -EEXIST;
-    memory.copy(elem_addr(map, found) + value_off(map) + (is_percpu(type) ? this_cpu_slot(map) : 0), value, vs);
+    copy_small(elem_addr(map, found) + value_off(map) + (is_percpu(type) ? this_cpu_slot(map) : 0), value, vs);
     if (lru) lru_touch(map, found);
     return 0;
   }
@@ -226,8 +272,8 @@ function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32
   }
   const vo = value_off(map);
   if (is_percpu(type)) memory.fill(e + vo, 0, <usize>load<u32>(map, M_ELEM_SIZE) - vo); // pcpu_init_value
-  memory.copy(e + E_KEY, key, ks);
-  memory.copy(e + vo + (is_percpu(type) ? this_cpu_slot(map) : 0), value, vs);
+  copy_small(e + E_KEY, key, ks);
+  copy_small(e + vo + (is_percpu(type) ? this_cpu_slot(map) : 0), value, vs);
   const bucket = load<u32>(map, M_BUCKETS) + ((h & (load<u32>(map, M_N_BUCKETS) - 1)) << 2);
   store<u32>(e, h & HASH_MASK, E_HASH);
   store<u32>(e, load<u32>(bucket), E_NEXT);
@@ -250,11 +296,29 @@ function htab_delete(map: usize, key: usize, type: u32): i32 {
   return 0;
 }
 
-/** Copy an LPM key to the scratch area with the data masked to `plen` bits; returns the scratch address. */
+/** The first plen - bit prefix bits of the 4 data bytes from data bit `bit`, as a little-endian word load sees them. */
+// @ts-ignore: decorator
+@inline function lpm_word_mask(plen: u32, bit: u32): u32 {
+  if (plen >= bit + 32) return 0xffffffff;
+  if (plen <= bit) return 0;
+  return bswap<u32>(0xffffffff << (32 - (plen - bit)));
+}
+
+/**
+ * Copy an LPM key to the scratch area with the data masked to `plen` bits; returns the scratch address. Whole
+ * words where it can (the lookup reads the key as words: bytes written one by one would stall those loads).
+ */
 function lpm_mask(key: usize, ks: u32, plen: u32): usize {
   const k = CB_SCRATCH;
+  if (ks == 8) {
+    // IPv4: prefix length and one word of data, in one store.
+    store<u64>(k, <u64>plen | (<u64>(load<u32>(key, 4) & lpm_word_mask(plen, 0)) << 32));
+    return k;
+  }
   store<u32>(k, plen);
-  for (let i: u32 = 4; i < ks; i++) {
+  let i: u32 = 4;
+  for (; i + 4 <= ks; i += 4) store<u32>(k + i, load<u32>(key + i) & lpm_word_mask(plen, (i - 4) << 3));
+  for (; i < ks; i++) {
     const bit = (i - 4) << 3;
     const b = load<u8>(key + i);
     store<u8>(k + i, plen >= bit + 8 ? b : plen <= bit ? 0 : b & <u8>(0xff00 >> (plen - bit)));
@@ -303,12 +367,27 @@ function lpm_delete(map: usize, key: usize): i32 {
   return r;
 }
 
+/**
+ * htab_find(htab_hash()) with the key sizes maps use most (16, 12, 8, 4 bytes) as constants, so the hash and the
+ * key compare are specialised once per lookup instead of testing the size at every chain element.
+ */
+// @ts-ignore: decorator
+@inline function htab_lookup(map: usize, key: usize): u32 {
+  const ks = load<u32>(map, M_KEY_SIZE);
+  const seed = load<u32>(map, M_SEED);
+  if (ks == 16) return htab_find(map, key, htab_hash(key, 16, seed), 16);
+  if (ks == 12) return htab_find(map, key, htab_hash(key, 12, seed), 12);
+  if (ks == 8) return htab_find(map, key, htab_hash(key, 8, seed), 8);
+  if (ks == 4) return htab_find(map, key, htab_hash(key, 4, seed), 4);
+  return htab_find(map, key, htab_hash(key, ks, seed), ks);
+}
+
 /** bpf_map_lookup_elem(): address of the value for `key` (this CPU's slot for per-CPU maps), 0 if none. */
 export function map_lookup_elem(map: MapRef, key: usize): usize {
   store<u32>(map, load<u32>(map, M_LOOKUPS) + 1, M_LOOKUPS); // the call count, hit or miss (wraps)
   const type = load<u32>(map, M_TYPE);
   if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
-    const idx = htab_find(map, key, htab_hash(key, load<u32>(map, M_KEY_SIZE), load<u32>(map, M_SEED)));
+    const idx = htab_lookup(map, key);
     if (idx == 0) return 0;
     if (is_lru(type)) lru_set_ref(map, idx);
     return elem_addr(map, idx) + value_off(map) + (is_percpu(type) ? this_cpu_slot(map) : 0);
@@ -340,7 +419,7 @@ export function map_update_elem(map: MapRef, key: usize, value: usize, flags: u6
     if (i >= load<u32>(map, M_MAX_ENTRIES)) return -E2BIG;
     if (flags == BPF_NOEXIST) return -EEXIST; // every array element always exists
     const slot = type == BPF_MAP_TYPE_PERCPU_ARRAY ? this_cpu_slot(map) : 0;
-    memory.copy(load<u32>(map, M_ELEMS) + <usize>i * load<u32>(map, M_ELEM_SIZE) + slot, value, load<u32>(map, M_VALUE_SIZE));
+    copy_small(load<u32>(map, M_ELEMS) + <usize>i * load<u32>(map, M_ELEM_SIZE) + slot, value, load<u32>(map, M_VALUE_SIZE));
     return 0;
   }
   if (type == BPF_MAP_TYPE_LPM_TRIE) return lpm_update(map, key, value, flags);

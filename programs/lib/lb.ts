@@ -18,22 +18,25 @@ const aff_val = changetype<lb_affinity_val>(memory.data(offsetof<lb_affinity_val
 const match_key = changetype<lb_affinity_match>(memory.data(offsetof<lb_affinity_match>()));
 const rev_tuple = changetype<ipv4_ct_tuple>(memory.data(offsetof<ipv4_ct_tuple>()));
 
+// Keys are written as whole words (lb4_key: address (0), dport (4), backend_slot (6), proto (8), scope (9),
+// pad (10)), as lib/conntrack.ts writes tuples: the map helpers read them as words, and a wide load of bytes
+// written by narrower stores stalls on the store buffer.
+
 /** lb4_lookup_service(): the frontend {address, dport, proto} (slot 0), or null. */
 export function lb4_lookup_service(address: u32, dport: u16, proto: u8): lb4_service | null {
-  key.address = address;
-  key.dport = dport;
-  key.backend_slot = 0;
-  key.proto = proto;
-  key.scope = LB_LOOKUP_SCOPE_EXT;
-  key.pad = 0;
-  return map_lookup<lb4_service>(LB4_SERVICES_MAP, changetype<usize>(key));
+  const k = changetype<usize>(key);
+  store<u64>(k, <u64>address | (<u64>dport << 32)); // backend_slot 0
+  store<u32>(k, <u32>proto | (<u32>LB_LOOKUP_SCOPE_EXT << 8), 8); // pad 0
+  return map_lookup<lb4_service>(LB4_SERVICES_MAP, k);
 }
 
 /** Backend id in slot `slot` of the service last looked up (the key still holds its frontend). */
 function lb4_slot_backend_id(slot: u16): u32 {
-  key.backend_slot = slot;
-  const s = map_lookup<lb4_service>(LB4_SERVICES_MAP, changetype<usize>(key));
-  key.backend_slot = 0;
+  const k = changetype<usize>(key);
+  const frontend = load<u64>(k) & 0xffffffffffff;
+  store<u64>(k, frontend | (<u64>slot << 48));
+  const s = map_lookup<lb4_service>(LB4_SERVICES_MAP, k);
+  store<u64>(k, frontend);
   return s == null ? 0 : s.backend_id;
 }
 
@@ -59,20 +62,22 @@ export function lb4_select_backend_id(svc: lb4_service, saddr: u32, daddr: u32, 
   return lb4_slot_backend_id(slot);
 }
 
+/** lb4_affinity_key {client_ip (0), rev_nat_id (4), netns_cookie 0 (8), pad1 (9), pad2 (10)}, as whole words. */
+// @ts-ignore: decorator
+@inline function aff_key_set(client: u32, rev_nat_id: u32): void {
+  store<u64>(changetype<usize>(aff_key), <u64>client | (<u64>rev_nat_id << 32));
+  store<u32>(changetype<usize>(aff_key), 0, 8);
+}
+
 /**
  * lb4_affinity_backend_id_by_addr(): the backend this client used last for the service, if within the
  * timeout and still one of its backends (cilium_lb_affinity_match); else 0 (and the stale entry is ignored).
  */
 export function lb4_affinity_backend_id(svc: lb4_service, client: u32, now: u32): u32 {
-  aff_key.client_ip = client;
-  aff_key.rev_nat_id = svc.rev_nat_index;
-  aff_key.netns_cookie = 0;
-  aff_key.pad1 = 0;
-  aff_key.pad2 = 0;
+  aff_key_set(client, svc.rev_nat_index);
   const v = map_lookup<lb_affinity_val>(LB4_AFFINITY_MAP, changetype<usize>(aff_key));
   if (v == null || v.last_used + <u64>svc.affinity_timeout < <u64>now) return 0;
-  match_key.backend_id = v.backend_id;
-  match_key.rev_nat_id = svc.rev_nat_index;
+  store<u64>(changetype<usize>(match_key), <u64>v.backend_id | (<u64>svc.rev_nat_index << 32)); // backend_id, rev_nat_id
   if (map_lookup_elem(LB_AFFINITY_MATCH_MAP, changetype<usize>(match_key)) == 0) return 0;
   v.last_used = now;
   return v.backend_id;
@@ -80,11 +85,7 @@ export function lb4_affinity_backend_id(svc: lb4_service, client: u32, now: u32)
 
 /** lb4_update_affinity_by_addr(). */
 export function lb4_update_affinity(svc: lb4_service, client: u32, backend_id: u32, now: u32): void {
-  aff_key.client_ip = client;
-  aff_key.rev_nat_id = svc.rev_nat_index;
-  aff_key.netns_cookie = 0;
-  aff_key.pad1 = 0;
-  aff_key.pad2 = 0;
+  aff_key_set(client, svc.rev_nat_index);
   aff_val.last_used = now;
   aff_val.backend_id = backend_id;
   aff_val.pad = 0;

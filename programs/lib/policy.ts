@@ -14,10 +14,12 @@ const ikey = changetype<ipcache_key>(memory.data(offsetof<ipcache_key>()));
 const pkey = changetype<policy_key>(memory.data(offsetof<policy_key>()));
 const lkey = memory.data(4);
 
+// Keys are written as whole words (as lib/conntrack.ts writes tuples): the map helpers read them as words, and a
+// wide load of bytes just written by narrower stores stalls on the store buffer.
+
 /** lookup_ip4_remote_endpoint(): identity of `addr` (raw), WORLD if unknown. */
 export function identity_of(addr: u32): u32 {
-  ikey.prefixlen = 32;
-  ikey.addr = addr;
+  store<u64>(changetype<usize>(ikey), 32 | (<u64>addr << 32)); // prefixlen 32, addr
   const info = map_lookup<remote_endpoint_info>(IPCACHE_MAP, changetype<usize>(ikey));
   return info == null ? IDENTITY_WORLD : info.sec_identity;
 }
@@ -28,12 +30,13 @@ export function lookup_endpoint(addr: u32): endpoint_info | null {
   return map_lookup<endpoint_info>(ENDPOINTS_MAP, lkey);
 }
 
+/** policy_key {sec_label (0), lxc_id (4), dport (6), protocol (8), egress (9), pad (10)}, looked up. */
 // @ts-ignore: decorator
-@inline function probe(id: u32, dport: u16, proto: u8): policy_entry | null {
-  pkey.sec_label = id;
-  pkey.dport = dport;
-  pkey.protocol = proto;
-  return map_lookup<policy_entry>(POLICY_MAP, changetype<usize>(pkey));
+@inline function probe(lxc_id: u16, egress: u8, id: u32, dport: u16, proto: u8): policy_entry | null {
+  const k = changetype<usize>(pkey);
+  store<u64>(k, <u64>id | (<u64>lxc_id << 32) | (<u64>dport << 48));
+  store<u32>(k, <u32>proto | (<u32>egress << 8), 8);
+  return map_lookup<policy_entry>(POLICY_MAP, k);
 }
 
 /**
@@ -42,15 +45,12 @@ export function lookup_endpoint(addr: u32): endpoint_info | null {
  * {*, *, proto}, {id, *, *}, {*, *, *}. The matching entry counts the packet.
  */
 export function policy_can_access(lxc_id: u16, remote_id: u32, dport: u16, proto: u8, egress: u8, bytes: u32): i32 {
-  pkey.lxc_id = lxc_id;
-  pkey.egress = egress;
-  pkey.pad = 0;
-  let e = probe(remote_id, dport, proto);
-  if (e == null) e = probe(remote_id, 0, proto);
-  if (e == null) e = probe(0, dport, proto);
-  if (e == null) e = probe(0, 0, proto);
-  if (e == null) e = probe(remote_id, 0, 0);
-  if (e == null) e = probe(0, 0, 0);
+  let e = probe(lxc_id, egress, remote_id, dport, proto);
+  if (e == null) e = probe(lxc_id, egress, remote_id, 0, proto);
+  if (e == null) e = probe(lxc_id, egress, 0, dport, proto);
+  if (e == null) e = probe(lxc_id, egress, 0, 0, proto);
+  if (e == null) e = probe(lxc_id, egress, remote_id, 0, 0);
+  if (e == null) e = probe(lxc_id, egress, 0, 0, 0);
   if (e == null) return POLICY_DENY_DEFAULT;
   e.packets += 1;
   e.bytes += bytes;

@@ -2,12 +2,16 @@
 // runners. The kernel bounds a program statically (the verifier walks at most 1M instructions,
 // BPF_COMPLEXITY_LIMIT_INSNS) and loops must provably end; WebAssembly cannot be bounded statically, so tcbox
 // bounds it at run time:
-//   binaryen's log-execution pass puts a call at every function entry, function exit and loop header; tcbox
-//   turns that call into a decrement of a per-instance budget global (inlined), which traps with
-//   TRAP_BUDGET when it goes below zero. One budget unit = one function entry, exit or loop iteration, so the
-//   default of 1,000,000 units per packet allows about a million loop iterations (each at least one and usually
-//   several instructions): at least as much work as the kernel lets a program do, and a runaway loop stops in
-//   a few milliseconds.
+//   a budget tick (a decrement of a per-instance budget global, inlined, which traps with TRAP_BUDGET when it
+//   goes below zero) at every loop header and at the entry of every function that calls another (only those can
+//   take part in recursion; a function that calls nothing runs its straight-line code and its loops, which tick,
+//   once per call). Everything between two ticks is straight-line code of bounded length, so the budget bounds
+//   the work like the verifier's instruction count. One budget unit = one loop iteration or one entry into a
+//   calling function: the default of 1,000,000 units per packet allows about a million loop iterations (each at
+//   least one and usually several instructions), at least as much work as the kernel lets a program do, and a
+//   runaway loop stops in a few milliseconds. (Function exits do not tick: every exit follows its entry.)
+//   The walk that finds the loops knows the expressions asc emits; a module with any other kind of expression
+//   gets binaryen's log-execution pass instead (a tick at every function entry, exit and loop header).
 // A batch runner `__tcbox_batch_<entry>(ctx, n)` is added for every entry point: it runs the entry on n
 // consecutive contexts, resets the budget from CB_BUDGET before each one, writes each verdict into the
 // context, counts it (CB_VERDICTS: so the host does not visit every packet for its statistics), and records
@@ -18,6 +22,8 @@ import { CB_BATCH_INDEX, CB_BUDGET, CB_TRAP_REASON, CB_VERDICTS, CTX_SIZE, SKB_R
 export const BUDGET_GLOBAL = "__tcbox_budget";
 export const BATCH_PREFIX = "__tcbox_batch_";
 export const DEFAULT_BUDGET = 1_000_000;
+/** The tick function (log-execution's logger name, so its calls resolve to it too); inlined everywhere. */
+const TICK = "log_execution";
 
 export interface EntryPoint {
   /** Exported name, e.g. "cls_main". */
@@ -41,25 +47,14 @@ export function instrument(bytes: Uint8Array, entries: string[]): Instrumented {
       const e = binaryen.getExportInfo(m.getExportByIndex(i));
       if (e.kind === binaryen.ExternalFunction) internal.set(e.name, e.value);
     }
-    m.runPasses(["log-execution"]);
-    // Replace the imported logger the pass added with the budget check (same name: calls resolve by name).
-    const logger = m.getFunction("log_execution");
-    if (logger) m.removeFunction("log_execution");
     m.addGlobal(BUDGET_GLOBAL, binaryen.i32, true, m.i32.const(0x7fffffff));
     m.addGlobalExport(BUDGET_GLOBAL, BUDGET_GLOBAL);
-    m.addFunction(
-      "log_execution",
-      binaryen.createType([binaryen.i32]),
-      binaryen.none,
-      [],
-      m.block(null, [
-        m.global.set(BUDGET_GLOBAL, m.i32.sub(m.global.get(BUDGET_GLOBAL, binaryen.i32), m.i32.const(1))),
-        m.if(
-          m.i32.lt_s(m.global.get(BUDGET_GLOBAL, binaryen.i32), m.i32.const(0)),
-          m.block(null, [m.i32.store(0, 4, m.i32.const(CB_TRAP_REASON), m.i32.const(TRAP_BUDGET)), m.unreachable()]),
-        ),
-      ]),
-    );
+    if (!addBudgetTicks(m)) {
+      m.runPasses(["log-execution"]);
+      // Replace the imported logger the pass added with the tick (same name: calls resolve by name).
+      if (m.getFunction("log_execution")) m.removeFunction("log_execution");
+    }
+    m.addFunction(TICK, binaryen.createType([binaryen.i32]), binaryen.none, [], budgetTick(m));
     const out: EntryPoint[] = [];
     for (const name of entries) {
       const fn = internal.get(name);
@@ -117,4 +112,106 @@ function addBatchRunner(m: binaryen.Module, name: string, entry: string): void {
     ),
   ]);
   m.addFunction(name, binaryen.createType([i32, i32]), binaryen.none, [i32, i32, i32], body);
+}
+
+/** budget -= 1; below zero: CB_TRAP_REASON = TRAP_BUDGET and trap. */
+function budgetTick(m: binaryen.Module): binaryen.ExpressionRef {
+  return m.block(null, [
+    m.global.set(BUDGET_GLOBAL, m.i32.sub(m.global.get(BUDGET_GLOBAL, binaryen.i32), m.i32.const(1))),
+    m.if(
+      m.i32.lt_s(m.global.get(BUDGET_GLOBAL, binaryen.i32), m.i32.const(0)),
+      m.block(null, [m.i32.store(0, 4, m.i32.const(CB_TRAP_REASON), m.i32.const(TRAP_BUDGET)), m.unreachable()]),
+    ),
+  ]);
+}
+
+// binaryen.js's expression and function wrappers (not in its type declarations).
+interface Wrappers {
+  Loop: { getBody(e: binaryen.ExpressionRef): binaryen.ExpressionRef; setBody(e: binaryen.ExpressionRef, body: binaryen.ExpressionRef): void };
+  Function: { getBody(f: binaryen.FunctionRef): binaryen.ExpressionRef; setBody(f: binaryen.FunctionRef, body: binaryen.ExpressionRef): void };
+}
+const wrappers = binaryen as unknown as Wrappers;
+
+/**
+ * Ticks at every loop header and at the entry of every function that makes a call. Returns false (module
+ * unchanged) if a function holds an expression the walk does not know: then it cannot be sure it saw every loop.
+ */
+function addBudgetTicks(m: binaryen.Module): boolean {
+  const tick = () => m.call(TICK, [m.i32.const(0)], binaryen.none);
+  const loops: binaryen.ExpressionRef[] = [];
+  const calling: binaryen.FunctionRef[] = [];
+  const n = m.getNumFunctions();
+  for (let i = 0; i < n; i++) {
+    const f = m.getFunctionByIndex(i);
+    const info = binaryen.getFunctionInfo(f);
+    if (info.module !== "" || info.body === 0) continue; // an import
+    const found = { calls: false };
+    if (!walk(info.body, loops, found)) return false;
+    if (found.calls) calling.push(f);
+  }
+  for (const l of loops) wrappers.Loop.setBody(l, m.block(null, [tick(), wrappers.Loop.getBody(l)], binaryen.auto));
+  for (const f of calling) wrappers.Function.setBody(f, m.block(null, [tick(), wrappers.Function.getBody(f)], binaryen.auto));
+  return true;
+}
+
+/** Collect the loops under `e` and note calls; false on an expression kind it does not know. */
+function walk(e: binaryen.ExpressionRef, loops: binaryen.ExpressionRef[], found: { calls: boolean }): boolean {
+  if (e === 0) return true;
+  switch (binaryen.getExpressionId(e)) {
+    // Leaves (asked first: getExpressionInfo throws on some, e.g. unreachable).
+    case binaryen.LocalGetId:
+    case binaryen.GlobalGetId:
+    case binaryen.ConstId:
+    case binaryen.MemorySizeId:
+    case binaryen.NopId:
+    case binaryen.UnreachableId:
+    case binaryen.AtomicFenceId:
+      return true;
+  }
+  const info = binaryen.getExpressionInfo(e) as binaryen.ExpressionInfo & Record<string, unknown>;
+  const kids = (...names: string[]) => names.every((k) => walk((info[k] as number | undefined) ?? 0, loops, found));
+  const list = (k: string) => (info[k] as number[]).every((c) => walk(c, loops, found));
+  switch (info.id) {
+    case binaryen.BlockId:
+      return list("children");
+    case binaryen.IfId:
+      return kids("condition", "ifTrue", "ifFalse");
+    case binaryen.LoopId:
+      loops.push(e);
+      return kids("body");
+    case binaryen.BreakId:
+    case binaryen.SwitchId:
+      return kids("condition", "value");
+    case binaryen.CallId:
+      found.calls = true;
+      return list("operands");
+    case binaryen.CallIndirectId:
+      found.calls = true;
+      return kids("target") && list("operands");
+    case binaryen.LocalSetId:
+    case binaryen.GlobalSetId:
+    case binaryen.UnaryId:
+    case binaryen.DropId:
+    case binaryen.ReturnId:
+      return kids("value");
+    case binaryen.LoadId:
+      return kids("ptr");
+    case binaryen.StoreId:
+    case binaryen.AtomicRMWId:
+      return kids("ptr", "value");
+    case binaryen.AtomicCmpxchgId:
+      return kids("ptr", "expected", "replacement");
+    case binaryen.BinaryId:
+      return kids("left", "right");
+    case binaryen.SelectId:
+      return kids("ifTrue", "ifFalse", "condition");
+    case binaryen.MemoryGrowId:
+      return kids("delta");
+    case binaryen.MemoryCopyId:
+      return kids("dest", "source", "size");
+    case binaryen.MemoryFillId:
+      return kids("dest", "value", "size");
+    default:
+      return false;
+  }
 }

@@ -23,9 +23,9 @@
 // speak in field names.
 //
 // Bounded execution. The kernel proves termination statically; WebAssembly cannot, so instrument.ts adds a
-// budget counter at every function entry/exit and loop header (binaryen's log-execution pass, its call replaced
-// by an inlined decrement): 1,000,000 units per packet by default. Traps (budget, out-of-bounds packet access,
-// abort, any WebAssembly trap) drop that packet with TC_ACT_SHOT, are counted per program by reason, and the
+// budget counter at every loop header and at the entry of every function that calls another (an inlined
+// decrement; binaryen's log-execution pass, at every entry, exit and loop, for modules the walk does not know):
+// 1,000,000 units per packet by default. Traps (budget, out-of-bounds packet access, abort, any WebAssembly trap) drop that packet with TC_ACT_SHOT, are counted per program by reason, and the
 // batch continues with the next packet. Map helpers search before they write and then write without loops, so a
 // budget stop can never leave a map half-updated.
 //

@@ -1,5 +1,6 @@
 // Bounded execution: a runaway loop, deep recursion, out-of-bounds access and abort() stop the program, drop
 // that packet (TC_ACT_SHOT), count it by reason, and the batch and the instance go on; maps are untouched.
+import binaryen from "binaryen";
 import { describe, expect, it } from "vitest";
 import { buildUdp } from "../../src/packet/index.js";
 import { BpfKernel } from "../../src/ebpf/kernel.js";
@@ -41,6 +42,40 @@ describe("instruction budget", () => {
     // Far deeper than the WebAssembly stack: the engine's stack overflow is a trap too.
     expect(prog.run(pkt, { mark: 900_000 })).toMatchObject({ retval: TC_ACT_SHOT });
     expect(prog.run(pkt, { mark: 3 }).retval).toBe(TC_ACT_OK);
+  });
+});
+
+describe("budget ticks", () => {
+  // The instrumentation walks every function for its loops; a module with an expression kind the walk does not
+  // know (here table.size, which asc does not emit) gets binaryen's log-execution ticks instead, and its runaway
+  // loop is stopped all the same.
+  it("a runaway loop in a module the walk does not know (the log-execution fallback) is stopped by the budget", () => {
+    const wat = `(module
+  (import "env" "memory" (memory 1))
+  (table 1 funcref)
+  (func (export "cls_main") (param $skb i32) (result i32)
+    (loop $again
+      (drop (table.size 0))
+      (br_if $again (i32.eq (i32.load offset=8 (local.get $skb)) (i32.const 1))))
+    (i32.const 0)))`;
+    const m = binaryen.parseText(wat);
+    m.setFeatures(binaryen.Features.All);
+    const bytes = m.emitBinary();
+    m.dispose();
+    const kernel = new BpfKernel();
+    const prog = kernel.loadWasm(bytes, "reftypes.wasm").program("cls_main");
+    expect(prog.run(pkt, { mark: 0 })).toMatchObject({ retval: TC_ACT_OK, trap: undefined });
+    expect(prog.run(pkt, { mark: 1 })).toMatchObject({ retval: TC_ACT_SHOT, trap: "budget" });
+  });
+
+  it("a loop in a function that calls nothing still ticks; so does each entry into a calling function", async () => {
+    // runaway.ts's cls_main calls nothing: its loop alone must stop it (see the first test); recurse_n calls
+    // itself: budget 1000 stops a depth of 5000 (the second test). Here both at once: the loop's iterations and
+    // the entries share one budget per packet.
+    const kernel = new BpfKernel({ budget: 50 });
+    const prog = (await kernel.load("programs/examples/runaway.ts")).program("recurse");
+    expect(prog.run(pkt, { mark: 20 })).toMatchObject({ retval: TC_ACT_OK, trap: undefined });
+    expect(prog.run(pkt, { mark: 60 })).toMatchObject({ retval: TC_ACT_SHOT, trap: "budget" });
   });
 });
 

@@ -264,3 +264,106 @@ describe("lookup counter (BpfMap.lookups)", () => {
     expect((lru.lookups - b) >>> 0).toBe(2);
   });
 });
+
+describe("program updates copy keys and values of any size exactly", () => {
+  // The SDK copies keys and values up to 64 bytes in straight-line word loads and stores (overlapping words at
+  // the end), larger ones with memory.copy: every size must land byte for byte, and nothing around it may change.
+  const sizes = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 20, 23, 24, 25, 31, 32, 33, 39, 40, 41, 48, 56, 63, 64, 65, 72];
+  it.each(sizes)("key and value of %i bytes: insert, then replace", async (n) => {
+    const k = new BpfKernel();
+    const src = `import { __sk_buff, BPF_ANY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, map_update_elem, TC_ACT_OK } from "tcbox";
+// @ts-ignore: decorator
+@external("tcbox", "map_create")
+declare function map_create(type: u32, ks: u32, vs: u32, max: u32, flags: u32, name: string, pinning: u32, kt: string, vt: string): usize;
+const H = map_create(BPF_MAP_TYPE_HASH, ${n}, ${n}, 4, 0, "sized_hash", 0, "", "");
+const A = map_create(BPF_MAP_TYPE_ARRAY, 4, ${n}, 2, 0, "sized_array", 0, "", "");
+const idx = memory.data(4);
+export function cls_main(skb: __sk_buff): i32 {
+  const p = <usize>skb.data + 42; // the UDP payload: key bytes, then value bytes
+  map_update_elem(H, p, p + ${n}, BPF_ANY);
+  store<u32>(idx, 1);
+  map_update_elem(A, idx, p + ${n}, BPF_ANY);
+  return TC_ACT_OK;
+}
+`;
+    const obj = await k.load("programs/examples/sized.ts", { name: `sized${n}.ts`, source: src });
+    const prog = obj.program();
+    const h = obj.map("sized_hash");
+    const a = obj.map("sized_array");
+    for (const round of [1, 2]) {
+      const payload = new Uint8Array(2 * n);
+      for (let i = 0; i < n; i++) payload[i] = (i * 7 + 1) & 255;
+      for (let i = 0; i < n; i++) payload[n + i] = (i * 13 + round * 5 + 3) & 255 || 1;
+      const pkt = buildUdp({ src: "10.0.0.1", dst: "10.0.0.2", sport: 1, dport: 2, payload });
+      expect(prog.run(pkt).retval).toBe(0);
+      const key = payload.slice(0, n);
+      const want = payload.slice(n);
+      expect([...h.entries()].map(([kk, v]) => [[...kk], [...v]])).toEqual([[[...key], [...want]]]);
+      const idx1 = new Uint8Array([1, 0, 0, 0]);
+      expect([...a.lookup(idx1)!]).toEqual([...want]);
+      expect(a.lookup(new Uint8Array(4))!.every((b) => b === 0)).toBe(true); // slot 0 untouched
+      // The bytes between the end of the value and the next 8-byte boundary (the element's padding) stay zero.
+      const v = a.valueAddr(idx1);
+      const end = v + ((n + 7) & ~7);
+      expect(k.mem.u8.subarray(v + n, end).every((b) => b === 0)).toBe(true);
+      const e = h.valueAddr(key);
+      expect(k.mem.u8.subarray(e + n, e + ((n + 7) & ~7)).every((b) => b === 0)).toBe(true);
+    }
+  });
+});
+
+describe("LPM keys wider than IPv4", () => {
+  // The SDK masks a key's data a word at a time (then byte by byte for a tail); the host masks byte by byte:
+  // entries the program inserts must be found by the host at the same prefix, and the program's longest-prefix
+  // lookups must agree with the host's, for IPv6-sized and odd-sized data.
+  it.each([3, 7, 16])("%i bytes of data: program inserts and lookups agree with the host's", async (data) => {
+    const ks = 4 + data;
+    const src = `import { __sk_buff, BPF_ANY, BPF_MAP_TYPE_LPM_TRIE, map_lookup_elem, map_update_elem, TC_ACT_OK } from "tcbox";
+// @ts-ignore: decorator
+@external("tcbox", "map_create")
+declare function map_create(type: u32, ks: u32, vs: u32, max: u32, flags: u32, name: string, pinning: u32, kt: string, vt: string): usize;
+const M = map_create(BPF_MAP_TYPE_LPM_TRIE, ${ks}, 4, 64, 0, "wide_lpm", 0, "", "");
+export function insert(skb: __sk_buff): i32 {
+  const p = <usize>skb.data + 42; // UDP payload: key (prefix length, data), then a u32 value
+  return map_update_elem(M, p, p + ${ks}, BPF_ANY);
+}
+export function lookup(skb: __sk_buff): i32 {
+  const v = map_lookup_elem(M, <usize>skb.data + 42);
+  skb.mark = v == 0 ? 0xffffffff : load<u32>(v);
+  return TC_ACT_OK;
+}
+`;
+    const k = new BpfKernel();
+    const obj = await k.load("programs/examples/wide_lpm.ts", { name: `wide_lpm${data}.ts`, source: src });
+    const m = obj.map("wide_lpm");
+    const rnd = (() => {
+      let x = 0x9e3779b9 ^ data;
+      return () => ((x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0), x & 255);
+    })();
+    const base = Array.from({ length: data }, rnd);
+    const keyOf = (plen: number, bytes: number[]) => new Uint8Array([plen & 255, 0, 0, 0, ...bytes]);
+    const send = (entry: string, payload: Uint8Array) => {
+      const batch = new PacketBatch(k.mem);
+      batch.add(buildUdp({ src: "10.0.0.1", dst: "10.0.0.2", sport: 1, dport: 2, payload }));
+      obj.program(entry).runBatch(batch);
+      return { ret: batch.retval(0), mark: batch.mark(0) >>> 0 };
+    };
+    const plens = [0, 1, 7, 8, 9, 13, 16, 17, 24, 31, 32, 33, 40, 63, 64, 65, 100, 127, 128].filter((p) => p <= data * 8);
+    for (const p of plens) {
+      const bytes = base.map((b) => b ^ rnd()); // unmasked noise past the prefix: the insert must mask it
+      for (let i = 0; i < data && i * 8 < p; i++) bytes[i] = (base[i]! & (p >= i * 8 + 8 ? 0xff : 0xff00 >> (p - i * 8))) | (bytes[i]! & (p >= i * 8 + 8 ? 0 : 0xff >> (p - i * 8)));
+      const payload = new Uint8Array([...keyOf(p, bytes), p + 1, 0, 0, 0]);
+      expect(send("insert", payload).ret).toBe(0);
+      // The host finds it at that prefix by the unmasked key too.
+      expect(m.lookup(keyOf(p, bytes))).toEqual(new Uint8Array([p + 1, 0, 0, 0]));
+    }
+    expect(m.count).toBe(plens.length);
+    for (let t = 0; t < 50; t++) {
+      const q = base.map((b, i) => (i * 8 >= (t % (data * 8 + 1)) ? b ^ rnd() : b));
+      const key = keyOf(data * 8, q);
+      const host = m.lookup(key);
+      const want = host ? host[0]! : 0xffffffff;
+      expect(send("lookup", new Uint8Array([...key, 0, 0, 0, 0])).mark).toBe(want);
+    }
+  });
+});
