@@ -167,6 +167,8 @@ export class NetfilterPath extends HookPath {
    * have no conntrack entry and the nat table is never walked (tested: an empty nat table counts nothing).
    */
   readonly tracking: boolean;
+  /** The packet's ctstate as the caller set it, kept while raw sees INVALID (-1: none kept). */
+  private callerCtState = -1;
   readonly result = new EvalResult();
   /** Does the conntrack hook say when a NAT manip is set up (ConntrackHook.natDone)? Resolved once. */
   private readonly ctNatDone: boolean;
@@ -210,6 +212,12 @@ export class NetfilterPath extends HookPath {
     const r = this.result;
     out.hook = hook;
     const ctAt = hook === 0 /* PREROUTING */ || hook === 3 /* OUTPUT */ ? this.ctAfter[hook]! : -1;
+    if (ctAt > 0 && this.reentry !== true && this.tracking === true) {
+      // raw runs before conntrack has looked the packet up: the skb has no ct yet, so xt_conntrack sees INVALID
+      // (checked against the kernel: `-t raw -A OUTPUT -m conntrack --ctstate INVALID` counts every packet sent).
+      this.callerCtState = p.ctState;
+      p.ctState = CtState.INVALID;
+    }
     const n = this.slotCount[hook]!;
     const base = hook * 8; // SLOTS
     for (let k = 0; k < n; k++) {
@@ -249,13 +257,19 @@ export class NetfilterPath extends HookPath {
   }
 
   private conntrackIn(hook: number, p: PacketState): void {
+    const caller = this.callerCtState;
+    this.callerCtState = -1;
     if (p.ctState === 256 /* CtState.UNTRACKED */ || this.reentry === true) return;
     if (this.tracking === false) {
       p.ctState = CtState.INVALID;
       return;
     }
     if (this.conntrack !== null) this.conntrack.in(hook, p);
-    else p.setOrigFromPacket();
+    else {
+      // No conntrack model (tcbox trace): the packet is what the caller says, a new connection's first packet by default.
+      if (caller !== -1) p.ctState = caller;
+      p.setOrigFromPacket();
+    }
   }
 
   /**

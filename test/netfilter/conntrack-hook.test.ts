@@ -107,3 +107,49 @@ describe("conntrack + NAT in the hook path", () => {
     void NF_DROP;
   });
 });
+
+describe("ctstate in the raw table", () => {
+  // The kernel runs raw (-300) before conntrack (-200): the skb has no ct yet, so xt_conntrack sees INVALID there
+  // for every packet of a connection, and mangle (-150) sees the real state. Checked in a namespace:
+  // `-t raw -A OUTPUT -p udp -m conntrack --ctstate INVALID` counted both datagrams sent, `--ctstate NEW` none.
+  const RAW = `*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -p udp -m conntrack --ctstate INVALID
+-A PREROUTING -p udp -m conntrack --ctstate NEW
+-A PREROUTING -p udp -m conntrack --ctstate ESTABLISHED
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p udp -m conntrack --ctstate NEW
+-A PREROUTING -p udp -m conntrack --ctstate ESTABLISHED
+COMMIT
+`;
+  it("a forwarded UDP exchange: raw counts INVALID for all three packets, mangle NEW once and ESTABLISHED twice", () => {
+    const compiled = compileRuleset(parseIptablesRestore(RAW));
+    const env: EvalEnv & RouteEnv = {
+      randomMatch: () => false,
+      addrType: () => AddrType.UNICAST,
+      now: () => 0,
+      recent: compiled.env.recent,
+      isLocal: () => false,
+      masqueradeAddr: () => NODE,
+    };
+    const hook = new ConntrackPathHook(new Conntrack());
+    const path = new NetfilterPath(compiled, env, hook);
+    const p = new PacketState();
+    const out = new PathResult();
+    for (const f of [udp("10.244.1.5", 5000, "10.244.2.7", 53), udp("10.244.2.7", 53, "10.244.1.5", 5000), udp("10.244.1.5", 5000, "10.244.2.7", 53)]) {
+      hook.setPacket(f, L3);
+      p.reset();
+      p.fromIpv4(f, L3);
+      expect(path.receive(p, out)).toBe(NF_ACCEPT);
+    }
+    expect(Array.from(compiled.byName.raw!.packets)).toEqual([3, 0, 0]);
+    expect(Array.from(compiled.byName.mangle!.packets)).toEqual([1, 2]);
+  });
+});
