@@ -180,6 +180,33 @@ export function tcpNew(ct: ConntrackTable, i: number, t: TupleScratch, loose: bo
 }
 
 /**
+ * tcpPacket's common case, written straight: an ACK (no SYN, FIN or RST: TCP_ACK_SET) on an ESTABLISHED connection
+ * stays ESTABLISHED in both directions (tcp_conntracks[dir][TCP_ACK_SET][sES] = sES: not IGNORE, no special case
+ * of the switch, no FIN_WAIT), so what is left is the window check, the last-packet annotations, the timeout
+ * choice and ASSURED. Same steps and order as the general path below.
+ */
+function tcpEstablishedAck(ct: ConntrackTable, i: number, dir: number, t: TupleScratch): number {
+  if (!tcpInWindow(ct, i, dir, 3 /* TCP_ACK_SET */, 3 /* TCP_CONNTRACK_ESTABLISHED */, t)) return -1 /* TCP_INVALID */;
+  const tcp = ct.tcp;
+  const e = i * 24; // TCP_STRIDE
+  tcp[e + 6 /* TCP_LAST_INDEX */] = 3 /* TCP_ACK_SET */;
+  tcp[e + 7 /* TCP_LAST_DIR */] = dir;
+  const est = TCP_TIMEOUTS[3 /* TCP_CONNTRACK_ESTABLISHED */]!;
+  let timeout = est;
+  if (tcp[e + 14 /* TCP_RETRANS */]! >= 3 /* TCP_MAX_RETRANS */ && est > TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!) timeout = TCP_TIMEOUTS[12]!;
+  else if (((tcp[e + 5 /* TD_FLAGS */]! | tcp[e + 13 /* TCP_SIDE + TD_FLAGS */]!) & 0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */) !== 0 &&
+      est > TCP_TIMEOUTS[13 /* TCP_CONNTRACK_UNACK */]!) timeout = TCP_TIMEOUTS[13]!;
+  else if (tcp[e + 19 /* TCP_LAST_WIN */] === 0 && est > TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!) timeout = TCP_TIMEOUTS[12]!;
+  const status = ct.status[i]!;
+  if (!(status & 2 /* IPS_SEEN_REPLY */)) {
+    // Mid-stream pick-up without a reply yet: no 5-day ESTABLISHED timeout (no RST, not a SYN: the other cases do not apply).
+    if (timeout > TCP_TIMEOUTS[13 /* TCP_CONNTRACK_UNACK */]!) timeout = TCP_TIMEOUTS[13]!;
+  } else if (!(status & 4 /* IPS_ASSURED */)) ct.status[i] = status | 4 /* IPS_ASSURED */;
+  ct.expires[i] = ct.now + timeout;
+  return 1 /* TCP_ACCEPT */;
+}
+
+/**
  * kernel nf_conntrack_tcp_packet for entry `i`, packet direction `dir`. Updates state and expiry.
  * Returns TCP_ACCEPT, TCP_INVALID or TCP_REPEAT; an unreplied connection answered by RST is killed and accepted.
  */
@@ -187,6 +214,7 @@ export function tcpPacket(ct: ConntrackTable, i: number, dir: number, t: TupleSc
   const tcp = ct.tcp;
   const e = i * 24; // TCP_STRIDE
   const oldState = ct.l4state[i]!;
+  if (oldState === 3 /* TCP_CONNTRACK_ESTABLISHED */ && (t.tcpFlags & 0x17) === 0x10 /* ACK; no SYN, FIN, RST */) return tcpEstablishedAck(ct, i, dir, t);
   const index = tcpIndex(t.tcpFlags);
   let newState = TCP_CONNTRACKS[(dir * 6 + index) * 10 + oldState]!;
   let old = oldState;
