@@ -93,12 +93,14 @@ export class ConntrackPathHook implements ConntrackHook {
     const st = ct.status[i]!;
     // ct.ctStateBits written out: 1 << (ctinfo % IP_CT_IS_REPLY + 1), IPS_SRC_NAT (16) → SNAT (64), IPS_DST_NAT (32) → DNAT (128).
     p.ctState = (1 << ((ctinfo >= 3 ? ctinfo - 3 : ctinfo) + 1)) | ((st & 48) << 2);
-    const o = i * 2;
+    // The ORIGINAL tuple from ct.keys (src, dst, ports, proto of node 2i at 8i): one array for the four words.
+    const keys = ct.keys;
+    const k = i * 8;
     p.ctMark = ct.mark[i]!;
-    p.ctOrigSrc = ct.tSrc[o]!;
-    p.ctOrigDst = ct.tDst[o]!;
-    const proto = ct.tProto[o]!;
-    const ports = ct.tPorts[o]!;
+    p.ctOrigSrc = keys[k]!;
+    p.ctOrigDst = keys[k + 1]!;
+    const ports = keys[k + 2]!;
+    const proto = keys[k + 3]!;
     const l4 = proto === 6 /* IPPROTO_TCP */ || proto === 17 /* IPPROTO_UDP */;
     p.ctOrigSport = l4 ? ports >>> 16 : 0;
     p.ctOrigDport = l4 ? ports & 0xffff : 0;
@@ -176,12 +178,14 @@ export class ConntrackPathHook implements ConntrackHook {
       return;
     }
     const l4 = p.proto === 6 /* IPPROTO_TCP */ || p.proto === 17 /* IPPROTO_UDP */;
+    const keys = ct.keys; // the other node's tuple: src, dst, ports at other * 4
+    const k = other * 4;
     if (maniptype === 0 /* NF_NAT_MANIP_SRC */) {
-      p.src = ct.tDst[other]!;
-      if (l4) p.sport = ct.tPorts[other]! & 0xffff;
+      p.src = keys[k + 1]!;
+      if (l4) p.sport = keys[k + 2]! & 0xffff;
     } else {
-      p.dst = ct.tSrc[other]!;
-      if (l4) p.dport = ct.tPorts[other]! >>> 16;
+      p.dst = keys[k]!;
+      if (l4) p.dport = keys[k + 2]! >>> 16;
     }
   }
 

@@ -26,6 +26,29 @@ export const IPS_NAT_CLASH = 1 << 12; // kernel reuses the UNTRACKED bit value f
 export const IPS_HELPER = 1 << 13;
 export const IPS_OFFLOAD = 1 << 14;
 
+// ---- ConntrackTable.tcp: word offsets in an entry's TCP record ----
+/** Words per entry. */
+export const TCP_STRIDE = 24;
+/** Offset of the REPLY direction's window data (ORIGINAL's is at 0). */
+export const TCP_SIDE = 8;
+/** Per direction (+ dir * TCP_SIDE): td_end, td_maxend, td_maxwin, td_maxack, td_scale, flags (IP_CT_TCP_FLAG_*). */
+export const TD_END = 0;
+export const TD_MAXEND = 1;
+export const TD_MAXWIN = 2;
+export const TD_MAXACK = 3;
+export const TD_SCALE = 4;
+export const TD_FLAGS = 5;
+/** Per entry: last_index, last_dir, retrans, last_flags, last_seq, last_ack, last_end, last_win, last_wscale. */
+export const TCP_LAST_INDEX = 6;
+export const TCP_LAST_DIR = 7;
+export const TCP_RETRANS = 14;
+export const TCP_LAST_FLAGS = 15;
+export const TCP_LAST_SEQ = 16;
+export const TCP_LAST_ACK = 17;
+export const TCP_LAST_END = 18;
+export const TCP_LAST_WIN = 19;
+export const TCP_LAST_WSCALE = 20;
+
 export const IP_CT_DIR_ORIGINAL = 0;
 export const IP_CT_DIR_REPLY = 1;
 
@@ -113,22 +136,12 @@ export class ConntrackTable {
   /** Source-NAT index (kernel nf_nat_bysource): next entry with the same original source, -1 at the end. */
   bsNext = new Int32Array(0);
   bsLinked = new Uint8Array(0);
-  // TCP tracking (kernel struct ip_ct_tcp): per direction (index 2i+dir) and per entry.
-  tdEnd = new Uint32Array(0);
-  tdMaxack = new Uint32Array(0);
-  tdMaxend = new Uint32Array(0);
-  tdMaxwin = new Uint32Array(0);
-  tdScale = new Uint8Array(0);
-  lastWscale = new Uint8Array(0);
-  tdFlags = new Uint8Array(0);
-  lastIndex = new Uint8Array(0);
-  lastDir = new Uint8Array(0);
-  lastSeq = new Uint32Array(0);
-  lastAck = new Uint32Array(0);
-  lastEnd = new Uint32Array(0);
-  lastWin = new Uint32Array(0);
-  retrans = new Uint8Array(0);
-  lastFlags = new Uint8Array(0);
+  /**
+   * TCP tracking (kernel struct ip_ct_tcp), one strided record per entry at i * TCP_STRIDE (TCP_* word offsets
+   * below): both directions' window data (side `dir` at + dir * TCP_SIDE) and the last-packet annotations. One
+   * array and one base index per packet instead of a load and a bounds check per separate array.
+   */
+  tcp = new Uint32Array(0);
 
   readonly heads: Int32Array;
   /** 32 - log2(buckets) when the bucket count is a power of two, else -1. */
@@ -168,13 +181,7 @@ export class ConntrackTable {
     this.hashed = u8(this.hashed, n);
     this.packets = f64(this.packets, n);
     this.bytes = f64(this.bytes, n);
-    this.tdEnd = u32(this.tdEnd, n);
-    this.tdMaxack = u32(this.tdMaxack, n);
-    this.tdMaxend = u32(this.tdMaxend, n);
-    this.tdMaxwin = u32(this.tdMaxwin, n);
-    this.tdScale = u8(this.tdScale, n);
-    this.lastWscale = u8(this.lastWscale, cap);
-    this.tdFlags = u8(this.tdFlags, n);
+    this.tcp = u32(this.tcp, cap * TCP_STRIDE);
     this.status = u32(this.status, cap);
     this.expires = f64(this.expires, cap);
     this.mark = u32(this.mark, cap);
@@ -184,14 +191,6 @@ export class ConntrackTable {
     this.inUse = u8(this.inUse, cap);
     this.bsNext = i32(this.bsNext, cap);
     this.bsLinked = u8(this.bsLinked, cap);
-    this.lastIndex = u8(this.lastIndex, cap);
-    this.lastDir = u8(this.lastDir, cap);
-    this.lastSeq = u32(this.lastSeq, cap);
-    this.lastAck = u32(this.lastAck, cap);
-    this.lastEnd = u32(this.lastEnd, cap);
-    this.lastWin = u32(this.lastWin, cap);
-    this.retrans = u8(this.retrans, cap);
-    this.lastFlags = u8(this.lastFlags, cap);
     this.freeList = i32(this.freeList, cap);
     this.dying = i32(this.dying, cap);
     this.capacity = cap;
@@ -213,10 +212,7 @@ export class ConntrackTable {
     this.setTuple(r, rsrc, rdst, rports, proto);
     this.hashed[o] = 0; this.hashed[r] = 0;
     this.packets[o] = 0; this.packets[r] = 0; this.bytes[o] = 0; this.bytes[r] = 0;
-    this.tdEnd[o] = 0; this.tdEnd[r] = 0; this.tdMaxack[o] = 0; this.tdMaxack[r] = 0;
-    this.tdFlags[o] = 0; this.tdFlags[r] = 0;
-    this.tdMaxend[o] = 0; this.tdMaxend[r] = 0; this.tdMaxwin[o] = 0; this.tdMaxwin[r] = 0;
-    this.tdScale[o] = 0; this.tdScale[r] = 0; this.lastWscale[i] = 0;
+    this.tcp.fill(0, i * TCP_STRIDE, (i + 1) * TCP_STRIDE);
     this.status[i] = 0;
     this.expires[i] = 0;
     this.mark[i] = 0;
@@ -225,8 +221,6 @@ export class ConntrackTable {
     this.serial[i] = this.serialCounter++;
     this.inUse[i] = 1;
     this.bsLinked[i] = 0;
-    this.lastIndex[i] = 0; this.lastDir[i] = 0; this.lastSeq[i] = 0; this.lastAck[i] = 0;
-    this.lastEnd[i] = 0; this.lastWin[i] = 0; this.retrans[i] = 0; this.lastFlags[i] = 0;
     return i;
   }
 

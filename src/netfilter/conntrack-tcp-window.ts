@@ -6,6 +6,10 @@
 // Out-of-window segments are INVALID unless the side is BE_LIBERAL (mid-stream pick-ups). No NAT seq adjustment
 // (no helpers here), nf_conntrack_tcp_be_liberal=0 as the kernel's default.
 import type { ConntrackTable } from "./conntrack-table.js";
+import {
+  TCP_LAST_ACK, TCP_LAST_DIR, TCP_LAST_END, TCP_LAST_SEQ, TCP_LAST_WIN, TCP_LAST_WSCALE, TCP_RETRANS, TCP_SIDE, TCP_STRIDE, TD_END, TD_FLAGS,
+  TD_MAXACK, TD_MAXEND, TD_MAXWIN, TD_SCALE,
+} from "./conntrack-table.js";
 import type { TupleScratch } from "./tuple.js";
 
 export const IP_CT_TCP_FLAG_WINDOW_SCALE = 0x01;
@@ -28,11 +32,13 @@ const SYN = 0x02;
 const RST = 0x04;
 const ACK = 0x10;
 
-// tcpInWindow (per packet) writes the flag bits and MAXACKWINCONST as literals with their names in comments (V8
+// tcpInWindow (per packet) writes the flag bits, MAXACKWINCONST and ct.tcp's layout as literals with their names in comments (V8
 // loads a module binding on every use); checked once here.
 if (IP_CT_TCP_FLAG_WINDOW_SCALE !== 0x01 || IP_CT_TCP_FLAG_SACK_PERM !== 0x02 || IP_CT_TCP_FLAG_BE_LIBERAL !== 0x08 ||
     IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED !== 0x10 || IP_CT_TCP_FLAG_MAXACK_SET !== 0x20 || MAXACKWINCONST !== 66000 ||
-    FIN !== 0x01 || SYN !== 0x02 || RST !== 0x04 || ACK !== 0x10) {
+    FIN !== 0x01 || SYN !== 0x02 || RST !== 0x04 || ACK !== 0x10 || TCP_STRIDE !== 24 || TCP_SIDE !== 8 || TD_END !== 0 ||
+    TD_MAXEND !== 1 || TD_MAXWIN !== 2 || TD_MAXACK !== 3 || TD_SCALE !== 4 || TD_FLAGS !== 5 || TCP_LAST_DIR !== 7 ||
+    TCP_RETRANS !== 14 || TCP_LAST_SEQ !== 16 || TCP_LAST_ACK !== 17 || TCP_LAST_END !== 18 || TCP_LAST_WIN !== 19) {
   throw new Error("netfilter/conntrack-tcp-window.ts: literal flags out of step with their definitions");
 }
 
@@ -50,12 +56,16 @@ export function segEnd(t: TupleScratch): number {
   return (t.seq + (t.l4len - t.doff) + ((f >>> 1) & 1 /* SYN */) + (f & 1 /* FIN */)) >>> 0;
 }
 
-/** kernel tcp_options: window scale and SACK-permitted of a SYN, into side `s` (flags keep only BE_LIBERAL). */
-export function tcpOptions(ct: ConntrackTable, s: number, t: TupleScratch): void {
+/**
+ * kernel tcp_options: window scale and SACK-permitted of a SYN, into the direction whose window data is at word
+ * `sd` of ct.tcp (flags keep only BE_LIBERAL).
+ */
+export function tcpOptions(ct: ConntrackTable, sd: number, t: TupleScratch): void {
   let len = t.doff - 20;
   if (len <= 0) return;
-  ct.tdScale[s] = 0;
-  ct.tdFlags[s] &= IP_CT_TCP_FLAG_BE_LIBERAL;
+  const tcp = ct.tcp;
+  tcp[sd + TD_SCALE] = 0;
+  tcp[sd + TD_FLAGS]! &= IP_CT_TCP_FLAG_BE_LIBERAL;
   const b = t.buf;
   let p = t.l4off + 20;
   while (len > 0) {
@@ -68,10 +78,10 @@ export function tcpOptions(ct: ConntrackTable, s: number, t: TupleScratch): void
     if (len < 2) return;
     const size = b[p++]!;
     if (size < 2 || size > len) return;
-    if (op === TCPOPT_SACK_PERM && size === 2) ct.tdFlags[s] |= IP_CT_TCP_FLAG_SACK_PERM;
+    if (op === TCPOPT_SACK_PERM && size === 2) tcp[sd + TD_FLAGS]! |= IP_CT_TCP_FLAG_SACK_PERM;
     else if (op === TCPOPT_WINDOW && size === 3) {
-      ct.tdScale[s] = Math.min(b[p]!, TCP_MAX_WSCALE);
-      ct.tdFlags[s] |= IP_CT_TCP_FLAG_WINDOW_SCALE;
+      tcp[sd + TD_SCALE] = Math.min(b[p]!, TCP_MAX_WSCALE);
+      tcp[sd + TD_FLAGS]! |= IP_CT_TCP_FLAG_WINDOW_SCALE;
     }
     p += size - 2;
     len -= size;
@@ -82,7 +92,8 @@ export function tcpOptions(ct: ConntrackTable, s: number, t: TupleScratch): void
 export function tcpOptionsLast(ct: ConntrackTable, i: number, t: TupleScratch): number {
   let len = t.doff - 20;
   let flags = 0;
-  ct.lastWscale[i] = 0;
+  const w = i * TCP_STRIDE + TCP_LAST_WSCALE;
+  ct.tcp[w] = 0;
   const b = t.buf;
   let p = t.l4off + 20;
   while (len > 0) {
@@ -97,7 +108,7 @@ export function tcpOptionsLast(ct: ConntrackTable, i: number, t: TupleScratch): 
     if (size < 2 || size > len) break;
     if (op === TCPOPT_SACK_PERM && size === 2) flags |= IP_CT_TCP_FLAG_SACK_PERM;
     else if (op === TCPOPT_WINDOW && size === 3) {
-      ct.lastWscale[i] = Math.min(b[p]!, TCP_MAX_WSCALE);
+      ct.tcp[w] = Math.min(b[p]!, TCP_MAX_WSCALE);
       flags |= IP_CT_TCP_FLAG_WINDOW_SCALE;
     }
     p += size - 2;
@@ -137,106 +148,113 @@ function tcpSack(t: TupleScratch, sack: number): number {
   return sack;
 }
 
-/** Initialise side `s` from a SYN (tcp_new, or a re-opening SYN). */
-export function initFromSyn(ct: ConntrackTable, s: number, t: TupleScratch, end: number): void {
-  ct.tdEnd[s] = end;
-  ct.tdMaxend[s] = end;
-  ct.tdMaxwin[s] = t.win === 0 ? 1 : t.win;
-  tcpOptions(ct, s, t);
+/** Initialise the direction whose window data is at word `sd` of ct.tcp from a SYN (tcp_new, or a re-opening SYN). */
+export function initFromSyn(ct: ConntrackTable, sd: number, t: TupleScratch, end: number): void {
+  const tcp = ct.tcp;
+  tcp[sd + TD_END] = end;
+  tcp[sd + TD_MAXEND] = end;
+  tcp[sd + TD_MAXWIN] = t.win === 0 ? 1 : t.win;
+  tcpOptions(ct, sd, t);
 }
 
 /**
  * kernel tcp_in_window for entry `i`, direction `dir`, tcp_bit_set `index`, TCP state `state`. Updates both sides
- * and the retransmission counters; returns whether the segment is acceptable.
+ * and the retransmission counters; returns whether the segment is acceptable. ct.tcp offsets as literals: the
+ * sender's window data at s + 0..5 (END, MAXEND, MAXWIN, MAXACK, SCALE, FLAGS), the receiver's at r + 0..5, the
+ * entry's last-packet annotations at e + 7 (LAST_DIR), 14 (RETRANS), 16..19 (LAST_SEQ, ACK, END, WIN).
  */
 export function tcpInWindow(ct: ConntrackTable, i: number, dir: number, index: number, state: number, t: TupleScratch): boolean {
-  // The per-direction arrays, read once (nothing here reallocates them).
-  const tdEnd = ct.tdEnd, tdMaxend = ct.tdMaxend, tdMaxwin = ct.tdMaxwin, tdMaxack = ct.tdMaxack, tdFlags = ct.tdFlags, tdScale = ct.tdScale;
-  const s = i * 2 + dir;
-  const r = i * 2 + (dir ^ 1);
+  const tcp = ct.tcp;
+  const e = i * 24; // TCP_STRIDE
+  const s = e + dir * 8; // TCP_SIDE
+  const r = e + (dir ^ 1) * 8;
   const flags = t.tcpFlags;
   let seq = t.seq;
   let ack = t.ack;
   let sack = ack;
   let win = t.win;
   let end = segEnd(t);
-  if (tdFlags[r]! & 0x02 /* IP_CT_TCP_FLAG_SACK_PERM */) sack = tcpSack(t, sack);
+  if (tcp[r + 5]! & 0x02 /* IP_CT_TCP_FLAG_SACK_PERM */) sack = tcpSack(t, sack);
 
-  if (tdMaxwin[s] === 0) {
+  if (tcp[s + 2 /* MAXWIN */] === 0) {
     if (flags & 0x02 /* SYN */) {
       // SYN/ACK answering a SYN, or a SYN from the reply side (simultaneous open).
       initFromSyn(ct, s, t, end);
-      if (!(tdFlags[s]! & 0x01 /* IP_CT_TCP_FLAG_WINDOW_SCALE */ && tdFlags[r]! & 0x01 /* IP_CT_TCP_FLAG_WINDOW_SCALE */)) {
-        tdScale[s] = 0;
-        tdScale[r] = 0;
+      if (!(tcp[s + 5]! & 0x01 /* IP_CT_TCP_FLAG_WINDOW_SCALE */ && tcp[r + 5]! & 0x01 /* IP_CT_TCP_FLAG_WINDOW_SCALE */)) {
+        tcp[s + 4 /* SCALE */] = 0;
+        tcp[r + 4 /* SCALE */] = 0;
       }
       if (!(flags & 0x10 /* ACK */)) return true;
     } else {
       // Mid-connection: its history is lost, use the segment.
-      tdEnd[s] = end;
-      const swin = (win << tdScale[s]!) >>> 0;
-      tdMaxwin[s] = swin === 0 ? 1 : swin;
-      tdMaxend[s] = (end + tdMaxwin[s]!) >>> 0;
-      if (tdMaxwin[r] === 0) {
-        tdEnd[r] = sack;
-        tdMaxend[r] = sack;
-      } else if (sack === ((tdEnd[r]! + 1) >>> 0)) tdEnd[r] = (tdEnd[r]! + 1) >>> 0; // keepalive reply
+      tcp[s /* END */] = end;
+      const swin = (win << tcp[s + 4 /* SCALE */]!) >>> 0;
+      tcp[s + 2 /* MAXWIN */] = swin === 0 ? 1 : swin;
+      tcp[s + 1 /* MAXEND */] = (end + tcp[s + 2]!) >>> 0;
+      if (tcp[r + 2 /* MAXWIN */] === 0) {
+        tcp[r /* END */] = sack;
+        tcp[r + 1 /* MAXEND */] = sack;
+      } else if (sack === ((tcp[r]! + 1) >>> 0)) tcp[r] = (tcp[r]! + 1) >>> 0; // keepalive reply
     }
-  } else if (((state === 1 && dir === 0) || (state === 2 && dir === 1)) && after(end, tdEnd[s]!)) {
+  } else if (((state === 1 && dir === 0) || (state === 2 && dir === 1)) && after(end, tcp[s /* END */]!)) {
     // SYN_SENT (original) / SYN_RECV (reply): a reinitialised connection with higher sequence numbers (RFC 793).
     initFromSyn(ct, s, t, end);
   }
 
-  if (!(flags & 0x10 /* ACK */)) ack = sack = tdEnd[r]!;
-  else if ((flags & (0x10 /* ACK */ | 0x04 /* RST */)) === (0x10 /* ACK */ | 0x04 /* RST */) && ack === 0) ack = sack = tdEnd[r]!; // broken stacks
-  if (flags & 0x04 /* RST */ && seq === 0 && state === 1) seq = end = tdEnd[s]!; // RST answering a SYN
+  if (!(flags & 0x10 /* ACK */)) ack = sack = tcp[r /* END */]!;
+  else if ((flags & (0x10 /* ACK */ | 0x04 /* RST */)) === (0x10 /* ACK */ | 0x04 /* RST */) && ack === 0) ack = sack = tcp[r /* END */]!; // broken stacks
+  if (flags & 0x04 /* RST */ && seq === 0 && state === 1) seq = end = tcp[s /* END */]!; // RST answering a SYN
 
-  const rMaxwin = tdMaxwin[r]!;
-  const inRecvWin = rMaxwin === 0 || after(end, (tdEnd[s]! - rMaxwin - 1) >>> 0);
-  const maxAckWin = tdMaxwin[s]! > 66000 /* MAXACKWINCONST */ ? tdMaxwin[s]! : 66000 /* MAXACKWINCONST */;
-  const rEnd = tdEnd[r]!;
-  if (before(seq, (tdMaxend[s]! + 1) >>> 0) && inRecvWin && before(sack, (rEnd + 1) >>> 0) && after(sack, (rEnd - maxAckWin - 1) >>> 0)) {
-    if (!(flags & 0x02 /* SYN */)) win = (win << tdScale[s]!) >>> 0;
+  const sEnd = tcp[s /* END */]!;
+  const sMaxend = tcp[s + 1 /* MAXEND */]!;
+  const sMaxwin = tcp[s + 2 /* MAXWIN */]!;
+  const rEnd = tcp[r /* END */]!;
+  const rMaxwin = tcp[r + 2 /* MAXWIN */]!;
+  const inRecvWin = rMaxwin === 0 || after(end, (sEnd - rMaxwin - 1) >>> 0);
+  const maxAckWin = sMaxwin > 66000 /* MAXACKWINCONST */ ? sMaxwin : 66000 /* MAXACKWINCONST */;
+  if (before(seq, (sMaxend + 1) >>> 0) && inRecvWin && before(sack, (rEnd + 1) >>> 0) && after(sack, (rEnd - maxAckWin - 1) >>> 0)) {
+    if (!(flags & 0x02 /* SYN */)) win = (win << tcp[s + 4 /* SCALE */]!) >>> 0;
     const swin = (win + (sack - ack)) >>> 0;
-    if (tdMaxwin[s]! < swin) tdMaxwin[s] = swin;
-    if (after(end, tdEnd[s]!)) {
-      tdEnd[s] = end;
-      tdFlags[s] |= 0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */;
+    if (sMaxwin < swin) tcp[s + 2 /* MAXWIN */] = swin;
+    if (after(end, sEnd)) {
+      tcp[s /* END */] = end;
+      tcp[s + 5 /* FLAGS */]! |= 0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */;
     }
     if (flags & 0x10 /* ACK */) {
-      if (!(tdFlags[s]! & 0x20 /* IP_CT_TCP_FLAG_MAXACK_SET */)) {
-        tdMaxack[s] = ack;
-        tdFlags[s] |= 0x20 /* IP_CT_TCP_FLAG_MAXACK_SET */;
-      } else if (after(ack, tdMaxack[s]!)) tdMaxack[s] = ack;
+      if (!(tcp[s + 5 /* FLAGS */]! & 0x20 /* IP_CT_TCP_FLAG_MAXACK_SET */)) {
+        tcp[s + 3 /* MAXACK */] = ack;
+        tcp[s + 5 /* FLAGS */]! |= 0x20 /* IP_CT_TCP_FLAG_MAXACK_SET */;
+      } else if (after(ack, tcp[s + 3 /* MAXACK */]!)) tcp[s + 3 /* MAXACK */] = ack;
     }
-    if (tdMaxwin[r] !== 0 && after(end, tdMaxend[s]!)) tdMaxwin[r] = (tdMaxwin[r]! + (end - tdMaxend[s]!)) >>> 0;
-    if (after((sack + win) >>> 0, (tdMaxend[r]! - 1) >>> 0)) {
-      tdMaxend[r] = (sack + win) >>> 0;
-      if (win === 0) tdMaxend[r] = (tdMaxend[r]! + 1) >>> 0;
+    if (rMaxwin !== 0 && after(end, sMaxend)) tcp[r + 2 /* MAXWIN */] = (rMaxwin + (end - sMaxend)) >>> 0;
+    if (after((sack + win) >>> 0, (tcp[r + 1 /* MAXEND */]! - 1) >>> 0)) {
+      tcp[r + 1 /* MAXEND */] = (sack + win) >>> 0;
+      if (win === 0) tcp[r + 1] = (tcp[r + 1]! + 1) >>> 0;
     }
-    if (ack === tdEnd[r]) tdFlags[r] &= ~0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */;
+    if (ack === rEnd) tcp[r + 5 /* FLAGS */]! &= ~0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */;
     if (index === 3 /* TCP_ACK_SET */) {
-      if (ct.lastDir[i] === dir && ct.lastSeq[i] === seq && ct.lastAck[i] === ack && ct.lastEnd[i] === end && ct.lastWin[i] === t.win) {
-        if (ct.retrans[i]! < 255) ct.retrans[i]!++;
+      if (tcp[e + 7 /* LAST_DIR */] === dir && tcp[e + 16 /* LAST_SEQ */] === seq && tcp[e + 17 /* LAST_ACK */] === ack &&
+          tcp[e + 18 /* LAST_END */] === end && tcp[e + 19 /* LAST_WIN */] === t.win) {
+        if (tcp[e + 14 /* RETRANS */]! < 255) tcp[e + 14]!++;
       } else {
-        ct.lastDir[i] = dir;
-        ct.lastSeq[i] = seq;
-        ct.lastAck[i] = ack;
-        ct.lastEnd[i] = end;
-        ct.lastWin[i] = t.win;
-        ct.retrans[i] = 0;
+        tcp[e + 7 /* LAST_DIR */] = dir;
+        tcp[e + 16 /* LAST_SEQ */] = seq;
+        tcp[e + 17 /* LAST_ACK */] = ack;
+        tcp[e + 18 /* LAST_END */] = end;
+        tcp[e + 19 /* LAST_WIN */] = t.win;
+        tcp[e + 14 /* RETRANS */] = 0;
       }
     }
     return true;
   }
-  if (tdFlags[s]! & 0x08 /* IP_CT_TCP_FLAG_BE_LIBERAL */) return true;
+  if (tcp[s + 5 /* FLAGS */]! & 0x08 /* IP_CT_TCP_FLAG_BE_LIBERAL */) return true;
   // Only the sequence check failed and the data might still be acked: remember it so a later ACK is not "over
   // the upper bound" (the segment itself stays INVALID).
-  if (!before(seq, (tdMaxend[s]! + 1) >>> 0)) {
-    const overshot = (end - tdMaxend[s]! + 1) >>> 0;
-    if (inRecvWin && after(sack, (rEnd - maxAckWin - 1) >>> 0) && overshot <= tdMaxwin[r]! && before(sack, (rEnd + 1) >>> 0)) {
-      tdEnd[s] = end;
-      tdFlags[s] |= 0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */;
+  if (!before(seq, (sMaxend + 1) >>> 0)) {
+    const overshot = (end - sMaxend + 1) >>> 0;
+    if (inRecvWin && after(sack, (rEnd - maxAckWin - 1) >>> 0) && overshot <= rMaxwin && before(sack, (rEnd + 1) >>> 0)) {
+      tcp[s /* END */] = end;
+      tcp[s + 5 /* FLAGS */]! |= 0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */;
     }
   }
   return false;

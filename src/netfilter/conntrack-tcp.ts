@@ -5,7 +5,10 @@
 // Window tracking (tcp_in_window) is in conntrack-tcp-window.ts: out-of-window segments are INVALID and change
 // nothing, as in the kernel with nf_conntrack_tcp_be_liberal=0 (the default).
 import type { ConntrackTable } from "./conntrack-table.js";
-import { IPS_ASSURED, IPS_SEEN_REPLY } from "./conntrack-table.js";
+import {
+  IPS_ASSURED, IPS_SEEN_REPLY, TCP_LAST_DIR, TCP_LAST_END, TCP_LAST_FLAGS, TCP_LAST_INDEX, TCP_LAST_SEQ, TCP_LAST_WIN, TCP_LAST_WSCALE,
+  TCP_RETRANS, TCP_SIDE, TCP_STRIDE, TD_END, TD_FLAGS, TD_MAXACK, TD_MAXEND, TD_MAXWIN, TD_SCALE,
+} from "./conntrack-table.js";
 import type { TupleScratch } from "./tuple.js";
 import {
   after,
@@ -128,7 +131,7 @@ export const TCP_INVALID = -1;
 /** -NF_REPEAT: the entry was killed (SYN reopening a closed connection); look the packet up again. */
 export const TCP_REPEAT = -2;
 
-// tcpIndex and tcpPacket (per packet) write states, flag bits and results as literals with their names in comments
+// tcpIndex and tcpPacket (per packet) write states, flag bits, results and ct.tcp's layout as literals with their names in comments
 // (V8 loads a module binding on every use); checked once here against the definitions.
 if (TCP_CONNTRACK_NONE !== 0 || TCP_CONNTRACK_SYN_SENT !== 1 || TCP_CONNTRACK_SYN_RECV !== 2 || TCP_CONNTRACK_ESTABLISHED !== 3 ||
     TCP_CONNTRACK_FIN_WAIT !== 4 || TCP_CONNTRACK_LAST_ACK !== 6 || TCP_CONNTRACK_TIME_WAIT !== 7 || TCP_CONNTRACK_CLOSE !== 8 ||
@@ -138,7 +141,10 @@ if (TCP_CONNTRACK_NONE !== 0 || TCP_CONNTRACK_SYN_SENT !== 1 || TCP_CONNTRACK_SY
     TCPHDR_RST !== 0x04 || TCPHDR_ACK !== 0x10 || (TCPHDR_ECE | TCPHDR_CWR | TCPHDR_PSH) !== 0xc8 ||
     IP_CT_TCP_FLAG_CLOSE_INIT !== 0x04 || IP_CT_TCP_FLAG_BE_LIBERAL !== 0x08 || IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED !== 0x10 ||
     IP_CT_TCP_FLAG_MAXACK_SET !== 0x20 || IP_CT_EXP_CHALLENGE_ACK !== 0x40 || IP_CT_TCP_SIMULTANEOUS_OPEN !== 0x04 ||
-    IPS_ASSURED !== 4 || IPS_SEEN_REPLY !== 2 || TCP_ACCEPT !== 1 || TCP_INVALID !== -1 || TCP_REPEAT !== -2) {
+    IPS_ASSURED !== 4 || IPS_SEEN_REPLY !== 2 || TCP_ACCEPT !== 1 || TCP_INVALID !== -1 || TCP_REPEAT !== -2 || TCP_STRIDE !== 24 ||
+    TCP_SIDE !== 8 || TD_END !== 0 || TD_MAXEND !== 1 || TD_MAXWIN !== 2 || TD_MAXACK !== 3 || TD_SCALE !== 4 || TD_FLAGS !== 5 ||
+    TCP_LAST_INDEX !== 6 || TCP_LAST_DIR !== 7 || TCP_RETRANS !== 14 || TCP_LAST_FLAGS !== 15 || TCP_LAST_SEQ !== 16 ||
+    TCP_LAST_END !== 18 || TCP_LAST_WIN !== 19 || TCP_LAST_WSCALE !== 20) {
   throw new Error("netfilter/conntrack-tcp.ts: literal states or flags out of step with their definitions");
 }
 
@@ -154,22 +160,50 @@ export function tcpError(t: TupleScratch): boolean {
 export function tcpNew(ct: ConntrackTable, i: number, t: TupleScratch, loose: boolean): boolean {
   const ns = TCP_CONNTRACKS[tcpIndex(t.tcpFlags) * 10]!; // [ORIGINAL][index][NONE]
   if (ns >= TCP_CONNTRACK_MAX) return false;
-  const o = i * 2;
+  const e = i * TCP_STRIDE;
+  const tcp = ct.tcp;
   const end = segEnd(t);
   if (ns === TCP_CONNTRACK_SYN_SENT) {
-    initFromSyn(ct, o, t, end);
+    initFromSyn(ct, e, t, end);
   } else {
     if (!loose) return false; // nf_conntrack_tcp_loose=0: no mid-stream pick-up
     // In the middle of a connection: its history is lost, take what the segment says; assume SACK and be liberal.
-    ct.tdEnd[o] = end;
-    ct.tdMaxwin[o] = t.win === 0 ? 1 : t.win;
-    ct.tdMaxend[o] = (end + ct.tdMaxwin[o]!) >>> 0;
-    ct.tdFlags[o] = IP_CT_TCP_FLAG_SACK_PERM | IP_CT_TCP_FLAG_BE_LIBERAL;
-    ct.tdFlags[o + 1] = IP_CT_TCP_FLAG_SACK_PERM | IP_CT_TCP_FLAG_BE_LIBERAL;
+    tcp[e + TD_END] = end;
+    tcp[e + TD_MAXWIN] = t.win === 0 ? 1 : t.win;
+    tcp[e + TD_MAXEND] = (end + tcp[e + TD_MAXWIN]!) >>> 0;
+    tcp[e + TD_FLAGS] = IP_CT_TCP_FLAG_SACK_PERM | IP_CT_TCP_FLAG_BE_LIBERAL;
+    tcp[e + TCP_SIDE + TD_FLAGS] = IP_CT_TCP_FLAG_SACK_PERM | IP_CT_TCP_FLAG_BE_LIBERAL;
   }
   ct.l4state[i] = TCP_CONNTRACK_NONE;
-  ct.lastIndex[i] = TCP_NONE_SET;
+  tcp[e + TCP_LAST_INDEX] = TCP_NONE_SET;
   return true;
+}
+
+/**
+ * tcpPacket's common case, written straight: an ACK (no SYN, FIN or RST: TCP_ACK_SET) on an ESTABLISHED connection
+ * stays ESTABLISHED in both directions (tcp_conntracks[dir][TCP_ACK_SET][sES] = sES: not IGNORE, no special case
+ * of the switch, no FIN_WAIT), so what is left is the window check, the last-packet annotations, the timeout
+ * choice and ASSURED. Same steps and order as the general path below.
+ */
+function tcpEstablishedAck(ct: ConntrackTable, i: number, dir: number, t: TupleScratch): number {
+  if (!tcpInWindow(ct, i, dir, 3 /* TCP_ACK_SET */, 3 /* TCP_CONNTRACK_ESTABLISHED */, t)) return -1 /* TCP_INVALID */;
+  const tcp = ct.tcp;
+  const e = i * 24; // TCP_STRIDE
+  tcp[e + 6 /* TCP_LAST_INDEX */] = 3 /* TCP_ACK_SET */;
+  tcp[e + 7 /* TCP_LAST_DIR */] = dir;
+  const est = TCP_TIMEOUTS[3 /* TCP_CONNTRACK_ESTABLISHED */]!;
+  let timeout = est;
+  if (tcp[e + 14 /* TCP_RETRANS */]! >= 3 /* TCP_MAX_RETRANS */ && est > TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!) timeout = TCP_TIMEOUTS[12]!;
+  else if (((tcp[e + 5 /* TD_FLAGS */]! | tcp[e + 13 /* TCP_SIDE + TD_FLAGS */]!) & 0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */) !== 0 &&
+      est > TCP_TIMEOUTS[13 /* TCP_CONNTRACK_UNACK */]!) timeout = TCP_TIMEOUTS[13]!;
+  else if (tcp[e + 19 /* TCP_LAST_WIN */] === 0 && est > TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!) timeout = TCP_TIMEOUTS[12]!;
+  const status = ct.status[i]!;
+  if (!(status & 2 /* IPS_SEEN_REPLY */)) {
+    // Mid-stream pick-up without a reply yet: no 5-day ESTABLISHED timeout (no RST, not a SYN: the other cases do not apply).
+    if (timeout > TCP_TIMEOUTS[13 /* TCP_CONNTRACK_UNACK */]!) timeout = TCP_TIMEOUTS[13]!;
+  } else if (!(status & 4 /* IPS_ASSURED */)) ct.status[i] = status | 4 /* IPS_ASSURED */;
+  ct.expires[i] = ct.now + timeout;
+  return 1 /* TCP_ACCEPT */;
 }
 
 /**
@@ -177,7 +211,10 @@ export function tcpNew(ct: ConntrackTable, i: number, t: TupleScratch, loose: bo
  * Returns TCP_ACCEPT, TCP_INVALID or TCP_REPEAT; an unreplied connection answered by RST is killed and accepted.
  */
 export function tcpPacket(ct: ConntrackTable, i: number, dir: number, t: TupleScratch): number {
+  const tcp = ct.tcp;
+  const e = i * 24; // TCP_STRIDE
   const oldState = ct.l4state[i]!;
+  if (oldState === 3 /* TCP_CONNTRACK_ESTABLISHED */ && (t.tcpFlags & 0x17) === 0x10 /* ACK; no SYN, FIN, RST */) return tcpEstablishedAck(ct, i, dir, t);
   const index = tcpIndex(t.tcpFlags);
   let newState = TCP_CONNTRACKS[(dir * 6 + index) * 10 + oldState]!;
   let old = oldState;
@@ -185,38 +222,38 @@ export function tcpPacket(ct: ConntrackTable, i: number, dir: number, t: TupleSc
   let inWindowDone = false; // kernel: `goto in_window` skips the window check
   if (newState === 1 /* TCP_CONNTRACK_SYN_SENT */ && oldState >= 7 /* TCP_CONNTRACK_TIME_WAIT */) {
     // A SYN on a closed or aborted connection: delete the entry and look the packet up again.
-    if (((ct.tdFlags[i * 2]! | ct.tdFlags[i * 2 + 1]!) & 0x04 /* IP_CT_TCP_FLAG_CLOSE_INIT */) !== 0 ||
-        (ct.lastDir[i] === dir && ct.lastIndex[i] === 4 /* TCP_RST_SET */)) {
+    if (((tcp[e + 5 /* TD_FLAGS */]! | tcp[e + 13 /* TCP_SIDE + TD_FLAGS */]!) & 0x04 /* IP_CT_TCP_FLAG_CLOSE_INIT */) !== 0 ||
+        (tcp[e + 7 /* TCP_LAST_DIR */] === dir && tcp[e + 6 /* TCP_LAST_INDEX */] === 4 /* TCP_RST_SET */)) {
       ct.kill(i);
       return -2 /* TCP_REPEAT */;
     }
     ignored = true; // kernel: falls through to the IGNORE case
   }
   if (ignored) {
-    if (index === 1 /* TCP_SYNACK_SET */ && ct.lastIndex[i] === 0 /* TCP_SYN_SET */ && ct.lastDir[i] !== dir && t.ack === ct.lastEnd[i]) {
+    if (index === 1 /* TCP_SYNACK_SET */ && tcp[e + 6 /* TCP_LAST_INDEX */] === 0 /* TCP_SYN_SET */ && tcp[e + 7 /* TCP_LAST_DIR */] !== dir && t.ack === tcp[e + 18 /* TCP_LAST_END */]) {
       // b) a SYN/ACK answering a SYN we ignored: client and server are in sync, resync from it.
       old = 1 /* TCP_CONNTRACK_SYN_SENT */;
       newState = 2 /* TCP_CONNTRACK_SYN_RECV */;
-      const l = i * 2 + ct.lastDir[i]!;
-      ct.tdEnd[l] = ct.lastEnd[i]!;
-      ct.tdMaxend[l] = ct.lastEnd[i]!;
-      ct.tdMaxwin[l] = ct.lastWin[i] === 0 ? 1 : ct.lastWin[i]!;
-      ct.tdScale[l] = ct.lastWscale[i]!;
-      ct.lastFlags[i] &= ~0x40 /* IP_CT_EXP_CHALLENGE_ACK */;
-      ct.tdFlags[l] = ct.lastFlags[i]!;
-      const d = i * 2 + dir; // nf_ct_tcp_state_reset
-      ct.tdEnd[d] = ct.tdMaxend[d] = ct.tdMaxwin[d] = ct.tdMaxack[d] = ct.tdScale[d] = 0;
-      ct.tdFlags[d] &= 0x08 /* IP_CT_TCP_FLAG_BE_LIBERAL */;
+      const l = e + tcp[e + 7 /* TCP_LAST_DIR */]! * 8; // TCP_SIDE
+      tcp[l /* TD_END */] = tcp[e + 18 /* TCP_LAST_END */]!;
+      tcp[l + 1 /* TD_MAXEND */] = tcp[e + 18 /* TCP_LAST_END */]!;
+      tcp[l + 2 /* TD_MAXWIN */] = tcp[e + 19 /* TCP_LAST_WIN */] === 0 ? 1 : tcp[e + 19 /* TCP_LAST_WIN */]!;
+      tcp[l + 4 /* TD_SCALE */] = tcp[e + 20 /* TCP_LAST_WSCALE */]!;
+      tcp[e + 15 /* TCP_LAST_FLAGS */] &= ~0x40 /* IP_CT_EXP_CHALLENGE_ACK */;
+      tcp[l + 5 /* TD_FLAGS */] = tcp[e + 15 /* TCP_LAST_FLAGS */]!;
+      const d = e + dir * 8; // TCP_SIDE; nf_ct_tcp_state_reset
+      tcp[d] = tcp[d + 1] = tcp[d + 2] = tcp[d + 3] = tcp[d + 4] = 0; // TD_END .. TD_SCALE
+      tcp[d + 5 /* TD_FLAGS */] &= 0x08 /* IP_CT_TCP_FLAG_BE_LIBERAL */;
       inWindowDone = false;
     } else {
-      ct.lastIndex[i] = index;
-      ct.lastDir[i] = dir;
-      ct.lastSeq[i] = t.seq;
-      ct.lastEnd[i] = segEnd(t);
-      ct.lastWin[i] = t.win;
+      tcp[e + 6 /* TCP_LAST_INDEX */] = index;
+      tcp[e + 7 /* TCP_LAST_DIR */] = dir;
+      tcp[e + 16 /* TCP_LAST_SEQ */] = t.seq;
+      tcp[e + 18 /* TCP_LAST_END */] = segEnd(t);
+      tcp[e + 19 /* TCP_LAST_WIN */] = t.win;
       if (index === 0 /* TCP_SYN_SET */ && dir === 0) {
         // a) a SYN in ORIGINAL: annotate its options; a later SYN/ACK may prove client and server in sync.
-        ct.lastFlags[i] = tcpOptionsLast(ct, i, t) | (oldState === 6 /* TCP_CONNTRACK_LAST_ACK */ ? 0x40 /* IP_CT_EXP_CHALLENGE_ACK */ : 0);
+        tcp[e + 15 /* TCP_LAST_FLAGS */] = tcpOptionsLast(ct, i, t) | (oldState === 6 /* TCP_CONNTRACK_LAST_ACK */ ? 0x40 /* IP_CT_EXP_CHALLENGE_ACK */ : 0);
       }
       return 1 /* TCP_ACCEPT */; // ignored: no state change, no timeout refresh
     }
@@ -225,17 +262,17 @@ export function tcpPacket(ct: ConntrackTable, i: number, dir: number, t: TupleSc
     case 10 /* TCP_CONNTRACK_MAX */:
       return -1 /* TCP_INVALID */;
     case 7 /* TCP_CONNTRACK_TIME_WAIT */:
-      if (oldState === 6 /* TCP_CONNTRACK_LAST_ACK */ && index === 3 /* TCP_ACK_SET */ && ct.lastDir[i] !== dir &&
-          ct.lastIndex[i] === 0 /* TCP_SYN_SET */ && (ct.lastFlags[i]! & 0x40 /* IP_CT_EXP_CHALLENGE_ACK */)) {
-        ct.lastFlags[i] &= ~0x40 /* IP_CT_EXP_CHALLENGE_ACK */; // RFC 5961 challenge ACK: not the last ACK
+      if (oldState === 6 /* TCP_CONNTRACK_LAST_ACK */ && index === 3 /* TCP_ACK_SET */ && tcp[e + 7 /* TCP_LAST_DIR */] !== dir &&
+          tcp[e + 6 /* TCP_LAST_INDEX */] === 0 /* TCP_SYN_SET */ && (tcp[e + 15 /* TCP_LAST_FLAGS */]! & 0x40 /* IP_CT_EXP_CHALLENGE_ACK */)) {
+        tcp[e + 15 /* TCP_LAST_FLAGS */] &= ~0x40 /* IP_CT_EXP_CHALLENGE_ACK */; // RFC 5961 challenge ACK: not the last ACK
         return 1 /* TCP_ACCEPT */;
       }
       break;
     case 9 /* TCP_CONNTRACK_SYN_SENT2 */:
-      ct.lastFlags[i] |= 0x04 /* IP_CT_TCP_SIMULTANEOUS_OPEN */;
+      tcp[e + 15 /* TCP_LAST_FLAGS */] |= 0x04 /* IP_CT_TCP_SIMULTANEOUS_OPEN */;
       break;
     case 2 /* TCP_CONNTRACK_SYN_RECV */:
-      if (dir === 1 && index === 3 /* TCP_ACK_SET */ && (ct.lastFlags[i]! & 0x04 /* IP_CT_TCP_SIMULTANEOUS_OPEN */)) newState = 3 /* TCP_CONNTRACK_ESTABLISHED */;
+      if (dir === 1 && index === 3 /* TCP_ACK_SET */ && (tcp[e + 15 /* TCP_LAST_FLAGS */]! & 0x04 /* IP_CT_TCP_SIMULTANEOUS_OPEN */)) newState = 3 /* TCP_CONNTRACK_ESTABLISHED */;
       break;
     case 8 /* TCP_CONNTRACK_CLOSE */: {
       if (index !== 4 /* TCP_RST_SET */) break;
@@ -244,21 +281,21 @@ export function tcpPacket(ct: ConntrackTable, i: number, dir: number, t: TupleSc
         inWindowDone = true;
         break;
       }
-      const peer = i * 2 + (dir ^ 1);
+      const peer = e + (dir ^ 1) * 8; // TCP_SIDE
       const established = oldState === 3 /* TCP_CONNTRACK_ESTABLISHED */ && (ct.status[i]! & 4 /* IPS_ASSURED */) !== 0;
       let done = false; // kernel: `break` out of the switch
-      if (ct.tdFlags[peer]! & 0x20 /* IP_CT_TCP_FLAG_MAXACK_SET */ && ct.lastIndex[i] !== 0 /* TCP_SYN_SET */) {
+      if (tcp[peer + 5 /* TD_FLAGS */]! & 0x20 /* IP_CT_TCP_FLAG_MAXACK_SET */ && tcp[e + 6 /* TCP_LAST_INDEX */] !== 0 /* TCP_SYN_SET */) {
         const seq = t.seq;
         if (seq === 0 && !established) done = true; // likely the answer to a SYN we let through
         else {
-          if (before(seq, ct.tdMaxack[peer]!)) return -1 /* TCP_INVALID */; // "invalid rst"
-          if (!established || seq === ct.tdMaxack[peer]) done = true;
-          else if (ct.lastIndex[i] === 3 /* TCP_ACK_SET */ && ct.lastDir[i] === dir && seq === ct.lastEnd[i]) done = true; // RST train
+          if (before(seq, tcp[peer + 3 /* TD_MAXACK */]!)) return -1 /* TCP_INVALID */; // "invalid rst"
+          if (!established || seq === tcp[peer + 3 /* TD_MAXACK */]) done = true;
+          else if (tcp[e + 6 /* TCP_LAST_INDEX */] === 3 /* TCP_ACK_SET */ && tcp[e + 7 /* TCP_LAST_DIR */] === dir && seq === tcp[e + 18 /* TCP_LAST_END */]) done = true; // RST train
           else newState = oldState; // RST seq not exact: keep the state, a challenge ACK may follow
         }
       }
-      if (!done && ((ct.status[i]! & 2 /* IPS_SEEN_REPLY */ && ct.lastIndex[i] === 0 /* TCP_SYN_SET */ && ct.lastDir[i] !== dir) ||
-           (!(ct.status[i]! & 4 /* IPS_ASSURED */) && ct.lastIndex[i] === 3 /* TCP_ACK_SET */)) && t.ack === ct.lastEnd[i]) {
+      if (!done && ((ct.status[i]! & 2 /* IPS_SEEN_REPLY */ && tcp[e + 6 /* TCP_LAST_INDEX */] === 0 /* TCP_SYN_SET */ && tcp[e + 7 /* TCP_LAST_DIR */] !== dir) ||
+           (!(ct.status[i]! & 4 /* IPS_ASSURED */) && tcp[e + 6 /* TCP_LAST_INDEX */] === 3 /* TCP_ACK_SET */)) && t.ack === tcp[e + 18 /* TCP_LAST_END */]) {
         inWindowDone = true; // RST to a SYN or ACK we let through: delete without the window check
       }
       break;
@@ -267,17 +304,17 @@ export function tcpPacket(ct: ConntrackTable, i: number, dir: number, t: TupleSc
       break;
   }
   if (!inWindowDone && !tcpInWindow(ct, i, dir, index, oldState, t)) return -1 /* TCP_INVALID */;
-  ct.lastIndex[i] = index;
-  ct.lastDir[i] = dir;
+  tcp[e + 6 /* TCP_LAST_INDEX */] = index;
+  tcp[e + 7 /* TCP_LAST_DIR */] = dir;
   ct.l4state[i] = newState;
-  if (old !== newState && newState === 4 /* TCP_CONNTRACK_FIN_WAIT */) ct.tdFlags[i * 2 + dir] |= 0x04 /* IP_CT_TCP_FLAG_CLOSE_INIT */;
+  if (old !== newState && newState === 4 /* TCP_CONNTRACK_FIN_WAIT */) tcp[e + dir * 8 + 5 /* TD_FLAGS */] |= 0x04 /* IP_CT_TCP_FLAG_CLOSE_INIT */;
 
   let timeout: number;
-  const unack = ((ct.tdFlags[i * 2]! | ct.tdFlags[i * 2 + 1]!) & 0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */) !== 0;
-  if (ct.retrans[i]! >= 3 /* TCP_MAX_RETRANS */ && TCP_TIMEOUTS[newState]! > TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!) timeout = TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!;
+  const unack = ((tcp[e + 5 /* TD_FLAGS */]! | tcp[e + 13 /* TCP_SIDE + TD_FLAGS */]!) & 0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */) !== 0;
+  if (tcp[e + 14 /* TCP_RETRANS */]! >= 3 /* TCP_MAX_RETRANS */ && TCP_TIMEOUTS[newState]! > TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!) timeout = TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!;
   else if (index === 4 /* TCP_RST_SET */) timeout = TCP_TIMEOUTS[8 /* TCP_CONNTRACK_CLOSE */]!;
   else if (unack && TCP_TIMEOUTS[newState]! > TCP_TIMEOUTS[13 /* TCP_CONNTRACK_UNACK */]!) timeout = TCP_TIMEOUTS[13 /* TCP_CONNTRACK_UNACK */]!;
-  else if (ct.lastWin[i] === 0 && TCP_TIMEOUTS[newState]! > TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!) timeout = TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!;
+  else if (tcp[e + 19 /* TCP_LAST_WIN */] === 0 && TCP_TIMEOUTS[newState]! > TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!) timeout = TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!;
   else timeout = TCP_TIMEOUTS[newState]!;
 
   const status = ct.status[i]!;

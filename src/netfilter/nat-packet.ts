@@ -31,7 +31,9 @@ function icmpIsQuery(type: number): boolean {
 export function manipPkt(buf: Uint8Array, iph: number, end: number, ct: Conntrack, node: number, invert: boolean, maniptype: number): boolean {
   const isSrc = maniptype === 0 /* NF_NAT_MANIP_SRC */;
   // The target tuple's address on this manip's side (inverted: the other side of the node's tuple).
-  const newIp = isSrc === invert ? ct.tDst[node]! : ct.tSrc[node]!;
+  const keys = ct.keys; // node's tuple: src, dst, ports, proto at node * 4
+  const k = node * 4;
+  const newIp = isSrc === invert ? keys[k + 1]! : keys[k]!;
   const ihl = (buf[iph]! & 15) * 4;
   const proto = buf[iph + 9]!;
   const hdroff = iph + ihl;
@@ -44,7 +46,7 @@ export function manipPkt(buf: Uint8Array, iph: number, end: number, ct: Conntrac
     const portOff = isSrc ? hdroff : hdroff + 2;
     const oldPort = (buf[portOff]! << 8) | buf[portOff + 1]!;
     // invertPorts for TCP/UDP swaps the two ports: the source port of the inverted tuple is the node's destination port.
-    const ports = ct.tPorts[node]!;
+    const ports = keys[k + 2]!;
     const newPort = isSrc === invert ? ports & 0xffff : ports >>> 16;
     if (proto === 6 /* IPPROTO_TCP */) {
       // An inner header quoted by an ICMP error may stop after 8 bytes: then only the port changes.
