@@ -25,9 +25,10 @@
 // Bounded execution. The kernel proves termination statically; WebAssembly cannot, so instrument.ts adds a
 // budget counter at every loop header and at the entry of every function that calls another (an inlined
 // decrement; binaryen's log-execution pass, at every entry, exit and loop, for modules the walk does not know):
-// 1,000,000 units per packet by default. Traps (budget, out-of-bounds packet access, abort, any WebAssembly trap) drop that packet with TC_ACT_SHOT, are counted per program by reason, and the
-// batch continues with the next packet. Map helpers search before they write and then write without loops, so a
-// budget stop can never leave a map half-updated.
+// 1,000,000 units per packet by default. Traps (budget, out-of-bounds packet access, abort, any WebAssembly trap)
+// drop that packet with TC_ACT_SHOT, are counted per program by reason, and the batch continues with the next
+// packet. Map helpers search before they write and then write without loops, so a budget stop can never leave a
+// map half-updated.
 //
 // Fast path. A batch runner added at load time runs an entry point over N contexts in one call; the host fills
 // contexts and packet bytes in place (PacketBatch) and reads verdicts and rewritten bytes back in place. The
