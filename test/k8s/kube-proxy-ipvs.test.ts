@@ -15,8 +15,6 @@
 //     short-circuits it to all endpoints (KUBE-EXT "pod traffic"/"masquerade LOCAL traffic" rules); IPVS mode has
 //     one virtual server per address with the node-local endpoints only: its real servers must be a subset.
 // Virtual servers for NodePorts are made on every node address (kube-proxy reads them from the host).
-import { readdirSync, readFileSync } from "node:fs";
-import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { loadCluster } from "../../src/k8s/cluster.js";
 import { generateIpvs, type IpvsState } from "../../src/k8s/kube-proxy/ipvs.js";
@@ -36,20 +34,8 @@ import { buildTcp, buildUdp } from "../../src/packet/build.js";
 import { checksumsOk } from "../netfilter/conntrack-fixtures.js";
 import { formatIpv4, parseIpv4 } from "../../src/packet/addr.js";
 import { get16, get32 } from "../../src/packet/checksum.js";
+import { describeFlowFixtures, LOCAL_IPS, PROTO, type Flow, type FlowFile } from "./kube-proxy-flow-fixtures.js";
 
-interface Flow { name: string; proto?: string; src: string; dst: string; dport: number; output: string; masq?: boolean }
-interface FlowFile {
-  source: string;
-  proxier: { nodeName: string; nodeIPs: string[]; clusterCIDR: string; masqueradeAll?: boolean };
-  manifests?: string;
-  flows?: Flow[];
-  service?: string;
-  cases?: { name: string; manifests: string; flows: Flow[] }[];
-}
-
-const dir = new URL("../fixtures/k8s/kube-proxy/flows/", import.meta.url);
-const LOCAL_IPS = ["192.168.0.2", "192.168.1.2", "192.168.99.11"].map(parseIpv4);
-const PROTO: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
 
 /** The IPVS proxier's iptables rules as a netfilter path, and a flow's first packet arriving from outside. */
 function flowPath(st: IpvsState, f: Flow): { path: NetfilterPath; p: PacketState } {
@@ -157,13 +143,7 @@ function runFlows(file: string, spec: FlowFile, manifests: string, flows: Flow[]
   }
 }
 
-for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort()) {
-  const spec = parse(readFileSync(new URL(file, dir), "utf8")) as FlowFile;
-  describe(`ipvs ${file}: ${spec.source}`, () => {
-    if (spec.manifests !== undefined) runFlows(file, spec, spec.manifests, spec.flows ?? []);
-    for (const c of spec.cases ?? []) describe(c.name, () => runFlows(file, spec, `${spec.service ?? ""}\n---\n${c.manifests}`, c.flows));
-  });
-}
+describeFlowFixtures("ipvs ", runFlows);
 
 const MANIFESTS = `apiVersion: v1
 kind: Service

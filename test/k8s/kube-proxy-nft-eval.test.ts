@@ -3,8 +3,6 @@
 // for every numgen choice, reaches the same endpoints with the same probabilities, masquerades the same, and
 // drops/rejects the same as the iptables ruleset through the netfilter tracer - except where the two proxiers
 // differ upstream (listed in NFT_DIFFERS, each as upstream's nftables proxier_test.go expects it).
-import { readdirSync, readFileSync } from "node:fs";
-import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { loadCluster } from "../../src/k8s/cluster.js";
 import { generateIptables, type IptablesProxierOptions } from "../../src/k8s/kube-proxy/iptables.js";
@@ -19,27 +17,9 @@ import { traceRuleset } from "../../src/netfilter/trace.js";
 import { formatIpv4, parseIpv4 } from "../../src/packet/addr.js";
 import { serviceIp, syntheticCluster } from "../../src/perf/cluster.js";
 import { PROXY_OPTS } from "../../src/perf/iptables.js";
+import { describeFlowFixtures, LOCAL_IPS, PROTO, type Flow } from "./kube-proxy-flow-fixtures.js";
 
-interface Flow {
-  name: string;
-  proto?: string;
-  src: string;
-  dst: string;
-  dport: number;
-}
-interface FlowFile {
-  source: string;
-  proxier: IptablesProxierOptions;
-  manifests?: string;
-  flows?: Flow[];
-  service?: string;
-  cases?: { name: string; manifests: string; flows: Flow[] }[];
-}
-
-const dir = new URL("../fixtures/k8s/kube-proxy/flows/", import.meta.url);
-const LOCAL_IPS = ["192.168.0.2", "192.168.1.2", "192.168.99.11"].map(parseIpv4);
 const isLocal = (a: number) => a >>> 24 === 127 || LOCAL_IPS.includes(a);
-const PROTO: Record<string, number> = { tcp: 6, udp: 17, sctp: 132 };
 
 const NODE_IP = parseIpv4("192.168.0.2");
 const UNTOUCHED = "- p=1.000000";
@@ -137,15 +117,7 @@ function runFlows(file: string, proxier: IptablesProxierOptions, manifests: stri
   }
 }
 
-for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort()) {
-  const spec = parse(readFileSync(new URL(file, dir), "utf8")) as FlowFile;
-  describe(`${file}: ${spec.source}`, () => {
-    if (spec.manifests !== undefined) runFlows(file, spec.proxier, spec.manifests, spec.flows ?? []);
-    for (const c of spec.cases ?? []) {
-      describe(c.name, () => runFlows(file, spec.proxier, `${spec.service ?? ""}\n---\n${c.manifests}`, c.flows));
-    }
-  });
-}
+describeFlowFixtures("", (file, spec, manifests, flows) => runFlows(file, spec.proxier, manifests, flows));
 
 describe("nftables evaluator", () => {
   const first = (n: number) => {
