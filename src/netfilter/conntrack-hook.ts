@@ -143,7 +143,8 @@ export class ConntrackPathHook implements ConntrackHook {
     }
     // Does the SRC manip rewrite (natPacket's status bit test)? SRC_NAT (16) in the original direction, DST_NAT (32) in
     // the reply direction; RELATED ICMP errors always. (Written out here and in in(): one shared helper for the two
-    // tests measured the kube-proxy established path 303 -> 457 ns/packet in bench/conntrack.bench.ts.)
+    // tests measured the kube-proxy established path 303 -> 457 ns/packet in back-to-back runs of
+    // bench/conntrack.bench.ts.)
     const natted = ctinfo === 1 /* IP_CT_RELATED */ || ctinfo === 4 /* IP_CT_RELATED_REPLY */ ||
       (ct.status[i]! & (ctinfo >= 3 ? 32 /* IPS_DST_NAT */ : 16 /* IPS_SRC_NAT */)) !== 0;
     if (fresh) {

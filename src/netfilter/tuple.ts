@@ -132,7 +132,7 @@ export function readTuple(buf: Uint8Array, l3off: number, len: number, t: TupleS
   t.l4len = l4len;
   if (proto === 6 /* IPPROTO_TCP */) {
     // readL4's TCP case, inline for the common packet (kept as a copy on purpose: one readTcp shared by both call
-    // sites measured nf_conntrack_in 66 -> 111 ns/packet side by side in bench/conntrack.bench.ts).
+    // sites measured nf_conntrack_in 66 -> 111 ns/packet in back-to-back runs of bench/conntrack.bench.ts).
     if (l4len < 8) return TUPLE_TRUNCATED;
     t.ports = ((buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!) >>> 0;
     if (l4len >= 20) {
