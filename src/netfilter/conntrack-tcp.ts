@@ -144,8 +144,21 @@ if (TCP_CONNTRACK_NONE !== 0 || TCP_CONNTRACK_SYN_SENT !== 1 || TCP_CONNTRACK_SY
     IPS_ASSURED !== 4 || IPS_SEEN_REPLY !== 2 || TCP_ACCEPT !== 1 || TCP_INVALID !== -1 || TCP_REPEAT !== -2 || TCP_STRIDE !== 24 ||
     TCP_SIDE !== 8 || TD_END !== 0 || TD_MAXEND !== 1 || TD_MAXWIN !== 2 || TD_MAXACK !== 3 || TD_SCALE !== 4 || TD_FLAGS !== 5 ||
     TCP_LAST_INDEX !== 6 || TCP_LAST_DIR !== 7 || TCP_RETRANS !== 14 || TCP_LAST_FLAGS !== 15 || TCP_LAST_SEQ !== 16 ||
-    TCP_LAST_END !== 18 || TCP_LAST_WIN !== 19 || TCP_LAST_WSCALE !== 20) {
+    TCP_LAST_END !== 18 || TCP_LAST_WIN !== 19 || TCP_LAST_WSCALE !== 20 || TCP_TIMEOUTS[TCP_CONNTRACK_ESTABLISHED] !== 432000 ||
+    TCP_TIMEOUTS[TCP_CONNTRACK_RETRANS] !== 300 || TCP_TIMEOUTS[TCP_CONNTRACK_UNACK] !== 300) {
   throw new Error("netfilter/conntrack-tcp.ts: literal states or flags out of step with their definitions");
+}
+
+/**
+ * TCP_VALID_FLAGS as two 32-bit masks (bit f of VALID_LO for f < 32, bit f - 32 of VALID_HI above), written as
+ * literals in tcpError: a bit test instead of a typed array load per packet. Checked here against the table.
+ */
+const VALID_LO = 0x170014;
+const VALID_HI = 0x30004;
+for (let f = 0; f < 64; f++) {
+  if (TCP_VALID_FLAGS[f] !== (((f < 32 ? VALID_LO >>> f : VALID_HI >>> (f - 32)) & 1))) {
+    throw new Error("netfilter/conntrack-tcp.ts: tcpError's valid-flag masks out of step with TCP_VALID_FLAGS");
+  }
 }
 
 /** kernel tcp_error: truncated header or a flag combination no TCP sends. (Checksums are not verified here.) */
@@ -153,7 +166,9 @@ export function tcpError(t: TupleScratch): boolean {
   const l4len = t.l4len;
   const doff = t.doff;
   if (l4len < 20 || doff < 20 || l4len < doff) return true;
-  return TCP_VALID_FLAGS[t.tcpFlags & 0x37 /* ~(ECE | CWR | PSH) & 0x3f */]! === 0;
+  const f = t.tcpFlags & 0x37; // ~(ECE | CWR | PSH) & 0x3f
+  // TCP_VALID_FLAGS[f] from its masks (VALID_LO, VALID_HI): JavaScript shifts count mod 32.
+  return (((f < 32 ? 0x170014 /* VALID_LO */ : 0x30004 /* VALID_HI */) >>> f) & 1) === 0;
 }
 
 /** kernel tcp_new. Returns false when the first packet cannot start a connection. */
@@ -191,16 +206,16 @@ function tcpEstablishedAck(ct: ConntrackTable, i: number, dir: number, t: TupleS
   const e = i * 24; // TCP_STRIDE
   tcp[e + 6 /* TCP_LAST_INDEX */] = 3 /* TCP_ACK_SET */;
   tcp[e + 7 /* TCP_LAST_DIR */] = dir;
-  const est = TCP_TIMEOUTS[3 /* TCP_CONNTRACK_ESTABLISHED */]!;
-  let timeout = est;
-  if (tcp[e + 14 /* TCP_RETRANS */]! >= 3 /* TCP_MAX_RETRANS */ && est > TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!) timeout = TCP_TIMEOUTS[12]!;
-  else if (((tcp[e + 5 /* TD_FLAGS */]! | tcp[e + 13 /* TCP_SIDE + TD_FLAGS */]!) & 0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */) !== 0 &&
-      est > TCP_TIMEOUTS[13 /* TCP_CONNTRACK_UNACK */]!) timeout = TCP_TIMEOUTS[13]!;
-  else if (tcp[e + 19 /* TCP_LAST_WIN */] === 0 && est > TCP_TIMEOUTS[12 /* TCP_CONNTRACK_RETRANS */]!) timeout = TCP_TIMEOUTS[12]!;
+  // The timeouts as literals (ESTABLISHED 432000 s, RETRANS and UNACK 300 s, checked at load): ESTABLISHED is longer
+  // than both, so each cap applies when its condition holds.
+  let timeout = 432000; // TCP_TIMEOUTS[TCP_CONNTRACK_ESTABLISHED]
+  if (tcp[e + 14 /* TCP_RETRANS */]! >= 3 /* TCP_MAX_RETRANS */) timeout = 300; // TCP_TIMEOUTS[TCP_CONNTRACK_RETRANS]
+  else if (((tcp[e + 5 /* TD_FLAGS */]! | tcp[e + 13 /* TCP_SIDE + TD_FLAGS */]!) & 0x10 /* IP_CT_TCP_FLAG_DATA_UNACKNOWLEDGED */) !== 0) timeout = 300; // UNACK
+  else if (tcp[e + 19 /* TCP_LAST_WIN */] === 0) timeout = 300; // RETRANS
   const status = ct.status[i]!;
   if (!(status & 2 /* IPS_SEEN_REPLY */)) {
     // Mid-stream pick-up without a reply yet: no 5-day ESTABLISHED timeout (no RST, not a SYN: the other cases do not apply).
-    if (timeout > TCP_TIMEOUTS[13 /* TCP_CONNTRACK_UNACK */]!) timeout = TCP_TIMEOUTS[13]!;
+    timeout = 300; // min(timeout, TCP_TIMEOUTS[TCP_CONNTRACK_UNACK]): every choice above is >= 300
   } else if (!(status & 4 /* IPS_ASSURED */)) ct.status[i] = status | 4 /* IPS_ASSURED */;
   ct.expires[i] = ct.now + timeout;
   return 1 /* TCP_ACCEPT */;

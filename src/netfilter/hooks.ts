@@ -152,15 +152,17 @@ export class NetfilterPath extends HookPath {
   /**
    * Per hook (at hook * SLOTS + k, k in priority order): the table, its built-in chain for the hook, and SLOT_NAT /
    * SLOT_EMPTY bits (an empty chain only counts its policy). Flat arrays resolved once: per packet and hook one
-   * load each instead of an array per hook.
+   * load each instead of an array per hook. Plain arrays of small integers, not typed arrays: once any ArrayBuffer
+   * in the process has been detached (a WebAssembly memory growing does it), V8 checks the buffer on every typed
+   * array access; these small tables are read several times per packet and hooks.
    */
   private readonly slotTable: CompiledTable[];
-  private readonly slotChain: Int32Array;
-  private readonly slotKind: Uint8Array;
+  private readonly slotChain: number[];
+  private readonly slotKind: number[];
   /** Tables per hook. */
-  private readonly slotCount: Int32Array;
+  private readonly slotCount: number[];
   /** Per hook: how many tables run before conntrack (raw at -300 does; the rest come after -200). */
-  private readonly ctAfter: Int32Array;
+  private readonly ctAfter: number[];
   /**
    * Is connection tracking active in this namespace? The kernel registers conntrack's hooks per namespace only when
    * something needs it (nf_ct_netns_get: NAT targets, conntrack/state matches, CONNMARK, CT); without it packets
@@ -185,9 +187,9 @@ export class NetfilterPath extends HookPath {
       tablesOnHook(h).map((n) => rules.byName[n]).filter((t): t is CompiledTable => t !== undefined),
     );
     this.slotTable = [];
-    this.slotChain = new Int32Array(onHook.length * SLOTS);
-    this.slotKind = new Uint8Array(onHook.length * SLOTS);
-    this.slotCount = Int32Array.from(onHook, (ts) => ts.length);
+    this.slotChain = new Array<number>(onHook.length * SLOTS).fill(0);
+    this.slotKind = new Array<number>(onHook.length * SLOTS).fill(0);
+    this.slotCount = onHook.map((ts) => ts.length);
     onHook.forEach((ts, h) => {
       if (ts.length > SLOTS) throw new Error(`netfilter: ${ts.length} tables on one hook`);
       for (let k = 0; k < SLOTS; k++) {
@@ -200,7 +202,7 @@ export class NetfilterPath extends HookPath {
         this.slotKind[s] = (t.name === "nat" ? SLOT_NAT : 0) | (t.chainStart[chain] === t.chainEnd[chain] ? SLOT_EMPTY : 0);
       }
     });
-    this.ctAfter = Int32Array.from(onHook, (ts) => ts.filter((t) => t.name === "raw").length);
+    this.ctAfter = onHook.map((ts) => ts.filter((t) => t.name === "raw").length);
   }
 
   /**
