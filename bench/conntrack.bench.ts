@@ -208,9 +208,7 @@ async function pathGroup(opts: BenchOptions): Promise<number> {
   const p = new PacketState();
   const out = new PathResult();
   const send = (f: Uint8Array) => {
-    hook.setPacket(f, L3);
-    p.reset();
-    p.fromIpv4(f, L3);
+    hook.load(f, L3, p);
     p.iif = eth0;
     p.oif = eth0;
     return path.receive(p, out);
@@ -299,9 +297,7 @@ function kubeProxySetup(services: number): KubeProxySetup {
   const p = new PacketState();
   const out = new PathResult();
   const send = (f: Uint8Array, iif: number, oif: number) => {
-    hook.setPacket(f, L3);
-    p.reset();
-    p.fromIpv4(f, L3);
+    hook.load(f, L3, p);
     p.iif = iif;
     p.oif = oif;
     return path.receive(p, out);
@@ -332,9 +328,7 @@ function kubeProxySetup(services: number): KubeProxySetup {
   let fwdRules = 0;
   for (let b = 0; b < BATCH; b++) {
     const w = copies.restore(b);
-    hook.setPacket(w, L3);
-    p.reset();
-    p.fromIpv4(w, L3);
+    hook.load(w, L3, p);
     p.iif = iifs[b]!;
     p.oif = eth0;
     if (!path.hook(Hook.PREROUTING, p, out)) throw new Error("bench: established packet dropped in PREROUTING");

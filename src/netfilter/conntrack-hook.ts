@@ -31,7 +31,7 @@ import {
 } from "./nat.js";
 import { manipPkt, natPacket } from "./nat-packet.js";
 import type { PacketState } from "./packet-state.js";
-import { IPPROTO_TCP, IPPROTO_UDP } from "./tuple.js";
+import { IPPROTO_TCP, IPPROTO_UDP, readTuple } from "./tuple.js";
 
 const NAT_KIND_NONE = 0;
 
@@ -60,6 +60,8 @@ export class ConntrackPathHook implements ConntrackHook {
   ref = CT_INVALID;
   /** Conntrack dropped the packet (table full). */
   dropped = false;
+  /** load() read the packet's tuple into ct.t (in() need not read it again). */
+  private tupleRead = false;
   private readonly range: NatRange = { flags: 0, minAddr: 0, maxAddr: 0, minProto: 0, maxProto: 0 };
 
   constructor(readonly ct: Conntrack) {}
@@ -74,13 +76,44 @@ export class ConntrackPathHook implements ConntrackHook {
     this.l3off = l3off;
     this.ref = CT_INVALID;
     this.dropped = false;
+    this.tupleRead = false;
+  }
+
+  /**
+   * setPacket(buf, l3off), p.reset() and p.fromIpv4(buf, l3off) in one, reading the IPv4 header once: conntrack's
+   * tuple (readTuple, what in() looks up) is read here and, for a whole TCP or UDP datagram, `p` is filled from it
+   * (the same fields fromIpv4 reads; anything else goes through fromIpv4). Returns what fromIpv4 returns.
+   */
+  load(buf: Uint8Array, l3off: number, p: PacketState): boolean {
+    this.setPacket(buf, l3off);
+    p.reset();
+    const t = this.ct.t;
+    const read = readTuple(buf, l3off, buf.length - l3off, t);
+    const proto = t.proto;
+    // readTuple accepted it: IPv4, header and total length within the buffer, not a fragment (fromIpv4: frag 0).
+    if (read === 0 /* TUPLE_OK */ && (proto === 6 /* IPPROTO_TCP */ ? t.l4len >= 20 : proto === 17 /* IPPROTO_UDP */)) {
+      this.tupleRead = true;
+      p.len = t.l4off - l3off + t.l4len; // the total length
+      p.proto = proto;
+      p.src = t.src;
+      p.dst = t.dst;
+      const ports = t.ports;
+      p.sport = ports >>> 16;
+      p.dport = ports & 0xffff;
+      if (proto === 6) p.tcpFlags = t.tcpFlags & 0x3f;
+      return true;
+    }
+    return p.fromIpv4(buf, l3off);
   }
 
   in(hook: number, p: PacketState): void {
     const ct = this.ct;
     const buf = this.buf;
     const l3 = this.l3off;
-    const ref = ct.in(buf, l3, buf.length - l3, hook);
+    // The tuple load() read is still the packet's when ct.t holds this buffer and offset (nothing read another since).
+    const t = ct.t;
+    const ref = this.tupleRead === true && t.buf === buf && t.l3off === l3 ? ct.inTuple(0 /* TUPLE_OK */, hook) : ct.in(buf, l3, buf.length - l3, hook);
+    this.tupleRead = false;
     this.ref = ref;
     if (ref < 0) {
       // ct.ctStateBits for a packet without an entry.

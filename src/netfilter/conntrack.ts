@@ -140,14 +140,22 @@ export class Conntrack extends ConntrackTable {
 
   /** nf_conntrack_in. See the header for the meaning of the result. */
   in(buf: Uint8Array, l3off: number, len: number, hook = NF_INET_PRE_ROUTING): number {
+    return this.inTuple(readTuple(buf, l3off, len, this.t), hook);
+  }
+
+  /**
+   * nf_conntrack_in for a packet whose tuple is in `this.t` already: `read` is what readTuple returned for it (the
+   * caller read the header once for its own use too, see ConntrackPathHook.load).
+   */
+  inTuple(read: number, hook = NF_INET_PRE_ROUTING): number {
     if (this.dyingTop > 0) this.flushDying();
     const t = this.t;
-    if (readTuple(buf, l3off, len, t) !== 0 /* TUPLE_OK */) {
+    if (read !== 0 /* TUPLE_OK */) {
       this.stats.invalid++;
       return -1 /* CT_INVALID */;
     }
     const proto = t.proto;
-    if (proto === 1 /* IPPROTO_ICMP */ && icmpIsError(t.type)) return this.icmpError(buf, t, hook);
+    if (proto === 1 /* IPPROTO_ICMP */ && icmpIsError(t.type)) return this.icmpError(t.buf, t, hook);
     if (proto === 6 /* IPPROTO_TCP */ && tcpError(t)) {
       this.stats.invalid++;
       return -1 /* CT_INVALID */;

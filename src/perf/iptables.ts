@@ -161,9 +161,7 @@ export function setupIptables(cluster: Cluster, mode: KubeProxyMode = "iptables"
   let k0 = 0;
 
   const sendIptables = (f: Uint8Array, iif: number): number => {
-    hook.setPacket(f, L3);
-    p.reset();
-    p.fromIpv4(f, L3);
+    hook.load(f, L3, p);
     p.iif = iif;
     p.oif = eth0;
     return (nft ?? path).receive(p, out);
@@ -171,9 +169,7 @@ export function setupIptables(cluster: Cluster, mode: KubeProxyMode = "iptables"
   // IPVS mode: PREROUTING, INPUT (the ClusterIP is local), IPVS at LOCAL_IN (NF_IP_PRI_NAT_SRC - 2), then the
   // DNATed packet leaves through POSTROUTING and the entry is confirmed.
   const sendIpvs = (f: Uint8Array, iif: number): number => {
-    hook.setPacket(f, L3);
-    p.reset();
-    p.fromIpv4(f, L3);
+    hook.load(f, L3, p);
     p.iif = iif;
     out.reset();
     if (!path.hook(Hook.PREROUTING, p, out)) return out.verdict;

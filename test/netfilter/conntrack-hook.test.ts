@@ -14,7 +14,7 @@ import { IfaceRegistry } from "../../src/netfilter/iface.js";
 import { PacketState } from "../../src/netfilter/packet-state.js";
 import { RecentTables } from "../../src/netfilter/recent.js";
 import { parseIptablesRestore } from "../../src/netfilter/restore.js";
-import { checksumsOk, F, L3, tcp, udp } from "./conntrack-fixtures.js";
+import { checksumsOk, F, L3, ping, tcp, udp } from "./conntrack-fixtures.js";
 
 const NODE = parseIpv4("192.168.0.2");
 const RULES = `*nat
@@ -36,7 +36,8 @@ COMMIT
 COMMIT
 `;
 
-function node() {
+/** `load`: the frame goes in through ConntrackPathHook.load (header read once) instead of setPacket + fromIpv4. */
+function node(load = false) {
   const ifaces = new IfaceRegistry();
   const recent = new RecentTables();
   const compiled = compileRuleset(parseIptablesRestore(RULES), { ifaces, recent });
@@ -57,9 +58,12 @@ function node() {
   const out = new PathResult();
   /** Forward one frame: toward pods (10.244.2.0/24) out eth0, everything else out veth1. */
   const send = (f: Uint8Array): string => {
-    hook.setPacket(f, L3);
-    p.reset();
-    p.fromIpv4(f, L3);
+    if (load) hook.load(f, L3, p);
+    else {
+      hook.setPacket(f, L3);
+      p.reset();
+      p.fromIpv4(f, L3);
+    }
     const toPods = (p.dst >>> 8) === (parseIpv4("10.244.2.0") >>> 8) || p.dst === parseIpv4("10.96.0.10");
     p.iif = toPods ? veth : eth0;
     p.oif = toPods ? eth0 : veth;
@@ -73,8 +77,8 @@ function node() {
 }
 
 describe("conntrack + NAT in the hook path", () => {
-  it("a ClusterIP connection: DNAT and MASQUERADE on the way in, both undone on the way back", () => {
-    const { ct, send } = node();
+  it.each([false, true])("a ClusterIP connection: DNAT and MASQUERADE on the way in, both undone on the way back (load: %s)", (load) => {
+    const { ct, send } = node(load);
     const table: [Uint8Array, string][] = [
       [tcp("10.244.1.5", 43210, "10.96.0.10", 80, F.SYN, 1), "192.168.0.2:43210 > 10.244.2.7:8080"],
       [tcp("10.244.2.7", 8080, "192.168.0.2", 43210, F.SYN | F.ACK, 9, 2), "10.96.0.10:80 > 10.244.1.5:43210"],
@@ -105,6 +109,68 @@ describe("conntrack + NAT in the hook path", () => {
     expect(second).toMatch(/^192\.168\.0\.2:\d+ > 10\.244\.2\.7:53$/);
     expect(second).not.toContain(":40000 ");
     void NF_DROP;
+  });
+});
+
+describe("ConntrackPathHook.load: the header read once for the packet state and conntrack", () => {
+  const withOptions = tcp("10.244.1.5", 43210, "10.96.0.10", 80, F.SYN, 1);
+  const frames: [string, Uint8Array][] = [
+    ["TCP", tcp("10.244.1.5", 43210, "10.96.0.10", 80, F.ACK | F.PSH, 2, 10, 20)],
+    ["UDP", udp("10.244.1.5", 5000, "10.244.2.7", 53)],
+    ["ICMP echo", ping("10.244.1.5", "10.244.2.7", 7)],
+    // Trailing bytes after the datagram (Ethernet padding): lengths come from the IP header.
+    ["padded TCP", Uint8Array.from([...tcp("10.244.1.5", 1, "10.244.2.7", 2, F.ACK, 5, 6), 0, 0, 0, 0])],
+  ];
+  // Malformed ones: readTuple refuses them (or reads no TCP header), fromIpv4 still fills what it can.
+  const cut = (f: Uint8Array, n: number) => f.slice(0, n);
+  const patched = (f: Uint8Array, at: number, v: number) => {
+    const g = f.slice();
+    g[at] = v;
+    return g;
+  };
+  frames.push(
+    ["TCP cut after its ports", cut(tcp("10.244.1.5", 1, "10.244.2.7", 2, F.ACK), L3 + 20 + 8)],
+    ["total length beyond the buffer", cut(withOptions, withOptions.length - 4)],
+    ["TCP total length of 30 (10 bytes of header)", patched(patched(withOptions, L3 + 2, 0), L3 + 3, 30)],
+    ["first fragment (MF)", patched(withOptions, L3 + 6, 0x20)],
+    ["later fragment", patched(withOptions, L3 + 7, 0x10)],
+    ["not IPv4", patched(withOptions, L3, 0x65)],
+    ["too short", cut(withOptions, L3 + 12)],
+  );
+
+  it.each(frames)("%s: the same packet state and conntrack result as setPacket + fromIpv4", (_name, f) => {
+    const run = (load: boolean) => {
+      const ct = new Conntrack();
+      const hook = new ConntrackPathHook(ct);
+      const p = new PacketState();
+      p.mark = 7; // reset clears it either way
+      let ok: boolean;
+      if (load) ok = hook.load(f, L3, p);
+      else {
+        hook.setPacket(f, L3);
+        p.reset();
+        ok = p.fromIpv4(f, L3);
+      }
+      const before = { ...p };
+      hook.in(0, p);
+      return { ok, before, after: { ...p }, ref: hook.ref, count: ct.count, stats: { ...ct.stats } };
+    };
+    expect(run(true)).toEqual(run(false));
+  });
+
+  it("a tuple read for one packet is not used for the next one", () => {
+    const ct = new Conntrack();
+    const hook = new ConntrackPathHook(ct);
+    const p = new PacketState();
+    hook.load(udp("10.244.1.5", 5000, "10.244.2.7", 53), L3, p);
+    // The caller switches to another packet without load(): in() must read that packet's own tuple.
+    const other = udp("10.244.1.6", 6000, "10.244.2.7", 53);
+    hook.setPacket(other, L3);
+    p.reset();
+    p.fromIpv4(other, L3);
+    hook.in(0, p);
+    expect(p.ctOrigSrc).toBe(parseIpv4("10.244.1.6"));
+    expect(p.ctOrigSport).toBe(6000);
   });
 });
 
