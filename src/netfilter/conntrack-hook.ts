@@ -71,7 +71,8 @@ export class ConntrackPathHook implements ConntrackHook {
    * if it was dropped before confirmation its unconfirmed entry is freed (kernel: the skb's last reference).
    */
   setPacket(buf: Uint8Array, l3off: number): void {
-    if (this.ref >= 0) this.ct.destroy(this.ref);
+    // Only a NEW packet's entry can be unconfirmed (a confirmed one was found in the hash: ctinfo NEW or not).
+    if (this.ref >= 0 && (this.ref & 7) === 2 /* IP_CT_NEW */) this.ct.destroy(this.ref);
     this.buf = buf;
     this.l3off = l3off;
     this.ref = CT_INVALID;
@@ -123,17 +124,21 @@ export class ConntrackPathHook implements ConntrackHook {
     }
     const i = ref >>> 3;
     const ctinfo = ref & 7;
+    // The entry's words are read before `p` is written (a field store may clobber what V8 knows of the arrays).
     const st = ct.status[i]!;
-    // ct.ctStateBits written out: 1 << (ctinfo % IP_CT_IS_REPLY + 1), IPS_SRC_NAT (16) → SNAT (64), IPS_DST_NAT (32) → DNAT (128).
-    p.ctState = (1 << ((ctinfo >= 3 ? ctinfo - 3 : ctinfo) + 1)) | ((st & 48) << 2);
+    const mark = ct.mark[i]!;
     // The ORIGINAL tuple from ct.keys (src, dst, ports, proto of node 2i at 8i): one array for the four words.
     const keys = ct.keys;
     const k = i * 8;
-    p.ctMark = ct.mark[i]!;
-    p.ctOrigSrc = keys[k]!;
-    p.ctOrigDst = keys[k + 1]!;
+    const origSrc = keys[k]!;
+    const origDst = keys[k + 1]!;
     const ports = keys[k + 2]!;
     const proto = keys[k + 3]!;
+    // ct.ctStateBits written out: 1 << (ctinfo % IP_CT_IS_REPLY + 1), IPS_SRC_NAT (16) → SNAT (64), IPS_DST_NAT (32) → DNAT (128).
+    p.ctState = (1 << ((ctinfo >= 3 ? ctinfo - 3 : ctinfo) + 1)) | ((st & 48) << 2);
+    p.ctMark = mark;
+    p.ctOrigSrc = origSrc;
+    p.ctOrigDst = origDst;
     const l4 = proto === 6 /* IPPROTO_TCP */ || proto === 17 /* IPPROTO_UDP */;
     p.ctOrigSport = l4 ? ports >>> 16 : 0;
     p.ctOrigDport = l4 ? ports & 0xffff : 0;

@@ -68,10 +68,16 @@ export class PathResult {
     this.rejectWith = -1;
     this.hook = 0;
     this.local = false;
-    this.dnat = false;
-    this.dnatIp = this.dnatPort = this.dnatMaxIp = this.dnatMaxPort = this.dnatFlags = 0;
-    this.snatKind = 0; // NatKind.NONE
-    this.snatIp = this.snatPort = this.snatMaxIp = this.snatMaxPort = this.snatFlags = 0;
+    // The dnat* and snat* fields are written together with `dnat` / `snatKind` (per packet, most leave all of them
+    // zero): cleared only after a packet that set them.
+    if (this.dnat === true) {
+      this.dnat = false;
+      this.dnatIp = this.dnatPort = this.dnatMaxIp = this.dnatMaxPort = this.dnatFlags = 0;
+    }
+    if (this.snatKind !== 0 /* NatKind.NONE */) {
+      this.snatKind = 0;
+      this.snatIp = this.snatPort = this.snatMaxIp = this.snatMaxPort = this.snatFlags = 0;
+    }
   }
 }
 

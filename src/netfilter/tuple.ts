@@ -120,30 +120,44 @@ export function readTuple(buf: Uint8Array, l3off: number, len: number, t: TupleS
   if (ihl < 20 || total < ihl || total > len) return TUPLE_TRUNCATED;
   // kernel: nf_defrag_ipv4 reassembles before conntrack sees the packet; this model expects whole datagrams.
   if ((buf[l3off + 6]! & 0x3f) !== 0 || buf[l3off + 7]! !== 0) return TUPLE_FRAGMENT;
-  t.buf = buf;
-  t.l3off = l3off;
   const proto = buf[l3off + 9]!;
-  t.proto = proto;
-  t.src = ((buf[l3off + 12]! << 24) | (buf[l3off + 13]! << 16) | (buf[l3off + 14]! << 8) | buf[l3off + 15]!) >>> 0;
-  t.dst = ((buf[l3off + 16]! << 24) | (buf[l3off + 17]! << 16) | (buf[l3off + 18]! << 8) | buf[l3off + 19]!) >>> 0;
+  const src = ((buf[l3off + 12]! << 24) | (buf[l3off + 13]! << 16) | (buf[l3off + 14]! << 8) | buf[l3off + 15]!) >>> 0;
+  const dst = ((buf[l3off + 16]! << 24) | (buf[l3off + 17]! << 16) | (buf[l3off + 18]! << 8) | buf[l3off + 19]!) >>> 0;
   const o = l3off + ihl;
   const l4len = total - ihl;
-  t.l4off = o;
-  t.l4len = l4len;
-  if (proto === 6 /* IPPROTO_TCP */) {
+  if (proto === 6 /* IPPROTO_TCP */ && l4len >= 20) {
     // readL4's TCP case, inline for the common packet (kept as a copy on purpose: one readTcp shared by both call
-    // sites measured nf_conntrack_in 66 -> 111 ns/packet in back-to-back runs of bench/conntrack.bench.ts).
-    if (l4len < 8) return TUPLE_TRUNCATED;
-    t.ports = ((buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!) >>> 0;
-    if (l4len >= 20) {
-      t.seq = ((buf[o + 4]! << 24) | (buf[o + 5]! << 16) | (buf[o + 6]! << 8) | buf[o + 7]!) >>> 0;
-      t.ack = ((buf[o + 8]! << 24) | (buf[o + 9]! << 16) | (buf[o + 10]! << 8) | buf[o + 11]!) >>> 0;
-      t.doff = (buf[o + 12]! >>> 4) * 4;
-      t.tcpFlags = buf[o + 13]!;
-      t.win = (buf[o + 14]! << 8) | buf[o + 15]!;
-    }
+    // sites measured nf_conntrack_in 66 -> 111 ns/packet in back-to-back runs of bench/conntrack.bench.ts). Every
+    // byte is read before any field of `t` is written: a field store may clobber what V8 knows of the buffer (its
+    // loads of the typed array's buffer and detached bit could otherwise not be shared between the reads).
+    const ports = ((buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!) >>> 0;
+    const seq = ((buf[o + 4]! << 24) | (buf[o + 5]! << 16) | (buf[o + 6]! << 8) | buf[o + 7]!) >>> 0;
+    const ack = ((buf[o + 8]! << 24) | (buf[o + 9]! << 16) | (buf[o + 10]! << 8) | buf[o + 11]!) >>> 0;
+    const doff = (buf[o + 12]! >>> 4) * 4;
+    const flags = buf[o + 13]!;
+    const win = (buf[o + 14]! << 8) | buf[o + 15]!;
+    t.buf = buf;
+    t.l3off = l3off;
+    t.proto = proto;
+    t.src = src;
+    t.dst = dst;
+    t.l4off = o;
+    t.l4len = l4len;
+    t.ports = ports;
+    t.seq = seq;
+    t.ack = ack;
+    t.doff = doff;
+    t.tcpFlags = flags;
+    t.win = win;
     return TUPLE_OK;
   }
+  t.buf = buf;
+  t.l3off = l3off;
+  t.proto = proto;
+  t.src = src;
+  t.dst = dst;
+  t.l4off = o;
+  t.l4len = l4len;
   return readL4(buf, t, l4len);
 }
 
