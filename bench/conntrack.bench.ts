@@ -359,14 +359,17 @@ function kubeProxySetup(services: number): KubeProxySetup {
       fn: () => {
         for (let b = 0; b < BATCH; b++) {
           const o = b * 8;
-          p.src = st[o]!;
-          p.dst = st[o + 1]!;
-          p.sport = st[o + 2]!;
-          p.dport = st[o + 3]!;
-          p.ctState = st[o + 4]!;
-          p.iif = st[o + 5]!;
-          p.oif = st[o + 6]!;
-          p.len = st[o + 7]!;
+          // As integers, as the path writes them: a Float64Array element stored as is would turn these fields of
+          // PacketState (shared by every instance) into boxed doubles, which the established-packet task above
+          // then pays for.
+          p.src = st[o]! >>> 0;
+          p.dst = st[o + 1]! >>> 0;
+          p.sport = st[o + 2]! | 0;
+          p.dport = st[o + 3]! | 0;
+          p.ctState = st[o + 4]! | 0;
+          p.iif = st[o + 5]! | 0;
+          p.oif = st[o + 6]! | 0;
+          p.len = st[o + 7]! | 0;
           p.mark = 0;
           if (!path.hook(Hook.FORWARD, p, out)) throw new Error("bench: established packet dropped");
         }
