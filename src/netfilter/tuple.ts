@@ -125,31 +125,20 @@ export function readTuple(buf: Uint8Array, l3off: number, len: number, t: TupleS
   const dst = ((buf[l3off + 16]! << 24) | (buf[l3off + 17]! << 16) | (buf[l3off + 18]! << 8) | buf[l3off + 19]!) >>> 0;
   const o = l3off + ihl;
   const l4len = total - ihl;
-  if (proto === 6 /* IPPROTO_TCP */ && l4len >= 20) {
-    // readL4's TCP case, inline for the common packet (kept as a copy on purpose: one readTcp shared by both call
-    // sites measured nf_conntrack_in 66 -> 111 ns/packet in back-to-back runs of bench/conntrack.bench.ts). Every
-    // byte is read before any field of `t` is written: a field store may clobber what V8 knows of the buffer (its
-    // loads of the typed array's buffer and detached bit could otherwise not be shared between the reads).
-    const ports = ((buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!) >>> 0;
-    const seq = ((buf[o + 4]! << 24) | (buf[o + 5]! << 16) | (buf[o + 6]! << 8) | buf[o + 7]!) >>> 0;
-    const ack = ((buf[o + 8]! << 24) | (buf[o + 9]! << 16) | (buf[o + 10]! << 8) | buf[o + 11]!) >>> 0;
-    const doff = (buf[o + 12]! >>> 4) * 4;
-    const flags = buf[o + 13]!;
-    const win = (buf[o + 14]! << 8) | buf[o + 15]!;
-    t.buf = buf;
-    t.l3off = l3off;
-    t.proto = proto;
-    t.src = src;
-    t.dst = dst;
-    t.l4off = o;
-    t.l4len = l4len;
-    t.ports = ports;
-    t.seq = seq;
-    t.ack = ack;
-    t.doff = doff;
-    t.tcpFlags = flags;
-    t.win = win;
-    return TUPLE_OK;
+  // readL4's TCP case, inline for the common packet (kept as a copy on purpose: one readTcp shared by both call
+  // sites measured nf_conntrack_in 66 -> 111 ns/packet in back-to-back runs of bench/conntrack.bench.ts). Every
+  // byte is read before any field of `t` is written: a field store may clobber what V8 knows of the buffer (its
+  // loads of the typed array's buffer and detached bit could otherwise not be shared between the reads).
+  const tcp = proto === 6 /* IPPROTO_TCP */ && l4len >= 20;
+  let ports = 0;
+  let seq = 0;
+  let ack = 0;
+  let word3 = 0; // data offset, flags, window
+  if (tcp) {
+    ports = ((buf[o]! << 24) | (buf[o + 1]! << 16) | (buf[o + 2]! << 8) | buf[o + 3]!) >>> 0;
+    seq = ((buf[o + 4]! << 24) | (buf[o + 5]! << 16) | (buf[o + 6]! << 8) | buf[o + 7]!) >>> 0;
+    ack = ((buf[o + 8]! << 24) | (buf[o + 9]! << 16) | (buf[o + 10]! << 8) | buf[o + 11]!) >>> 0;
+    word3 = ((buf[o + 12]! << 24) | (buf[o + 13]! << 16) | (buf[o + 14]! << 8) | buf[o + 15]!) >>> 0;
   }
   t.buf = buf;
   t.l3off = l3off;
@@ -158,7 +147,14 @@ export function readTuple(buf: Uint8Array, l3off: number, len: number, t: TupleS
   t.dst = dst;
   t.l4off = o;
   t.l4len = l4len;
-  return readL4(buf, t, l4len);
+  if (!tcp) return readL4(buf, t, l4len);
+  t.ports = ports;
+  t.seq = seq;
+  t.ack = ack;
+  t.doff = (word3 >>> 28) * 4;
+  t.tcpFlags = (word3 >>> 16) & 0xff;
+  t.win = word3 & 0xffff;
+  return TUPLE_OK;
 }
 
 /** The L4 part from `t.l4off`, with `avail` bytes present (an ICMP error quotes only 8 bytes of L4). */
