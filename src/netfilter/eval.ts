@@ -101,6 +101,9 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
   // Addresses do not change during one table's walk (NAT targets are terminal), so read them once.
   const ps = p.src | 0;
   const pd = p.dst | 0;
+  // Nor do the length and, but for NOTRACK (below), the ctstate.
+  const len = p.len;
+  let cs = p.ctState;
   let n = 0;
   const scan = t.scan;
   const STACK = t.stack;
@@ -114,7 +117,7 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
       const a = i << 2;
       if ((((ps & scan[a + 1]!) ^ scan[a]!) | ((pd & scan[a + 3]!) ^ scan[a + 2]!)) === 0) {
         const g = ip[(i << 4) + 8 /* R.GUARD */]!;
-        if (g === 0 || ((p.ctState & g) !== 0) !== ((g & 0x40000000 /* CT_GUARD_INV */) !== 0)) break;
+        if (g === 0 || ((cs & g) !== 0) !== ((g & 0x40000000 /* CT_GUARD_INV */) !== 0)) break;
       }
       i++;
     }
@@ -163,7 +166,7 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
       } else if (!matchAll(t, ms, me, p, env)) { i++; continue; }
     }
     t.packets[i]!++;
-    t.bytes[i]! += p.len;
+    t.bytes[i]! += len;
     if (trace !== null) trace.record(t.id, cur, ip[o + 14 /* R.NUM */]!, TraceKind.RULE);
     switch (ip[o + 11 /* R.T_KIND */]) {
       case 0 /* T.NONE */:
@@ -224,7 +227,7 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
         i++;
         continue;
       case 12 /* T.NOTRACK */:
-        p.ctState = CtState.UNTRACKED;
+        cs = p.ctState = CtState.UNTRACKED;
         i++;
         continue;
     }
