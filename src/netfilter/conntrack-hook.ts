@@ -87,13 +87,13 @@ export class ConntrackPathHook implements ConntrackHook {
    */
   load(buf: Uint8Array, l3off: number, p: PacketState): boolean {
     this.setPacket(buf, l3off);
-    p.reset();
     const t = this.ct.t;
     const read = readTuple(buf, l3off, buf.length - l3off, t);
     const proto = t.proto;
     // readTuple accepted it: IPv4, header and total length within the buffer, not a fragment (fromIpv4: frag 0).
     if (read === 0 /* TUPLE_OK */ && (proto === 6 /* IPPROTO_TCP */ ? t.l4len >= 20 : proto === 17 /* IPPROTO_UDP */)) {
       this.tupleRead = true;
+      p.resetMeta(); // reset(), the header's fields written below
       p.len = t.l4off - l3off + t.l4len; // the total length
       p.proto = proto;
       p.src = t.src;
@@ -101,9 +101,11 @@ export class ConntrackPathHook implements ConntrackHook {
       const ports = t.ports;
       p.sport = ports >>> 16;
       p.dport = ports & 0xffff;
-      if (proto === 6) p.tcpFlags = t.tcpFlags & 0x3f;
+      p.tcpFlags = proto === 6 ? t.tcpFlags & 0x3f : 0;
+      p.icmpType = p.icmpCode = p.frag = 0;
       return true;
     }
+    p.reset();
     return p.fromIpv4(buf, l3off);
   }
 

@@ -42,10 +42,16 @@ export class PacketState {
 
   reset(): void {
     this.src = this.dst = this.proto = this.sport = this.dport = this.tcpFlags = 0;
-    this.icmpType = this.icmpCode = this.iif = this.oif = this.mark = 0;
+    this.icmpType = this.icmpCode = this.frag = this.len = 0;
+    this.resetMeta();
+  }
+
+  /** reset() but for the fields fromIpv4 fills (addresses, protocol, ports, TCP flags, ICMP type and code, frag, len). */
+  resetMeta(): void {
+    this.iif = this.oif = this.mark = 0;
     this.ctState = CtState.NEW;
     this.ctMark = this.ctOrigSrc = this.ctOrigDst = this.ctOrigSport = this.ctOrigDport = 0;
-    this.physIn = this.physOut = this.physFlags = this.frag = this.len = 0;
+    this.physIn = this.physOut = this.physFlags = 0;
   }
 
   /** The original tuple is the packet's own (a NEW connection before NAT). */

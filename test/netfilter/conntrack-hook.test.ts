@@ -143,7 +143,8 @@ describe("ConntrackPathHook.load: the header read once for the packet state and 
       const ct = new Conntrack();
       const hook = new ConntrackPathHook(ct);
       const p = new PacketState();
-      p.mark = 7; // reset clears it either way
+      // What a previous packet left: reset clears every field either way.
+      for (const k of Object.keys(p) as (keyof PacketState)[]) if (typeof p[k] === "number") (p as unknown as Record<string, number>)[k] = 7;
       let ok: boolean;
       if (load) ok = hook.load(f, L3, p);
       else {
