@@ -2,7 +2,7 @@
 // answer, matches a small opcode program over an Int32Array, jumps chain indices. Done once per ruleset load.
 import { CtState } from "./ctstate.js";
 import {
-  CT_GUARD_INV, CT_GUARD_ON, CT_GUARD_STATES, type CompiledTable, IP, IP_STRIDE, IpFlag, NAT_STRIDE, NatFlag, NatKind, Op, R,
+  CT_GUARD_INV, CT_GUARD_ON, CT_GUARD_STATES, type CompiledTable, IP, IP_STRIDE, IpFlag, NAT_STRIDE, NatFlag, NatKind, Op, Quick, R,
   type RecentInfo, RULE_STRIDE, T,
 } from "./compiled.js";
 import { IfaceRegistry, ifaceMatches } from "./iface.js";
@@ -145,6 +145,11 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
     rule[o + R.T_ARG] = tArg[k]!;
     rule[o + R.CHAIN] = ruleChain[k]!;
     rule[o + R.NUM] = ruleNum[k]!;
+    const f = ip[k * IP_STRIDE + IP.FLAGS]!;
+    const slowIp = IpFlag.INV_SRC | IpFlag.INV_DST | IpFlag.HAS_PROTO | IpFlag.HAS_IIF | IpFlag.HAS_OIF | IpFlag.FRAG;
+    const matches = mEnd[k]! - mStart[k]!;
+    rule[o + R.QUICK] = tKind[k]! | (f & slowIp ? Quick.SLOW_IP : 0) | (matches > 0 ? Quick.MATCHES : 0) |
+      (matches === 1 && mOp.a[mStart[k]!] === Op.MARK ? Quick.LONE_MARK : 0);
   }
   const compiled: CompiledTable = {
     name: table.name, id, source: table, chainNames: chains.map((c) => c.name), chainStart, chainEnd, chainPolicy,

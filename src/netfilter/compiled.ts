@@ -30,7 +30,13 @@ export const T = {
  * array and one cache line per rule instead of one per field.
  */
 export const RULE_STRIDE = 16;
-export const R = { GUARD: 8, M_START: 9, M_END: 10, T_KIND: 11, T_ARG: 12, CHAIN: 13, NUM: 14 } as const;
+export const R = { GUARD: 8, M_START: 9, M_END: 10, T_KIND: 11, T_ARG: 12, CHAIN: 13, NUM: 14, QUICK: 15 } as const;
+/**
+ * The record's QUICK word: what a candidate rule needs beyond its scan test, in one load. The target kind (T) in
+ * the low bits, then: SLOW_IP (ip header tests or an inverted address: IP.FLAGS & (INV_SRC | INV_DST | SLOW_IP)),
+ * MATCHES (a match program), LONE_MARK (that program is one mark match).
+ */
+export const Quick = { KIND_MASK: 15, SLOW_IP: 16, MATCHES: 32, LONE_MARK: 64 } as const;
 
 /**
  * ctGuard per rule: 0 for none, else CT_GUARD_ON | state bits (CtState) | CT_GUARD_INV when inverted. The rule can

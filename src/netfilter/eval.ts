@@ -3,7 +3,7 @@
 // a goto does not; RETURN (or falling off a user chain) pops; falling off or RETURN in a built-in chain applies
 // its policy. Terminal targets end the table. Allocation-free: the packet state and result are reused structs.
 import { CtState } from "./ctstate.js";
-import { CT_GUARD_INV, type CompiledTable, IP, IpFlag, NAT_STRIDE, NatKind, Op, R, T } from "./compiled.js";
+import { CT_GUARD_INV, type CompiledTable, IP, IpFlag, NAT_STRIDE, NatKind, Op, Quick, R, T } from "./compiled.js";
 import type { PacketState } from "./packet-state.js";
 import type { RecentTables } from "./recent.js";
 
@@ -71,16 +71,15 @@ export class EvalResult {
   }
 }
 
-// The walk below writes verdicts, record offsets (IP, R), flags (IpFlag), target kinds (T) and match opcodes (Op) as
-// number literals with their names in comments: V8 reads a property of a module-level object on every use (measured: the
-// FORWARD walk of an established packet 85 -> 77 ns), a literal costs nothing and lets a switch become a jump
-// table. Checked once at load against compiled.ts, so the two cannot drift apart. SLOW_IP (ip header checks beyond
-// the addresses) = HAS_PROTO | HAS_IIF | HAS_OIF | FRAG = 864.
+// The walk below writes verdicts, record offsets (IP, R), flags (IpFlag, Quick), target kinds (T) and match opcodes
+// (Op) as number literals with their names in comments: V8 reads a property of a module-level object on every use
+// (measured: the FORWARD walk of an established packet 85 -> 77 ns), a literal costs nothing and lets a switch become
+// a jump table. Checked once at load against compiled.ts, so the two cannot drift apart.
 function sameValues(o: Record<string, number>, v: number[]): boolean {
   return Object.values(o).length === v.length && Object.values(o).every((x, k) => x === v[k]);
 }
 if (!sameValues(T, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]) || !sameValues(Op, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]) ||
-    !sameValues(R, [8, 9, 10, 11, 12, 13, 14]) || !sameValues(IP, [0, 1, 2, 3, 4, 5, 6, 7]) ||
+    !sameValues(R, [8, 9, 10, 11, 12, 13, 14, 15]) || !sameValues(Quick, [15, 16, 32, 64]) || !sameValues(IP, [0, 1, 2, 3, 4, 5, 6, 7]) ||
     !sameValues(IpFlag, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]) || CT_GUARD_INV !== 0x40000000 || NatKind.NONE !== 0 ||
     NF_DROP !== 0 || NF_ACCEPT !== 1 || NF_REJECT !== 2) {
   throw new Error("netfilter/eval.ts: the walk's literal offsets, flags and opcodes are out of step with compiled.ts");
@@ -137,38 +136,39 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
     }
     n++;
     const o = i << 4; // RULE_STRIDE
-    const f = ip[o + 5 /* IP.FLAGS */]!;
-    // Without inversions the scan above tested the rule's addresses already (its scan record equals them). With
-    // one, the scan record is zero and the test is here. Absent -s/-d compile to mask 0 / address 0, which always
-    // compare equal: no branch on presence.
-    if ((f & 3 /* INV_SRC | INV_DST */) !== 0) {
-      const sMiss = (ps & ip[o + 1]!) ^ ip[o]!;
-      const dMiss = (pd & ip[o + 3]!) ^ ip[o + 2]!;
-      if ((sMiss === 0) === ((f & 1 /* INV_SRC */) !== 0) || (dMiss === 0) === ((f & 2 /* INV_DST */) !== 0)) {
-        i++;
-        continue;
+    // What else the rule tests, and its target, in one word (R.QUICK): most candidates test nothing more.
+    const q = ip[o + 15 /* R.QUICK */]!;
+    if ((q & 16 /* Quick.SLOW_IP */) !== 0) {
+      const f = ip[o + 5 /* IP.FLAGS */]!;
+      // Without inversions the scan above tested the rule's addresses already (its scan record equals them). With
+      // one, the scan record is zero and the test is here. Absent -s/-d compile to mask 0 / address 0, which always
+      // compare equal: no branch on presence.
+      if ((f & 3 /* INV_SRC | INV_DST */) !== 0) {
+        const sMiss = (ps & ip[o + 1]!) ^ ip[o]!;
+        const dMiss = (pd & ip[o + 3]!) ^ ip[o + 2]!;
+        if ((sMiss === 0) === ((f & 1 /* INV_SRC */) !== 0) || (dMiss === 0) === ((f & 2 /* INV_DST */) !== 0)) {
+          i++;
+          continue;
+        }
       }
-    }
-    if (f & 864 /* SLOW_IP */) {
       if (f & 32 /* HAS_PROTO */ && ((p.proto === ip[o + 4 /* IP.PROTO */]!) === ((f & 16 /* INV_PROTO */) !== 0))) { i++; continue; }
       if (f & 256 /* HAS_IIF */ && ((t.ifMatch[ip[o + 6 /* IP.IIF */]!]![p.iif] === 1) === ((f & 4 /* INV_IIF */) !== 0))) { i++; continue; }
       if (f & 512 /* HAS_OIF */ && ((t.ifMatch[ip[o + 7 /* IP.OIF */]!]![p.oif] === 1) === ((f & 8 /* INV_OIF */) !== 0))) { i++; continue; }
       if (f & 64 /* FRAG */ && ((p.frag === 1) === ((f & 128 /* INV_FRAG */) !== 0))) { i++; continue; }
     }
-    const ms = ip[o + 9 /* R.M_START */]!;
-    const me = ip[o + 10 /* R.M_END */]!;
-    if (ms !== me) {
+    if ((q & 32 /* Quick.MATCHES */) !== 0) {
+      const ms = ip[o + 9 /* R.M_START */]!;
       // A lone mark match (kube-proxy's KUBE-FORWARD and KUBE-POSTROUTING rules) is tested here; the rest in matchAll.
-      if (me - ms === 1 && t.mOp[ms] === 4 /* Op.MARK */) {
+      if ((q & 64 /* Quick.LONE_MARK */) !== 0) {
         const d = t.data;
         const a = t.mArg[ms]!;
         if (((p.mark & d[a + 1]!) === d[a]!) === (d[a + 2] === 1)) { i++; continue; }
-      } else if (!matchAll(t, ms, me, p, env)) { i++; continue; }
+      } else if (!matchAll(t, ms, ip[o + 10 /* R.M_END */]!, p, env)) { i++; continue; }
     }
     t.packets[i]!++;
     t.bytes[i]! += len;
     if (trace !== null) trace.record(t.id, cur, ip[o + 14 /* R.NUM */]!, TraceKind.RULE);
-    switch (ip[o + 11 /* R.T_KIND */]) {
+    switch (q & 15 /* Quick.KIND_MASK: R.T_KIND */) {
       case 0 /* T.NONE */:
       case 10 /* T.LOG */:
       case 11 /* T.TRACE */:
