@@ -34,7 +34,10 @@ export const M_LOOKUPS: u32 = 64;
 // LRU types: address of u32[2 * max_entries], the list links of element idx at (idx - 1) * 8 (L_PREV, L_NEXT).
 // Kept out of the elements so a lookup reads one element and nothing else (the links change only on inserts).
 export const M_LRU_LINKS: u32 = 68;
-export const MAP_HDR_SIZE: u32 = 72; // 8-aligned
+// Shared memory (worker threads): the map's lock, 0 = free, taken by updates and deletes (the kernel's bucket
+// lock and free-list lock, coarsened to one per map: see assembly/maps.ts); lookups take no lock.
+export const M_LOCK: u32 = 72;
+export const MAP_HDR_SIZE: u32 = 80; // 8-aligned
 // LPM trie: a count per prefix length after the header, so lookups probe only lengths in use.
 export const M_LPM_COUNTS: u32 = MAP_HDR_SIZE; // u32[129] (data up to 16 bytes: IPv4 and IPv6)
 export const LPM_HDR_SIZE: u32 = MAP_HDR_SIZE + 132 * 4;

@@ -11,6 +11,7 @@ import {
   M_KEY_SIZE, M_LOOKUPS, M_LRU_LINKS, M_MAX_ENTRIES, M_NCPUS, M_N_BUCKETS, M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE, RB_DATA, RB_MASK,
   ELEMS_ALIGN, align8, isArrayType, isHashType, isLruType, isPercpuType, roundupPow2,
 } from "./layout.js";
+import { withMapLock } from "./lock.js";
 import type { MapSpec } from "./spec.js";
 import { decodeStruct, encodeStruct, hexBytes, type FieldValue, type StructValue } from "./struct.js";
 import { E2BIG, EEXIST, EINVAL, ENOENT } from "../abi.js";
@@ -165,8 +166,8 @@ export class BpfMap {
         this.mem.u8.set(value.subarray(src, src + vs), a + c * align8(vs));
       }
       return;
-    } else if (t === BPF_MAP_TYPE_LPM_TRIE) r = lpmUpdate(this.mem, this.base, key, value, flags);
-    else r = htabUpdate(this.mem, this.base, key, value, flags);
+    } else if (t === BPF_MAP_TYPE_LPM_TRIE) r = withMapLock(this.mem, this.base, () => lpmUpdate(this.mem, this.base, key, value, flags));
+    else r = withMapLock(this.mem, this.base, () => htabUpdate(this.mem, this.base, key, value, flags));
     if (r === -EEXIST) this.fail("update", key, EEXIST, "key exists and BPF_NOEXIST was given");
     if (r === -ENOENT) this.fail("update", key, ENOENT, "no such key and BPF_EXIST was given");
     if (r < 0) this.fail("update", key, -r, `map full: max_entries ${this.spec.maxEntries}`);
@@ -178,7 +179,7 @@ export class BpfMap {
     this.mem.refresh();
     const t = this.spec.type;
     if (isArrayType(t) || t === BPF_MAP_TYPE_RINGBUF) this.fail("delete", key, EINVAL, "array elements cannot be deleted");
-    const r = t === BPF_MAP_TYPE_LPM_TRIE ? lpmDelete(this.mem, this.base, key) : htabDelete(this.mem, this.base, key);
+    const r = withMapLock(this.mem, this.base, () => (t === BPF_MAP_TYPE_LPM_TRIE ? lpmDelete(this.mem, this.base, key) : htabDelete(this.mem, this.base, key)));
     if (r === -ENOENT) this.fail("delete", key, ENOENT, "no such key");
     if (r < 0) this.fail("delete", key, -r, "invalid key");
   }
