@@ -2,12 +2,13 @@
 // batches, `rounds` times, then its statistics back to the parent. With a `status` word it says when it starts
 // (1) and ends (2), so the parent can overlap work of its own with the run (tests do host map updates).
 import { parentPort, workerData } from "node:worker_threads";
-import { openLane, type LaneRunRequest, type LaneRunResult } from "./lanes.js";
+import { awaitBarrier, openLane, type LaneRunRequest, type LaneRunResult } from "./lanes.js";
 
 const req = workerData as LaneRunRequest;
 const lane = openLane(req.program);
 const prog = lane.program(req.entry);
 const batch = lane.batch();
+if (req.barrier) awaitBarrier(req.barrier.cell, req.barrier.parties);
 if (req.status) Atomics.store(req.status, 0, 1);
 for (let r = 0; r < req.rounds; r++) {
   for (const p of req.packets) {

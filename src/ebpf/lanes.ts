@@ -115,6 +115,8 @@ export interface LaneRunRequest {
   rounds: number;
   /** Int32Array over a SharedArrayBuffer: the worker stores 1 when it starts running, 2 when done. */
   status?: Int32Array;
+  /** Start together: each worker counts itself in at barrier[0] and waits until `parties` have (Atomics). */
+  barrier?: { cell: Int32Array; parties: number };
 }
 
 export interface LaneRunResult {
@@ -133,4 +135,11 @@ export async function runOnWorker(req: LaneRunRequest): Promise<LaneRunResult> {
   } finally {
     await w.terminate();
   }
+}
+
+/** Count in at a barrier and wait (in a worker) until `parties` have. */
+export function awaitBarrier(cell: Int32Array, parties: number): void {
+  Atomics.add(cell, 0, 1);
+  Atomics.notify(cell, 0);
+  for (let v = Atomics.load(cell, 0); v < parties; v = Atomics.load(cell, 0)) Atomics.wait(cell, 0, v, 100);
 }
