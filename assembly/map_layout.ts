@@ -12,37 +12,35 @@ export const BPF_MAP_TYPE_LRU_PERCPU_HASH: u32 = 10;
 export const BPF_MAP_TYPE_LPM_TRIE: u32 = 11;
 export const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 
-// Header fields (byte offsets from the map's base address), all u32. The first cache line holds what lookups
-// read and nothing written after creation; the second what updates write (on a shared memory, worker threads'
-// updates then do not invalidate the line every other thread's lookups read).
+// Header fields (byte offsets from the map's base address), all u32.
 export const M_TYPE: u32 = 0;
 export const M_KEY_SIZE: u32 = 4;
 export const M_VALUE_SIZE: u32 = 8;
 export const M_MAX_ENTRIES: u32 = 12;
 export const M_FLAGS: u32 = 16;
 export const M_N_BUCKETS: u32 = 20; // hash: power of two >= max_entries, like htab->n_buckets
-// LRU types: address of u32[2 * max_entries], the list links of element idx at (idx - 1) * 8 (L_PREV, L_NEXT).
-// Kept out of the elements so a lookup reads one element and nothing else (the links change only on inserts).
-export const M_LRU_LINKS: u32 = 24;
+export const M_COUNT: u32 = 24; // elements in use
 export const M_ELEM_SIZE: u32 = 28; // stride of the element array
 export const M_BUCKETS: u32 = 32; // address of u32[n_buckets]: element index + 1 of the chain head, 0 = empty
 export const M_ELEMS: u32 = 36; // address of the element array (arrays: the values)
-// Shared memory: address of the per-CPU lookup counts (a u32 per CPU, 64 bytes apart), 0 otherwise.
-export const M_LOOKUPS_PCPU: u32 = 40;
+export const M_FREE: u32 = 40; // head of the free-element list (index + 1)
+export const M_LRU_HEAD: u32 = 44; // most recently used (index + 1)
+export const M_LRU_TAIL: u32 = 48; // least recently used: evicted first
 export const M_SEED: u32 = 52; // htab->hashrnd
 export const M_VALUE_STRIDE: u32 = 56; // value_size rounded up to 8 (one per-CPU slot)
 export const M_NCPUS: u32 = 60; // per-CPU slots per element (1 for the others)
 // Program lookups (bpf_map_lookup_elem calls, hit or miss; host lookups do not count), u32, wrapping. On a
-// shared memory each CPU counts in its own line instead (M_LOOKUPS_PCPU): the total is their sum.
+// shared memory each CPU counts in its own cache line instead (M_LOOKUPS_PCPU): the total is their sum.
 export const M_LOOKUPS: u32 = 64;
+// LRU types: address of u32[2 * max_entries], the list links of element idx at (idx - 1) * 8 (L_PREV, L_NEXT).
+// Kept out of the elements so a lookup reads one element and nothing else (the links change only on inserts).
+export const M_LRU_LINKS: u32 = 68;
 // Shared memory (worker threads): the map's lock, 0 = free, taken by updates and deletes (the kernel's bucket
 // lock and free-list lock, coarsened to one per map: see assembly/maps.ts); lookups take no lock.
-export const M_LOCK: u32 = 68;
-export const M_COUNT: u32 = 72; // elements in use
-export const M_FREE: u32 = 76; // head of the free-element list (index + 1)
-export const M_LRU_HEAD: u32 = 80; // most recently used (index + 1)
-export const M_LRU_TAIL: u32 = 84; // least recently used: evicted first
-export const MAP_HDR_SIZE: u32 = 128; // two cache lines
+export const M_LOCK: u32 = 72;
+// Shared memory: address of the per-CPU lookup counts (a u32 per CPU, 64 bytes apart), 0 otherwise.
+export const M_LOOKUPS_PCPU: u32 = 76;
+export const MAP_HDR_SIZE: u32 = 80; // 8-aligned
 // LPM trie: a count per prefix length after the header, so lookups probe only lengths in use.
 export const M_LPM_COUNTS: u32 = MAP_HDR_SIZE; // u32[129] (data up to 16 bytes: IPv4 and IPv6)
 export const LPM_HDR_SIZE: u32 = MAP_HDR_SIZE + 132 * 4;

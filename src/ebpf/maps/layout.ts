@@ -21,28 +21,27 @@ export const MAP_TYPE_NAMES: Record<number, string> = {
   27: "ringbuf",
 };
 
-// The first cache line: what lookups read, written only at creation; the second: what updates write.
 export const M_TYPE = 0;
 export const M_KEY_SIZE = 4;
 export const M_VALUE_SIZE = 8;
 export const M_MAX_ENTRIES = 12;
 export const M_FLAGS = 16;
 export const M_N_BUCKETS = 20;
-export const M_LRU_LINKS = 24; // LRU types: u32[2 * max_entries] of (L_PREV, L_NEXT) per element
+export const M_COUNT = 24;
 export const M_ELEM_SIZE = 28;
 export const M_BUCKETS = 32;
 export const M_ELEMS = 36;
-export const M_LOOKUPS_PCPU = 40; // shared memory: per-CPU lookup counts, a u32 per CPU 64 bytes apart (0: none)
+export const M_FREE = 40;
+export const M_LRU_HEAD = 44;
+export const M_LRU_TAIL = 48;
 export const M_SEED = 52;
 export const M_VALUE_STRIDE = 56;
 export const M_NCPUS = 60;
 export const M_LOOKUPS = 64; // program map_lookup_elem calls (hit or miss), u32 wrapping; host lookups do not count
-export const M_LOCK = 68; // shared memory: the map's update lock (0 = free), see maps/lock.ts
-export const M_COUNT = 72;
-export const M_FREE = 76;
-export const M_LRU_HEAD = 80;
-export const M_LRU_TAIL = 84;
-export const MAP_HDR_SIZE = 128;
+export const M_LRU_LINKS = 68; // LRU types: u32[2 * max_entries] of (L_PREV, L_NEXT) per element
+export const M_LOCK = 72; // shared memory: the map's update lock (0 = free), see maps/lock.ts
+export const M_LOOKUPS_PCPU = 76; // shared memory: per-CPU lookup counts, a u32 per CPU 64 bytes apart (0: none)
+export const MAP_HDR_SIZE = 80;
 /** Bytes between two CPUs' lookup counts (one cache line each). */
 export const LOOKUPS_PCPU_STRIDE = 64;
 export const M_LPM_COUNTS = MAP_HDR_SIZE;
