@@ -6,7 +6,7 @@
 //   established_ns, established_mad_ns, rules_per_established, lookups_per_new, ct_ops_per_new, ruleset_rules,
 //   bytes_per_service, bytes_per_ct_entry, samples, Gen 4: new_pps_hot10, established_pps_hot10; with --policies:
 //   policies, policy_new_ns, policy_new_mad_ns, policy_rules_per_new, new_with_policy_pps; workers (every row), with
-//   --workers N > 1 on Gen 4: new_pps_1worker, established_pps_1worker, new_pps_per_worker, established_pps_per_worker,
+//   --workers N > 1 on Gen 4: new_mad_pps, established_mad_pps, new_pps_1worker, established_pps_1worker, new_pps_per_worker, established_pps_per_worker,
 //   single_thread_new_pps, single_thread_established_pps (see BenchResult)}], "batch", "hop",
 //   "notes", "clock", "background_connections"}
 import { writeFileSync } from "node:fs";
@@ -53,6 +53,8 @@ function fmtPps(n: number): string {
   return n.toFixed(0);
 }
 
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+
 function table(rs: BenchResult[]): string {
   const pol = rs.some((r) => r.policies !== undefined);
   const thr = rs.some((r) => (r.workers ?? 1) > 1);
@@ -61,8 +63,8 @@ function table(rs: BenchResult[]): string {
     ...(pol ? ["new+policy pps", "policy rules/new"] : []), ...(thr ? ["workers", "new pps 1w", "est pps 1w"] : []),
   ];
   const rows = rs.map((r) => [
-    String(r.gen), r.mode, String(r.services), fmtPps(r.new_pps), `${((r.new_mad_ns / r.new_ns) * 100).toFixed(0)}%`,
-    fmtPps(r.established_pps), `${((r.established_mad_ns / r.established_ns) * 100).toFixed(0)}%`, r.rules_per_new.toFixed(1),
+    String(r.gen), r.mode, String(r.services), fmtPps(r.new_pps), pct(r.new_mad_pps !== undefined ? r.new_mad_pps / r.new_pps : r.new_mad_ns / r.new_ns),
+    fmtPps(r.established_pps), pct(r.established_mad_pps !== undefined ? r.established_mad_pps / r.established_pps : r.established_mad_ns / r.established_ns), r.rules_per_new.toFixed(1),
     String(r.lookups_per_packet), r.sync_ms < 1 ? r.sync_ms.toFixed(4) : r.sync_ms.toFixed(1), r.bytes_per_service.toFixed(0), r.bytes_per_ct_entry.toFixed(0),
     ...(pol ? [fmtPps(r.new_with_policy_pps ?? 0), (r.policy_rules_per_new ?? 0).toFixed(1)] : []),
     ...(thr ? [String(r.workers ?? 1), r.new_pps_1worker ? fmtPps(r.new_pps_1worker) : "-", r.established_pps_1worker ? fmtPps(r.established_pps_1worker) : "-"] : []),

@@ -41,6 +41,9 @@ export interface WorkersFigures {
   /** Packets per second of all workers together (median round), and of each worker in that measurement. */
   new_pps: number;
   established_pps: number;
+  /** Median absolute deviation of the rounds' totals. */
+  new_mad_pps: number;
+  established_mad_pps: number;
   new_pps_per_worker: number[];
   established_pps_per_worker: number[];
   /** The same measurement with one worker. */
@@ -96,10 +99,13 @@ export class Lb4Workers {
     const agg = (rs: Lb4RoundResult[]) => rs.reduce((a, x) => a + x.packets, 0) / (Math.max(...rs.map((x) => x.busyMs)) / 1000);
     const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
     const perWorker = (rounds: Lb4RoundResult[][]) => Array.from({ length: n }, (_, w) => med(rounds.map((rs) => rs[w]!.packets / (rs[w]!.busyMs / 1000))));
+    const mad = (xs: number[]) => med(xs.map((x) => Math.abs(x - med(xs))));
     return {
       workers: n,
       new_pps: med(all.new.map(agg)),
       established_pps: med(all.est.map(agg)),
+      new_mad_pps: mad(all.new.map(agg)),
+      established_mad_pps: mad(all.est.map(agg)),
       new_pps_per_worker: perWorker(all.new),
       established_pps_per_worker: perWorker(all.est),
       new_pps_1worker: med(one.new.map(agg)),

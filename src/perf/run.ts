@@ -73,6 +73,9 @@ export interface BenchResult {
    * --workers; new_ns and established_ns stay that measurement's).
    */
   workers?: number;
+  /** With --workers N > 1: the MAD of the N workers' total over the rounds (new_mad_ns is the single thread's). */
+  new_mad_pps?: number;
+  established_mad_pps?: number;
   new_pps_1worker?: number;
   established_pps_1worker?: number;
   new_pps_per_worker?: number[];
@@ -162,7 +165,8 @@ export async function runBench(cfg: BenchConfig, onStep: (label: string) => void
         onStep(`eBPF lb4 ${s} Services, ${nWorkers} workers`);
         const f = await workers.measure(s, cfg.quick);
         threads = {
-          workers: nWorkers, new_pps: f.new_pps, established_pps: f.established_pps, new_pps_1worker: f.new_pps_1worker,
+          workers: nWorkers, new_pps: f.new_pps, established_pps: f.established_pps, new_mad_pps: f.new_mad_pps,
+          established_mad_pps: f.established_mad_pps, new_pps_1worker: f.new_pps_1worker,
           established_pps_1worker: f.established_pps_1worker, new_pps_per_worker: f.new_pps_per_worker,
           established_pps_per_worker: f.established_pps_per_worker, single_thread_new_pps: pps(nw.medianNs), single_thread_established_pps: pps(est.medianNs),
         };
