@@ -66,6 +66,8 @@ export class BpfObject {
   closed = false;
   /** The .ts it was compiled from (and its load options), for builds of it on other lanes (laneProgram). */
   source?: { file: string; opts: LoadOptions };
+  /** Static data regions of its lane builds (freed with the object). */
+  readonly laneRegions: number[] = [];
   constructor(
     readonly kernel: BpfKernel,
     readonly name: string,
@@ -182,7 +184,10 @@ export class BpfKernel {
     const src = obj.source;
     const built = await this.compileFree(src.file, { displayName: obj.name, source: src.opts.source, shared: this.mem.shared, lane }, where);
     const v = verify(built.wasm, where);
-    if (v.region) this.mem.reserve(v.region.start, v.region.end, where);
+    if (v.region) {
+      this.mem.reserve(v.region.start, v.region.end, where);
+      obj.laneRegions.push(v.region.start);
+    }
     const { inst, module } = instrumentedModule(built.wasm, v.entries, lane);
     const ids: Record<string, number> = {};
     for (const [n, p] of obj.programs) ids[n] = p.id;
@@ -278,6 +283,9 @@ export class BpfKernel {
     } catch (e) {
       this.release(obj);
       if (e instanceof BpfError) throw e;
+      if (this.mem.shared && e instanceof Wasm.LinkError) {
+        throw new VerifierError(`load failed: the kernel's memory is shared (worker threads) and the module was built for an unshared one: load the .ts source (${(e as Error).message})`, where);
+      }
       throw new VerifierError(`load failed: ${(e as Error).message}`, where);
     }
     this.objects.add(obj);
@@ -335,6 +343,7 @@ export class BpfKernel {
       this.programsById.delete(p.id);
     }
     if (obj.region) this.mem.free(obj.region.start);
+    for (const r of obj.laneRegions) this.mem.free(r);
     for (const m of obj.maps.values()) {
       m.users.delete(obj.name);
       const pinned = this.pinned.get(m.name) === m;

@@ -54,23 +54,21 @@ export interface WorkersFigures {
 
 /** A shared-memory lb4 setup and N workers on it, ready to measure at `services` Services. */
 export class Lb4Workers {
+  private readonly workers: Worker[] = [];
+
   private constructor(
     readonly bench: Lb4Bench,
-    private readonly workers: Worker[],
+    /** lb4 built for each worker's lane. */
+    private readonly programs: LaneProgram[],
   ) {}
 
   static async start(n: number, endpoints: number, maxServices: number): Promise<Lb4Workers> {
     // CPU 0 is the main thread's (it primes the CT map); workers are CPUs 1..n.
     const bench = await loadLb4(endpoints, maxServices, { shared: true, nrCpus: n + 1 });
-    return new Lb4Workers(bench, []).withWorkers(n);
+    const obj = [...bench.kernel.objects][0]!;
+    const programs = await Promise.all(Array.from({ length: n }, (_, i) => bench.kernel.laneProgram(obj, i + 1)));
+    return new Lb4Workers(bench, programs);
   }
-
-  private async withWorkers(n: number): Promise<Lb4Workers> {
-    const obj = [...this.bench.kernel.objects][0]!;
-    this.programs = await Promise.all(Array.from({ length: n }, (_, i) => this.bench.kernel.laneProgram(obj, i + 1)));
-    return this;
-  }
-  private programs: LaneProgram[] = [];
 
   /** Measure at the bench's current Service count (grown to `services` first). */
   async measure(services: number, quick: boolean): Promise<WorkersFigures> {

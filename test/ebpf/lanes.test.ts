@@ -6,6 +6,8 @@ import { BpfKernel } from "../../src/ebpf/kernel.js";
 import { openLane, runOnWorker } from "../../src/ebpf/lanes.js";
 import { E_NEXT, M_LOCK } from "../../src/ebpf/maps/layout.js";
 import { elemAddr, htabHash } from "../../src/ebpf/maps/htab.js";
+import { compileProgram } from "../../src/ebpf/compile.js";
+import { PREBUILT_BASE } from "../../src/ebpf/abi.js";
 
 // Packet: u32 key (little-endian), u8 op (1 update, 2 delete, 3 abort, 4 count on this CPU), padded.
 const OPS = `
@@ -68,6 +70,10 @@ describe("lanes: worker threads on one shared memory", () => {
     obj.program().run(pkt(0, 4));
     const v = new BigUint64Array(percpu.lookup(u32key(0))!.slice().buffer);
     expect([...v]).toEqual([1n, 300n, 500n]);
+    // The lane builds' static data goes with the object.
+    expect(kernel.mem.list().filter((r) => r.owner.includes("(CPU")).length).toBe(2);
+    obj.close();
+    expect(kernel.mem.list().filter((r) => r.owner.includes("(CPU")).length).toBe(0);
   });
 
   it("program updates on two workers and host updates at the same time keep a hash map whole", async () => {
@@ -114,6 +120,14 @@ describe("lanes: worker threads on one shared memory", () => {
     expect(r.retvals).toEqual([[0, 6]]);
     expect(audit(kernel, table).keys).toEqual([5, 7, 9]);
     expect(obj.program().run(pkt(10, 1)).retval).toBe(0);
+  });
+
+  it("a module built for an unshared memory is refused by a shared kernel with the reason; CPUs are bounded by nrCpus", async () => {
+    const { kernel } = await setup(2);
+    const built = await compileProgram("ops.ts", { memoryBase: PREBUILT_BASE, source: OPS });
+    expect(() => kernel.loadWasm(built.wasm, "ops.wasm")).toThrow(/memory is shared .*built for an unshared one/);
+    expect(() => kernel.lane(2)).toThrow(/no CPU 2 \(nrCpus 2\)/);
+    expect(kernel.lane(0)).toBe(0);
   });
 
   it("a program stopped by the budget inside a map update releases the map's lock", async () => {
