@@ -5,16 +5,18 @@ import { describe, expect, it } from "vitest";
 import { BpfKernel } from "../../src/ebpf/kernel.js";
 import { openLane, runOnWorker } from "../../src/ebpf/lanes.js";
 import { E_NEXT, M_LOCK } from "../../src/ebpf/maps/layout.js";
-import { elemAddr, htabHash } from "../../src/ebpf/maps/htab.js";
+import { elemAddr, htabHash, lruOrder } from "../../src/ebpf/maps/htab.js";
 import { compileProgram } from "../../src/ebpf/compile.js";
 import { PREBUILT_BASE } from "../../src/ebpf/abi.js";
 
-// Packet: u32 key (little-endian), u8 op (1 update, 2 delete, 3 abort, 4 count on this CPU), padded.
+// Packet: u32 key (little-endian), u8 op (1 update, 2 delete, 3 abort, 4 count on this CPU, 5 LRU lookup, else
+// update), padded.
 const OPS = `
 import { __sk_buff, map_def, map_lookup_elem, map_update_elem, map_delete_elem, BPF_ANY, BPF_MAP_TYPE_HASH,
-  BPF_MAP_TYPE_PERCPU_ARRAY, TC_ACT_OK, TC_ACT_SHOT } from "tcbox";
+  BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_LRU_HASH, TC_ACT_OK, TC_ACT_SHOT } from "tcbox";
 const TABLE = map_def<u32, u64>(BPF_MAP_TYPE_HASH, 16384, "table");
 const PERCPU = map_def<u32, u64>(BPF_MAP_TYPE_PERCPU_ARRAY, 1, "percpu");
+const LRU = map_def<u32, u64>(BPF_MAP_TYPE_LRU_HASH, 1024, "lru");
 const key = memory.data(8);
 const val = memory.data(8);
 export function cls_main(skb: __sk_buff): i32 {
@@ -29,6 +31,11 @@ export function cls_main(skb: __sk_buff): i32 {
   }
   if (op == 2) return map_delete_elem(TABLE, key) == 0 ? TC_ACT_OK : TC_ACT_SHOT;
   if (op == 3) abort("op 3");
+  if (op == 5) {
+    store<u64>(val, <u64>k * 3);
+    if (map_lookup_elem(LRU, key) != 0) return TC_ACT_OK; // sets the reference bit
+    return map_update_elem(LRU, key, val, BPF_ANY) == 0 ? TC_ACT_OK : TC_ACT_SHOT;
+  }
   if (op == 4) {
     store<u32>(key, 0);
     const v = map_lookup_elem(PERCPU, key);
@@ -107,6 +114,36 @@ describe("lanes: worker threads on one shared memory", () => {
     expect(free + table.count).toBe(16384);
     for (const k of want) expect(new BigUint64Array(table.lookup(u32key(k))!.slice().buffer)[0]).toBe(BigInt(k * 3));
     expect(kernel.mem.u32[(table.base + M_LOCK) >>> 2]).toBe(0);
+  });
+
+  it("LRU updates and lookups on two workers and from the host, evicting all along, keep the list and chains whole", async () => {
+    const { kernel, obj } = await setup(3);
+    const lru = obj.map("lru");
+    const [l1, l2] = await Promise.all([kernel.laneProgram(obj, 1), kernel.laneProgram(obj, 2)]);
+    // 3000 keys per worker through a 1024-entry LRU map: nearly every update evicts; repeats set reference bits.
+    const program = (w: number) => Array.from({ length: 6000 }, (_, i) => pkt(w * 100_000 + ((i * 7919) % 3000), 5));
+    const status = new Int32Array(new SharedArrayBuffer(8));
+    const runs = [runOnWorker({ program: l1, packets: program(1), rounds: 10, status: status.subarray(0, 1) }), runOnWorker({ program: l2, packets: program(2), rounds: 10, status: status.subarray(1, 2) })];
+    const t0 = Date.now();
+    while (Atomics.load(status, 0) === 0 && Atomics.load(status, 1) === 0 && Date.now() - t0 < 60_000) Atomics.wait(status, 0, 0, 5);
+    let k = 0;
+    do {
+      for (let i = 0; i < 500; i++, k++) {
+        lru.update(u32key(k % 3000), u64val(1));
+        lru.touch(u32key((k * 13) % 3000));
+      }
+    } while ((Atomics.load(status, 0) !== 2 || Atomics.load(status, 1) !== 2) && Date.now() - t0 < 120_000);
+    const [r1, r2] = await Promise.all(runs);
+    expect([r1.retvals, r2.retvals]).toEqual([[[0, 60_000]], [[0, 60_000]]]);
+    const order = lruOrder(kernel.mem, lru.base);
+    const { keys, free } = audit(kernel, lru);
+    expect(lru.count).toBe(1024);
+    expect(free).toBe(0);
+    expect(keys.length).toBe(1024);
+    expect(new Set(keys).size).toBe(1024);
+    expect(order.length).toBe(1024);
+    expect(new Set(order).size).toBe(1024);
+    expect(kernel.mem.u32[(lru.base + M_LOCK) >>> 2]).toBe(0);
   });
 
   it("a trap in a worker's program is counted there; the other packets run and the host goes on", async () => {
