@@ -5,9 +5,10 @@
 //   "lookups_per_packet","sync_ms", ...extra: mode ("iptables" | "ipvs" | "nftables" | "ebpf"), endpoints, new_ns, new_mad_ns,
 //   established_ns, established_mad_ns, rules_per_established, lookups_per_new, ct_ops_per_new, ruleset_rules,
 //   bytes_per_service, bytes_per_ct_entry, samples, Gen 4: new_pps_hot10, established_pps_hot10; with --policies:
-//   policies, policy_new_ns, policy_new_mad_ns, policy_rules_per_new, new_with_policy_pps; workers (every row), with
-//   --workers N > 1 on Gen 4: new_mad_pps, established_mad_pps, new_pps_1worker, established_pps_1worker, new_pps_per_worker, established_pps_per_worker,
-//   single_thread_new_pps, single_thread_established_pps (see BenchResult)}], "batch", "hop",
+//   policies, policy_new_ns, policy_new_mad_ns, policy_rules_per_new, new_with_policy_pps; workers (every row),
+//   with --workers N > 1 on Gen 4: new_mad_pps, established_mad_pps, new_pps_1worker, established_pps_1worker,
+//   new_pps_per_worker, established_pps_per_worker, single_thread_new_pps, single_thread_established_pps (see
+//   BenchResult)}], "batch", "hop",
 //   "notes", "clock", "background_connections"}
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
