@@ -123,7 +123,7 @@ function instrumentedModule(bytes: Uint8Array, entries: string[], lane = 0): { i
 export class BpfKernel {
   readonly mem: SharedMemory;
   /** Lane base addresses by CPU (lane 0: base 0, the kernel's own control block, contexts and arena). */
-  private readonly lanes: number[] = [0];
+  private readonly lanes = new Map<number, number>([[0, 0]]);
   /** Pinned maps by name (/sys/fs/bpf/tc/globals/NAME). */
   readonly pinned = new Map<string, BpfMap>();
   readonly objects = new Set<BpfObject>();
@@ -157,7 +157,7 @@ export class BpfKernel {
    */
   lane(cpu: number): number {
     if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.nrCpus) throw new BpfError(`no CPU ${cpu} (nrCpus ${this.nrCpus})`, "kernel");
-    let base = this.lanes[cpu];
+    let base = this.lanes.get(cpu);
     if (base === undefined) {
       base = this.mem.alloc(LANE_SIZE, `lane ${cpu}`, 65536);
       const u32 = this.mem.u32;
@@ -167,7 +167,7 @@ export class BpfKernel {
       for (let i = 0; i < 4; i++) u32[((base + CB_PRANDOM) >>> 2) + i] = this.random() || 1;
       u32[(base + CB_HASHRND) >>> 2] = u32[CB_HASHRND >>> 2]!;
       this.mem.dv.setBigUint64(base + CB_KTIME, this.ktimeNs, true);
-      this.lanes[cpu] = base;
+      this.lanes.set(cpu, base);
     }
     return base;
   }
@@ -208,11 +208,11 @@ export class BpfKernel {
     return this.mem.u32[CB_BUDGET >>> 2]!;
   }
   set budget(v: number) {
-    for (const l of this.lanes) this.mem.u32[(l + CB_BUDGET) >>> 2] = v;
+    for (const l of this.lanes.values()) this.mem.u32[(l + CB_BUDGET) >>> 2] = v;
   }
   /** bpf_ktime_get_ns(): a virtual clock the host advances (on every lane). */
   set ktimeNs(ns: bigint) {
-    for (const l of this.lanes) this.mem.dv.setBigUint64(l + CB_KTIME, ns, true);
+    for (const l of this.lanes.values()) this.mem.dv.setBigUint64(l + CB_KTIME, ns, true);
   }
   get ktimeNs(): bigint {
     return this.mem.dv.getBigUint64(CB_KTIME, true);
