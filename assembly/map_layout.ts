@@ -29,12 +29,18 @@ export const M_LRU_TAIL: u32 = 48; // least recently used: evicted first
 export const M_SEED: u32 = 52; // htab->hashrnd
 export const M_VALUE_STRIDE: u32 = 56; // value_size rounded up to 8 (one per-CPU slot)
 export const M_NCPUS: u32 = 60; // per-CPU slots per element (1 for the others)
-// Program lookups (bpf_map_lookup_elem calls, hit or miss; host lookups do not count), u32, wrapping.
+// Program lookups (bpf_map_lookup_elem calls, hit or miss; host lookups do not count), u32, wrapping. On a
+// shared memory each CPU counts in its own cache line instead (M_LOOKUPS_PCPU): the total is their sum.
 export const M_LOOKUPS: u32 = 64;
 // LRU types: address of u32[2 * max_entries], the list links of element idx at (idx - 1) * 8 (L_PREV, L_NEXT).
 // Kept out of the elements so a lookup reads one element and nothing else (the links change only on inserts).
 export const M_LRU_LINKS: u32 = 68;
-export const MAP_HDR_SIZE: u32 = 72; // 8-aligned
+// Shared memory (worker threads): the map's lock, 0 = free, taken by updates and deletes (the kernel's bucket
+// lock and free-list lock, coarsened to one per map: see assembly/maps.ts); lookups take no lock.
+export const M_LOCK: u32 = 72;
+// Shared memory: address of the per-CPU lookup counts (a u32 per CPU, 64 bytes apart), 0 otherwise.
+export const M_LOOKUPS_PCPU: u32 = 76;
+export const MAP_HDR_SIZE: u32 = 80; // 8-aligned
 // LPM trie: a count per prefix length after the header, so lookups probe only lengths in use.
 export const M_LPM_COUNTS: u32 = MAP_HDR_SIZE; // u32[129] (data up to 16 bytes: IPv4 and IPv6)
 export const LPM_HDR_SIZE: u32 = MAP_HDR_SIZE + 132 * 4;

@@ -5,13 +5,13 @@
 //
 // Every helper does its searching (loops: the only places the budget can stop it) before it writes, and then
 // writes in straight-line code, so a program stopped by the budget never leaves a map half-updated.
-import { CB_CPU, CB_SCRATCH } from "./abi";
+import { CB_CPU, CB_LOCK_HELD, CB_SCRATCH, SHARED_MEMORY } from "./abi";
 import { E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC } from "./errno";
 import { jhash, jhash2, jhash_final, JHASH_INITVAL } from "./jhash";
 import {
   BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
   BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, E_HASH, E_KEY, E_NEXT, HASH_MASK, L_NEXT, L_PREV, LRU_REF, M_BUCKETS,
-  M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LOOKUPS, M_LPM_COUNTS, M_LRU_HEAD, M_LRU_LINKS, M_LRU_TAIL,
+  M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LOCK, M_LOOKUPS, M_LOOKUPS_PCPU, M_LPM_COUNTS, M_LRU_HEAD, M_LRU_LINKS, M_LRU_TAIL,
   M_MAX_ENTRIES, M_N_BUCKETS, M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE,
 } from "./map_layout";
 
@@ -50,6 +50,34 @@ declare function __map_create(type: u32, key_size: u32, value_size: u32, max_ent
 // @ts-ignore: decorator
 @inline export function map_def<K, V>(type: u32, max_entries: u32, name: string, pinning: u32 = PIN_NONE, map_flags: u32 = 0): MapRef {
   return __map_create(type, size_of<K>(), size_of<V>(), max_entries, map_flags, name, pinning, nameof<K>(), nameof<V>());
+}
+
+// Worker threads (a shared memory, SHARED_MEMORY): updates and deletes of a map run under its lock, lookups
+// take none, as in the kernel (its hash maps lock the bucket for an update or delete, lookups are RCU readers; a
+// preallocated element may be reused right after its delete, so a concurrent lookup may see the new contents).
+// tcbox's lock is one per map (the kernel: one per bucket plus per-CPU free lists; the LRU types a global LRU
+// list lock): the free list, the element count and the LRU list are per map here. The holder's address goes to
+// CB_LOCK_HELD, so if the program is stopped while holding it (budget, trap) the host releases it. Without a
+// shared memory these fold away.
+// A lock held by another thread is waited for in the host (tcbox.lock_wait): a spin loop here would spend the
+// packet's budget while the holder's thread is descheduled (the kernel's holders cannot be preempted; threads
+// here can), and a packet would be dropped for waiting.
+// @ts-ignore: decorator
+@external("tcbox", "lock_wait")
+declare function __lock_wait(lock: usize): void;
+// @ts-ignore: decorator
+@inline export function map_lock(map: usize): void {
+  if (SHARED_MEMORY) {
+    if (atomic.cmpxchg<u32>(map + M_LOCK, 0, 1) != 0) __lock_wait(map + M_LOCK);
+    store<u32>(CB_LOCK_HELD, <u32>(map + M_LOCK));
+  }
+}
+// @ts-ignore: decorator
+@inline export function map_unlock(map: usize): void {
+  if (SHARED_MEMORY) {
+    store<u32>(CB_LOCK_HELD, 0);
+    atomic.store<u32>(map + M_LOCK, 0);
+  }
 }
 
 // @ts-ignore: decorator
@@ -223,7 +251,11 @@ function htab_link_to(map: usize, idx: u32): usize {
 @inline function lru_set_ref(map: usize, idx: u32): void {
   const p = elem_addr(map, idx) + E_HASH;
   const v = load<u32>(p);
-  if ((v & LRU_REF) == 0) store<u32>(p, v | LRU_REF);
+  // Shared memory: an atomic or, as an update may be rewriting the word (a reused element's new hash).
+  if ((v & LRU_REF) == 0) {
+    if (SHARED_MEMORY) atomic.or<u32>(p, LRU_REF);
+    else store<u32>(p, v | LRU_REF);
+  }
 }
 /**
  * The element to evict: rotate referenced tail elements to the head (bit cleared) until an unreferenced one is
@@ -384,7 +416,11 @@ function lpm_delete(map: usize, key: usize): i32 {
 
 /** bpf_map_lookup_elem(): address of the value for `key` (this CPU's slot for per-CPU maps), 0 if none. */
 export function map_lookup_elem(map: MapRef, key: usize): usize {
-  store<u32>(map, load<u32>(map, M_LOOKUPS) + 1, M_LOOKUPS); // the call count, hit or miss (wraps)
+  // The call count, hit or miss (wraps); on a shared memory in this CPU's own counter (no atomic, no shared line).
+  if (SHARED_MEMORY) {
+    const c = <usize>load<u32>(map, M_LOOKUPS_PCPU) + (<usize>load<u32>(CB_CPU) << 6);
+    store<u32>(c, load<u32>(c) + 1);
+  } else store<u32>(map, load<u32>(map, M_LOOKUPS) + 1, M_LOOKUPS);
   const type = load<u32>(map, M_TYPE);
   if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
     const idx = htab_lookup(map, key);
@@ -412,7 +448,10 @@ export function map_update_elem(map: MapRef, key: usize, value: usize, flags: u6
   if (flags > BPF_EXIST) return -EINVAL;
   const type = load<u32>(map, M_TYPE);
   if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
-    return htab_update(map, key, value, flags, type);
+    map_lock(map);
+    const r = htab_update(map, key, value, flags, type);
+    map_unlock(map);
+    return r;
   }
   if (type == BPF_MAP_TYPE_ARRAY || type == BPF_MAP_TYPE_PERCPU_ARRAY) {
     const i = load<u32>(key);
@@ -422,7 +461,12 @@ export function map_update_elem(map: MapRef, key: usize, value: usize, flags: u6
     copy_small(load<u32>(map, M_ELEMS) + <usize>i * load<u32>(map, M_ELEM_SIZE) + slot, value, load<u32>(map, M_VALUE_SIZE));
     return 0;
   }
-  if (type == BPF_MAP_TYPE_LPM_TRIE) return lpm_update(map, key, value, flags);
+  if (type == BPF_MAP_TYPE_LPM_TRIE) {
+    map_lock(map);
+    const r = lpm_update(map, key, value, flags);
+    map_unlock(map);
+    return r;
+  }
   return -EINVAL;
 }
 
@@ -430,8 +474,16 @@ export function map_update_elem(map: MapRef, key: usize, value: usize, flags: u6
 export function map_delete_elem(map: MapRef, key: usize): i32 {
   const type = load<u32>(map, M_TYPE);
   if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
-    return htab_delete(map, key, type);
+    map_lock(map);
+    const r = htab_delete(map, key, type);
+    map_unlock(map);
+    return r;
   }
-  if (type == BPF_MAP_TYPE_LPM_TRIE) return lpm_delete(map, key);
+  if (type == BPF_MAP_TYPE_LPM_TRIE) {
+    map_lock(map);
+    const r = lpm_delete(map, key);
+    map_unlock(map);
+    return r;
+  }
   return -EINVAL;
 }

@@ -4,7 +4,7 @@
 // which consumers skip as they skip any discarded record. The host consumes (src/ebpf/maps/ringbuf.ts).
 import { EAGAIN, EINVAL } from "./errno";
 import { BPF_MAP_TYPE_RINGBUF, M_TYPE, RB_BUSY_BIT, RB_CONSUMER, RB_DATA, RB_DISCARD_BIT, RB_DROPPED, RB_HDR_SIZE, RB_MASK, RB_PRODUCER } from "./map_layout";
-import { MapRef, PIN_NONE } from "./maps";
+import { MapRef, map_lock, map_unlock, PIN_NONE } from "./maps";
 
 export const BPF_RB_NO_WAKEUP: u64 = 1 << 0;
 export const BPF_RB_FORCE_WAKEUP: u64 = 1 << 1;
@@ -22,6 +22,14 @@ declare function __map_create(type: u32, key_size: u32, value_size: u32, max_ent
 /** Reserve `size` bytes; returns the record's data address or 0 when the ring is full. */
 export function ringbuf_reserve(rb: MapRef, size: u64, flags: u64): usize {
   if (flags != 0 || load<u32>(rb, M_TYPE) != BPF_MAP_TYPE_RINGBUF) return 0;
+  // Producers on several CPUs: under the map's lock (the kernel's rb->spinlock); nothing without a shared memory.
+  map_lock(rb);
+  const r = rb_reserve(rb, size);
+  map_unlock(rb);
+  return r;
+}
+
+function rb_reserve(rb: MapRef, size: u64): usize {
   const mask = load<u32>(rb, RB_MASK);
   if (size > <u64>mask) return 0;
   const rec = (<u32>size + RB_HDR_SIZE + 7) & ~7;

@@ -5,7 +5,10 @@
 //   "lookups_per_packet","sync_ms", ...extra: mode ("iptables" | "ipvs" | "nftables" | "ebpf"), endpoints, new_ns, new_mad_ns,
 //   established_ns, established_mad_ns, rules_per_established, lookups_per_new, ct_ops_per_new, ruleset_rules,
 //   bytes_per_service, bytes_per_ct_entry, samples, Gen 4: new_pps_hot10, established_pps_hot10; with --policies:
-//   policies, policy_new_ns, policy_new_mad_ns, policy_rules_per_new, new_with_policy_pps}], "batch", "hop",
+//   policies, policy_new_ns, policy_new_mad_ns, policy_rules_per_new, new_with_policy_pps; workers (every row),
+//   with --workers N > 1 on Gen 4: new_mad_pps, established_mad_pps, new_pps_1worker, established_pps_1worker,
+//   new_pps_per_worker, established_pps_per_worker, single_thread_new_pps, single_thread_established_pps (see
+//   BenchResult)}], "batch", "hop",
 //   "notes", "clock", "background_connections"}
 import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
@@ -13,7 +16,7 @@ import cliProgress from "cli-progress";
 import { CliError, print, printJson } from "./output.js";
 import { benchSteps, DEFAULT_KUBE_PROXY_MODES, KUBE_PROXY_MODES, runBench, type BenchResult } from "../perf/run.js";
 import type { KubeProxyMode } from "../perf/iptables.js";
-import { setBenchClock, type BenchClock } from "../perf/workload.js";
+import { BACKGROUND, BATCH, setBenchClock, type BenchClock } from "../perf/workload.js";
 import { plotSvg } from "../perf/plot.js";
 
 interface Opts {
@@ -51,14 +54,21 @@ function fmtPps(n: number): string {
   return n.toFixed(0);
 }
 
+const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+
 function table(rs: BenchResult[]): string {
   const pol = rs.some((r) => r.policies !== undefined);
-  const head = ["gen", "mode", "services", "new pps", "±mad", "est pps", "±mad", "rules/new", "lookups/pkt", "sync ms", "B/svc", "B/ct", ...(pol ? ["new+policy pps", "policy rules/new"] : [])];
+  const thr = rs.some((r) => (r.workers ?? 1) > 1);
+  const head = [
+    "gen", "mode", "services", "new pps", "±mad", "est pps", "±mad", "rules/new", "lookups/pkt", "sync ms", "B/svc", "B/ct",
+    ...(pol ? ["new+policy pps", "policy rules/new"] : []), ...(thr ? ["workers", "new pps 1w", "est pps 1w"] : []),
+  ];
   const rows = rs.map((r) => [
-    String(r.gen), r.mode, String(r.services), fmtPps(r.new_pps), `${((r.new_mad_ns / r.new_ns) * 100).toFixed(0)}%`,
-    fmtPps(r.established_pps), `${((r.established_mad_ns / r.established_ns) * 100).toFixed(0)}%`, r.rules_per_new.toFixed(1),
+    String(r.gen), r.mode, String(r.services), fmtPps(r.new_pps), pct(r.new_mad_pps !== undefined ? r.new_mad_pps / r.new_pps : r.new_mad_ns / r.new_ns),
+    fmtPps(r.established_pps), pct(r.established_mad_pps !== undefined ? r.established_mad_pps / r.established_pps : r.established_mad_ns / r.established_ns), r.rules_per_new.toFixed(1),
     String(r.lookups_per_packet), r.sync_ms < 1 ? r.sync_ms.toFixed(4) : r.sync_ms.toFixed(1), r.bytes_per_service.toFixed(0), r.bytes_per_ct_entry.toFixed(0),
     ...(pol ? [fmtPps(r.new_with_policy_pps ?? 0), (r.policy_rules_per_new ?? 0).toFixed(1)] : []),
+    ...(thr ? [String(r.workers ?? 1), r.new_pps_1worker ? fmtPps(r.new_pps_1worker) : "-", r.established_pps_1worker ? fmtPps(r.established_pps_1worker) : "-"] : []),
   ]);
   const w = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   return [head, ...rows].map((r) => r.map((s, c) => (c < 2 ? s.padEnd(w[c]!) : s.padStart(w[c]!))).join("  ")).join("\n");
@@ -77,28 +87,18 @@ export function register(program: Command): void {
     .option("--json", "print JSON")
     .option("--plot <file>", "write an SVG plot of throughput against Services")
     .option("--quick", "short runs (CI, tests)")
-    .option("--workers <n>", "worker threads for the packet path", "1")
+    .option("--workers <n>", "worker threads for Gen 4's packet path (lb4 on every worker, the maps shared); Gen 1-3 run on one", "1")
     .action(async (opts: Opts) => {
       const gens = [...new Set(intList(opts.gens, "--gens", 1, 4))].sort();
       const services = intList(opts.services, "--services", 1, 200_000);
       const [endpoints] = intList(opts.endpoints, "--endpoints", 1, 64);
       const [policies] = intList(opts.policies, "--policies", 0, 1_000_000);
-      const [workers] = intList(opts.workers, "--workers", 1, 256);
+      // Up to 16: each worker sends the established traffic of its own BATCH background connections.
+      const [workers] = intList(opts.workers, "--workers", 1, BACKGROUND / BATCH);
       const modes = modeList(opts.modes);
       if (opts.clock !== "cpu" && opts.clock !== "wall") throw new CliError(`expected cpu or wall, got "${opts.clock}"`, "--clock");
-      if (workers! > 1) {
-        // Not faked: the BpfKernel's WebAssembly.Memory is created unshared and programs are compiled against an
-        // unshared memory import (no --sharedMemory); worse, every program's scratch (memory.data statics such as
-        // lb4's CT tuple) and the control block (CB_CPU, CB_BUDGET, CB_SCRATCH, the batch index) sit at one address
-        // in that memory, so two threads running the same program would overwrite each other's state; and the map
-        // helpers (assembly/maps.ts) update hash chains, free lists and LRU lists without atomics.
-        throw new CliError(
-          "more than one worker is not supported yet: the BpfKernel memory is not a shared WebAssembly.Memory, programs keep their scratch and control block at single addresses in it, and the map helpers have no atomics, so the packet path cannot run on several threads against the same maps",
-          "--workers",
-        );
-      }
       setBenchClock(opts.clock as BenchClock);
-      const cfg = { gens, services, endpoints: endpoints!, policies: policies!, quick: opts.quick === true, modes };
+      const cfg = { gens, services, endpoints: endpoints!, policies: policies!, quick: opts.quick === true, modes, workers: workers! };
       const showBar = process.stdout.isTTY === true && !opts.json;
       const bar = showBar ? new cliProgress.SingleBar({ stream: process.stdout, format: "bench [{bar}] {value}/{total} {step}", hideCursor: true }, cliProgress.Presets.shades_classic) : null;
       bar?.start(benchSteps(cfg), 0, { step: "" });

@@ -10,6 +10,8 @@ export const CB_KTIME = 0x110;
 export const CB_PRANDOM = 0x118;
 export const CB_HASHRND = 0x128;
 export const CB_NR_CPUS = 0x12c;
+/** Shared memory: the address of the map lock the program holds (assembly/maps.ts map_lock), 0 if none. */
+export const CB_LOCK_HELD = 0x130;
 /**
  * Host-only: verdict counts of the current batch call, written by the batch runner (instrument.ts), read and
  * cleared by BpfProgram.runBatch: u32[VERDICT_SLOTS], slot r + 1 for TC_ACT_* r in -1..8, the last slot for
@@ -29,6 +31,11 @@ export const CTX_SIZE = 256;
 export const BATCH_MAX = 1024;
 export const PKT_BASE = 0x50000;
 export const PKT_ARENA = 0x100000;
+/**
+ * A lane: the control block, contexts and packet arena of one worker thread (a "CPU"), at lane base + the
+ * addresses above. Lane 0 is the kernel's own (base 0); the others are allocated above HEAP_BASE (lanes.ts).
+ */
+export const LANE_SIZE = PKT_BASE + PKT_ARENA;
 /** Where `tcbox build` places a program's static data unless told otherwise (`--memory-base`). */
 export const PREBUILT_BASE = 0x200000;
 /** Maps and programs compiled at load time are allocated from here up. */

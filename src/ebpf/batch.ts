@@ -24,13 +24,24 @@ export class PacketBatch {
   length = 0;
   /** Per packet: TRAP_* why the program was stopped (0 = ran to completion). */
   readonly traps = new Uint8Array(BATCH_MAX);
-  private cursor = PKT_BASE;
+  private cursor: number;
+  /** Contexts and packets of this batch: at lane + CTX_BASE and lane + PKT_BASE. */
+  private readonly ctx: number;
+  private readonly pkt: number;
 
-  constructor(readonly mem: SharedMemory) {}
+  /** `lane`: the base address of a worker's lane (lanes.ts), 0 for the kernel's own contexts and arena. */
+  constructor(
+    readonly mem: SharedMemory,
+    readonly lane = 0,
+  ) {
+    this.ctx = lane + CTX_BASE;
+    this.pkt = lane + PKT_BASE;
+    this.cursor = this.pkt;
+  }
 
   reset(): void {
     this.length = 0;
-    this.cursor = PKT_BASE;
+    this.cursor = this.pkt;
     this.traps.fill(0);
   }
 
@@ -40,7 +51,7 @@ export class PacketBatch {
 
   /** Room left in the arena for packet bytes. */
   get room(): number {
-    return PKT_BASE + PKT_ARENA - this.cursor;
+    return this.pkt + PKT_ARENA - this.cursor;
   }
 
   /** Append a packet (copied into the arena); returns its index. */
@@ -48,7 +59,7 @@ export class PacketBatch {
     const i = this.length;
     if (i >= BATCH_MAX) throw new BpfError(`batch full (${BATCH_MAX} packets)`, "batch");
     const len = bytes.length;
-    if (this.cursor + len > PKT_BASE + PKT_ARENA) throw new BpfError(`packet of ${len} bytes does not fit the arena`, `batch: packet ${i}`);
+    if (this.cursor + len > this.pkt + PKT_ARENA) throw new BpfError(`packet of ${len} bytes does not fit the arena`, `batch: packet ${i}`);
     const data = this.cursor;
     const mem = this.mem;
     mem.u8.set(bytes, data);
@@ -62,7 +73,7 @@ export class PacketBatch {
   /** (Re)initialise context `i` for `len` bytes at `data`: what the kernel's skb carries into the hook. */
   setContext(i: number, data: number, len: number, meta?: PacketMeta): void {
     const u32 = this.mem.u32;
-    const c = (CTX_BASE + i * CTX_SIZE) >>> 2;
+    const c = (this.ctx + i * CTX_SIZE) >>> 2;
     u32.fill(0, c, c + (CTX_SIZE >>> 2));
     u32[c + (SKB_LEN >>> 2)] = len;
     u32[c + (SKB_WIRE_LEN >>> 2)] = len;
@@ -81,16 +92,16 @@ export class PacketBatch {
   }
 
   ctxAddr(i: number): number {
-    return CTX_BASE + i * CTX_SIZE;
+    return this.ctx + i * CTX_SIZE;
   }
   retval(i: number): number {
-    return this.mem.i32[(CTX_BASE + i * CTX_SIZE + SKB_RETVAL) >>> 2]!;
+    return this.mem.i32[(this.ctx + i * CTX_SIZE + SKB_RETVAL) >>> 2]!;
   }
   setRetval(i: number, v: number): void {
-    this.mem.i32[(CTX_BASE + i * CTX_SIZE + SKB_RETVAL) >>> 2] = v;
+    this.mem.i32[(this.ctx + i * CTX_SIZE + SKB_RETVAL) >>> 2] = v;
   }
   field(i: number, off: number): number {
-    return this.mem.u32[(CTX_BASE + i * CTX_SIZE + off) >>> 2]!;
+    return this.mem.u32[(this.ctx + i * CTX_SIZE + off) >>> 2]!;
   }
   redirectIfindex(i: number): number {
     return this.field(i, SKB_REDIRECT_IFINDEX);

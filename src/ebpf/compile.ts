@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { BtfTransform, type StructLayout } from "./btf.js";
 import { CompileError } from "./errors.js";
+import { SHARED_MAX_PAGES } from "./memory.js";
 
 export { SDK_DIR } from "./paths.js";
 import { SDK_DIR } from "./paths.js";
@@ -23,6 +24,25 @@ export interface CompileOptions {
   /** Source text to use instead of reading `file` (tests, generated programs). */
   source?: string;
   optimize?: boolean;
+  /**
+   * Build for a shared memory (worker threads): asc --sharedMemory with the threads feature, and the SDK's map
+   * helpers take map locks (TCBOX_SHARED). `lane`: the base address of the worker's control block, contexts and
+   * packet arena (TCBOX_LANE; 0 = the kernel's own, see src/ebpf/lanes.ts).
+   */
+  shared?: boolean;
+  lane?: number;
+}
+
+/** The asc options of a shared-memory / lane build (empty for the default build). */
+function threadArgs(opts: CompileOptions): string[] {
+  const out: string[] = [];
+  if (opts.shared) out.push("--sharedMemory", "--enable", "threads", "--maximumMemory", String(SHARED_MAX_PAGES), "--use", "TCBOX_SHARED=1");
+  if (opts.lane) out.push("--use", `TCBOX_LANE=${opts.lane}`);
+  return out;
+}
+/** The cache-key part of the thread options ("" for the default build, so its keys do not change). */
+function threadKey(opts: CompileOptions): string {
+  return opts.shared || opts.lane ? `|shared=${opts.shared === true}|lane=${opts.lane ?? 0}` : "";
 }
 
 export interface CompileResult {
@@ -44,7 +64,7 @@ const cache = new Map<string, CompileResult>();
 export async function compileProgram(file: string, opts: CompileOptions): Promise<CompileResult> {
   const abs = resolve(file);
   const source = opts.source ?? readSource(abs, opts.displayName ?? file);
-  const key = `${abs}\0${opts.memoryBase}\0${opts.optimize !== false}\0${source}`;
+  const key = `${abs}\0${opts.memoryBase}\0${opts.optimize !== false}${threadKey(opts)}\0${source}`;
   const hit = cache.get(key) ?? diskCacheGet(abs, source, opts);
   if (hit) {
     cache.set(key, hit);
@@ -63,6 +83,7 @@ export async function compileProgram(file: string, opts: CompileOptions): Promis
   const display = opts.displayName ?? file;
   const argv = [entry, "--baseDir", baseDir, "--runtime", "stub", "--noAssert", "--importMemory", "--memoryBase", String(opts.memoryBase), "--noExportMemory", "-o", "out.wasm"];
   argv.push(...(opts.optimize === false ? ["-O0"] : ["-O3"]));
+  argv.push(...threadArgs(opts));
   const result = await asc.main(argv, {
     readFile: (name: string, dir: string) => {
       const p = resolve(dir, name);
@@ -155,7 +176,7 @@ function cacheKey(abs: string, source: string, opts: CompileOptions): string {
     if (existsSync(ascPkg)) h.update(readFileSync(ascPkg));
     sdkDigest = h.digest("hex");
   }
-  return createHash("sha256").update(sdkDigest).update(`${opts.memoryBase}|${opts.optimize !== false}|${abs}|`).update(source).digest("hex").slice(0, 40);
+  return createHash("sha256").update(sdkDigest).update(`${opts.memoryBase}|${opts.optimize !== false}${threadKey(opts)}|${abs}|`).update(source).digest("hex").slice(0, 40);
 }
 
 function depsUnchanged(deps: CacheDeps): boolean {

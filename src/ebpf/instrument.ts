@@ -15,7 +15,8 @@
 // A batch runner `__tcbox_batch_<entry>(ctx, n)` is added for every entry point: it runs the entry on n
 // consecutive contexts, resets the budget from CB_BUDGET before each one, writes each verdict into the
 // context, counts it (CB_VERDICTS: so the host does not visit every packet for its statistics), and records
-// the index it is at (CB_BATCH_INDEX) so the host knows which packet a trap stopped.
+// the index it is at (CB_BATCH_INDEX) so the host knows which packet a trap stopped. A program built for a
+// worker's lane (lanes.ts) uses that lane's control block: `lane` is its base address.
 import binaryen from "binaryen";
 import { CB_BATCH_INDEX, CB_BUDGET, CB_TRAP_REASON, CB_VERDICTS, CTX_SIZE, SKB_RETVAL, TRAP_BUDGET, VERDICT_SLOTS } from "./abi.js";
 
@@ -38,7 +39,7 @@ export interface Instrumented {
 }
 
 /** Add the budget and the batch runners to a verified module. `entries` are exported (i32) -> i32 functions. */
-export function instrument(bytes: Uint8Array, entries: string[]): Instrumented {
+export function instrument(bytes: Uint8Array, entries: string[], lane = 0): Instrumented {
   const m = binaryen.readBinary(bytes);
   try {
     m.setFeatures(binaryen.Features.All);
@@ -54,13 +55,13 @@ export function instrument(bytes: Uint8Array, entries: string[]): Instrumented {
       // Replace the imported logger the pass added with the tick (same name: calls resolve by name).
       if (m.getFunction("log_execution")) m.removeFunction("log_execution");
     }
-    m.addFunction(TICK, binaryen.createType([binaryen.i32]), binaryen.none, [], budgetTick(m));
+    m.addFunction(TICK, binaryen.createType([binaryen.i32]), binaryen.none, [], budgetTick(m, lane));
     const out: EntryPoint[] = [];
     for (const name of entries) {
       const fn = internal.get(name);
       if (fn === undefined) continue;
       const batch = BATCH_PREFIX + name;
-      addBatchRunner(m, batch, fn);
+      addBatchRunner(m, batch, fn, lane);
       m.addFunctionExport(batch, batch);
       out.push({ name, batch });
     }
@@ -79,7 +80,7 @@ export function instrument(bytes: Uint8Array, entries: string[]): Instrumented {
  *   loop: if i < n { store CB_BATCH_INDEX i; budget = load CB_BUDGET; r = entry(ctx); ctx.retval = r;
  *                    slot = min_u(r + 1, VERDICT_SLOTS - 1); CB_VERDICTS[slot]++; ctx += CTX_SIZE; i++ })
  */
-function addBatchRunner(m: binaryen.Module, name: string, entry: string): void {
+function addBatchRunner(m: binaryen.Module, name: string, entry: string, lane: number): void {
   const i32 = binaryen.i32;
   const ctx = () => m.local.get(0, i32);
   const n = () => m.local.get(1, i32);
@@ -92,15 +93,15 @@ function addBatchRunner(m: binaryen.Module, name: string, entry: string): void {
       "next",
       m.block(null, [
         m.br("done", m.i32.ge_u(i(), n())),
-        m.i32.store(0, 4, m.i32.const(CB_BATCH_INDEX), i()),
-        m.global.set(BUDGET_GLOBAL, m.i32.load(0, 4, m.i32.const(CB_BUDGET))),
+        m.i32.store(0, 4, m.i32.const(lane + CB_BATCH_INDEX), i()),
+        m.global.set(BUDGET_GLOBAL, m.i32.load(0, 4, m.i32.const(lane + CB_BUDGET))),
         m.local.set(3, m.call(entry, [ctx()], i32)),
         m.i32.store(SKB_RETVAL, 4, ctx(), r()),
         m.local.set(4, m.i32.add(r(), m.i32.const(1))), // slot, then its address
         m.local.set(
           4,
           m.i32.add(
-            m.i32.const(CB_VERDICTS),
+            m.i32.const(lane + CB_VERDICTS),
             m.i32.shl(m.select(m.i32.lt_u(slot(), m.i32.const(other)), slot(), m.i32.const(other)), m.i32.const(2)),
           ),
         ),
@@ -115,12 +116,12 @@ function addBatchRunner(m: binaryen.Module, name: string, entry: string): void {
 }
 
 /** budget -= 1; below zero: CB_TRAP_REASON = TRAP_BUDGET and trap. */
-function budgetTick(m: binaryen.Module): binaryen.ExpressionRef {
+function budgetTick(m: binaryen.Module, lane: number): binaryen.ExpressionRef {
   return m.block(null, [
     m.global.set(BUDGET_GLOBAL, m.i32.sub(m.global.get(BUDGET_GLOBAL, binaryen.i32), m.i32.const(1))),
     m.if(
       m.i32.lt_s(m.global.get(BUDGET_GLOBAL, binaryen.i32), m.i32.const(0)),
-      m.block(null, [m.i32.store(0, 4, m.i32.const(CB_TRAP_REASON), m.i32.const(TRAP_BUDGET)), m.unreachable()]),
+      m.block(null, [m.i32.store(0, 4, m.i32.const(lane + CB_TRAP_REASON), m.i32.const(TRAP_BUDGET)), m.unreachable()]),
     ),
   ]);
 }

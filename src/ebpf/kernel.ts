@@ -4,18 +4,19 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { basename, extname } from "node:path";
-import { CB_BUDGET, CB_CPU, CB_HASHRND, CB_KTIME, CB_NR_CPUS, CB_PRANDOM, CB_TRAP_REASON, E2BIG, ENOENT, MAX_TAIL_CALL_CNT, SKB_TAIL_CALLS, TRAP_ABORT } from "./abi.js";
+import { CB_BUDGET, CB_CPU, CB_HASHRND, CB_KTIME, CB_NR_CPUS, CB_PRANDOM, LANE_SIZE } from "./abi.js";
 import { BTF_SECTION, decodeBtf, primitiveLayout, type StructLayout } from "./btf.js";
-import { compileProgram } from "./compile.js";
+import { compileProgram, type CompileOptions, type CompileResult } from "./compile.js";
 import { BpfError, VerifierError } from "./errors.js";
-import { DEFAULT_BUDGET, instrument, type Instrumented } from "./instrument.js";
+import { DEFAULT_BUDGET, instrument, type EntryPoint, type Instrumented } from "./instrument.js";
+import { instantiate, readString } from "./instance.js";
 import { BpfMap } from "./maps/map.js";
-import { BPF_MAP_TYPE_PROG_ARRAY, M_ELEMS, M_ELEM_SIZE, M_MAX_ENTRIES, PIN_GLOBAL_NS } from "./maps/layout.js";
+import { PIN_GLOBAL_NS } from "./maps/layout.js";
 import { validateSpec, type MapSpec } from "./maps/spec.js";
 import { SharedMemory } from "./memory.js";
-import { AbortTrap, BpfProgram } from "./program.js";
+import type { BpfProgram } from "./program.js";
 import { verify } from "./verifier.js";
-import { Wasm, type WasmGlobal, type WasmModule } from "./wasm-api.js";
+import { Wasm, type WasmMemory, type WasmModule } from "./wasm-api.js";
 import type { DataRange } from "./wasm.js";
 
 export interface KernelOptions {
@@ -23,8 +24,32 @@ export interface KernelOptions {
   seed?: number;
   /** Budget units per packet (see instrument.ts); default 1,000,000. */
   budget?: number;
-  /** Possible CPUs (per-CPU map slots). */
+  /** Possible CPUs (per-CPU map slots; with worker threads, one per worker: lanes.ts). */
   nrCpus?: number;
+  /**
+   * A shared WebAssembly.Memory, so worker threads can run programs against the same maps (lanes.ts). Programs
+   * are then built for a shared memory and their map updates take map locks; off by default (one thread).
+   */
+  shared?: boolean;
+}
+
+/**
+ * One entry point's build for a lane (a worker thread's "CPU"): everything a worker needs to instantiate it on
+ * the kernel's shared memory (lanes.ts). Structured-cloneable: postMessage it to the worker.
+ */
+export interface LaneProgram {
+  memory: WasmMemory;
+  /** Instrumented, built at its own memoryBase (its statics) for this lane's control block. */
+  module: WasmModule;
+  entries: EntryPoint[];
+  objectName: string;
+  /** Program ids of the entries (the ids the kernel gave them): tail calls within the object resolve in the lane. */
+  ids: Record<string, number>;
+  /** The object's maps: name -> address (what map_create returns in the worker). */
+  maps: Record<string, number>;
+  cpu: number;
+  /** Base address of the lane. */
+  lane: number;
 }
 
 export interface LoadOptions {
@@ -39,6 +64,10 @@ export class BpfObject {
   readonly maps = new Map<string, BpfMap>();
   readonly programs = new Map<string, BpfProgram>();
   closed = false;
+  /** The .ts it was compiled from (and its load options), for builds of it on other lanes (laneProgram). */
+  source?: { file: string; opts: LoadOptions };
+  /** Static data regions of its lane builds (freed with the object). */
+  readonly laneRegions: number[] = [];
   constructor(
     readonly kernel: BpfKernel,
     readonly name: string,
@@ -79,11 +108,11 @@ export class BpfObject {
 const instrumentedCache = new Map<string, { inst: Instrumented; module: WasmModule }>();
 const INSTRUMENTED_CACHE_MAX = 64;
 
-function instrumentedModule(bytes: Uint8Array, entries: string[]): { inst: Instrumented; module: WasmModule } {
-  const key = createHash("sha256").update(bytes).update(`\0${entries.join(",")}`).digest("hex");
+function instrumentedModule(bytes: Uint8Array, entries: string[], lane = 0): { inst: Instrumented; module: WasmModule } {
+  const key = createHash("sha256").update(bytes).update(`\0${entries.join(",")}\0${lane}`).digest("hex");
   let hit = instrumentedCache.get(key);
   if (hit === undefined) {
-    const inst = instrument(bytes, entries);
+    const inst = instrument(bytes, entries, lane);
     hit = { inst, module: new Wasm.Module(inst.wasm) };
     if (instrumentedCache.size >= INSTRUMENTED_CACHE_MAX) instrumentedCache.delete(instrumentedCache.keys().next().value!);
     instrumentedCache.set(key, hit);
@@ -92,7 +121,9 @@ function instrumentedModule(bytes: Uint8Array, entries: string[]): { inst: Instr
 }
 
 export class BpfKernel {
-  readonly mem = new SharedMemory();
+  readonly mem: SharedMemory;
+  /** Lane base addresses by CPU (lane 0: base 0, the kernel's own control block, contexts and arena). */
+  private readonly lanes = new Map<number, number>([[0, 0]]);
   /** Pinned maps by name (/sys/fs/bpf/tc/globals/NAME). */
   readonly pinned = new Map<string, BpfMap>();
   readonly objects = new Set<BpfObject>();
@@ -105,6 +136,7 @@ export class BpfKernel {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly opts: KernelOptions = {}) {
+    this.mem = new SharedMemory(undefined, { shared: opts.shared === true });
     this.rng = (opts.seed ?? 0x7cb0c5) >>> 0;
     const u32 = this.mem.u32;
     u32[CB_BUDGET >>> 2] = opts.budget ?? DEFAULT_BUDGET;
@@ -112,6 +144,56 @@ export class BpfKernel {
     u32[CB_NR_CPUS >>> 2] = opts.nrCpus ?? 1;
     for (let i = 0; i < 4; i++) u32[(CB_PRANDOM >>> 2) + i] = this.random() || 1;
     u32[CB_HASHRND >>> 2] = this.random();
+  }
+
+  /** Possible CPUs: per-CPU map slots, and the lanes there can be. */
+  get nrCpus(): number {
+    return this.opts.nrCpus ?? 1;
+  }
+
+  /**
+   * The base address of CPU `cpu`'s lane: its control block (bpf_get_smp_processor_id() = cpu, its own prandom
+   * state; the budget, clock and flow-hash seed of lane 0), contexts and packet arena. Allocated on first use.
+   */
+  lane(cpu: number): number {
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.nrCpus) throw new BpfError(`no CPU ${cpu} (nrCpus ${this.nrCpus})`, "kernel");
+    let base = this.lanes.get(cpu);
+    if (base === undefined) {
+      base = this.mem.alloc(LANE_SIZE, `lane ${cpu}`, 65536);
+      const u32 = this.mem.u32;
+      u32[(base + CB_BUDGET) >>> 2] = this.budget;
+      u32[(base + CB_CPU) >>> 2] = cpu;
+      u32[(base + CB_NR_CPUS) >>> 2] = this.nrCpus;
+      for (let i = 0; i < 4; i++) u32[((base + CB_PRANDOM) >>> 2) + i] = this.random() || 1;
+      u32[(base + CB_HASHRND) >>> 2] = u32[CB_HASHRND >>> 2]!;
+      this.mem.dv.setBigUint64(base + CB_KTIME, this.ktimeNs, true);
+      this.lanes.set(cpu, base);
+    }
+    return base;
+  }
+
+  /**
+   * Build a loaded object's program for CPU `cpu`'s lane, to run on a worker thread (lanes.ts): compiled again
+   * from its source at a free memoryBase (its own statics) for the lane's control block, verified, instrumented.
+   * The maps are the object's: the worker's instance finds them by name. Lane 0 is the kernel's own programs'.
+   */
+  async laneProgram(obj: BpfObject, cpu: number): Promise<LaneProgram> {
+    const where = `program ${obj.name} (CPU ${cpu})`;
+    if (!obj.source) throw new BpfError("built only for lane 0 (loaded from a .wasm): load its .ts source", where);
+    const lane = this.lane(cpu);
+    const src = obj.source;
+    const built = await this.compileFree(src.file, { displayName: obj.name, source: src.opts.source, shared: this.mem.shared, lane }, where);
+    const v = verify(built.wasm, where);
+    if (v.region) {
+      this.mem.reserve(v.region.start, v.region.end, where);
+      obj.laneRegions.push(v.region.start);
+    }
+    const { inst, module } = instrumentedModule(built.wasm, v.entries, lane);
+    const ids: Record<string, number> = {};
+    for (const [n, p] of obj.programs) ids[n] = p.id;
+    const maps: Record<string, number> = {};
+    for (const [n, m] of obj.maps) maps[n] = m.base;
+    return { memory: this.mem.memory, module, entries: inst.entries, objectName: obj.name, ids, maps, cpu, lane };
   }
 
   /** splitmix32: the host's deterministic randomness (map seeds, prandom state). */
@@ -126,11 +208,11 @@ export class BpfKernel {
     return this.mem.u32[CB_BUDGET >>> 2]!;
   }
   set budget(v: number) {
-    this.mem.u32[CB_BUDGET >>> 2] = v;
+    for (const l of this.lanes.values()) this.mem.u32[(l + CB_BUDGET) >>> 2] = v;
   }
-  /** bpf_ktime_get_ns(): a virtual clock the host advances. */
+  /** bpf_ktime_get_ns(): a virtual clock the host advances (on every lane). */
   set ktimeNs(ns: bigint) {
-    this.mem.dv.setBigUint64(CB_KTIME, ns, true);
+    for (const l of this.lanes.values()) this.mem.dv.setBigUint64(l + CB_KTIME, ns, true);
   }
   get ktimeNs(): bigint {
     return this.mem.dv.getBigUint64(CB_KTIME, true);
@@ -152,14 +234,23 @@ export class BpfKernel {
     if (extname(file) === ".wasm") return this.loadWasm(readFileSync(file), name);
     // Compile at the lowest free address; if the result does not fit the hole there, compile again above.
     // 64 KiB is a guess at the size (most programs have far less static data), so small holes are skipped.
+    const built = await this.compileFree(file, { displayName: name, source: opts.source, shared: this.mem.shared }, `program ${name}`);
+    const obj = this.loadWasm(built.wasm, name, built.layouts);
+    obj.source = { file, opts };
+    return obj;
+  }
+
+  /** Compile where the static data fits: at the lowest free address, or again above if it does not fit the hole. */
+  private async compileFree(file: string, opts: Omit<CompileOptions, "memoryBase">, where: string): Promise<CompileResult> {
+    // 64 KiB is a guess at the size (most programs have far less static data), so small holes are skipped.
     let base = this.mem.findFree(65536, 16);
     for (let attempt = 0; attempt < 3; attempt++) {
-      const built = await compileProgram(file, { memoryBase: base, displayName: name, source: opts.source });
-      const facts = verify(built.wasm, `program ${name}`).region;
-      if (!facts || !this.mem.isFree(facts.start, facts.end)) return this.loadWasm(built.wasm, name, built.layouts);
+      const built = await compileProgram(file, { ...opts, memoryBase: base });
+      const facts = verify(built.wasm, where).region;
+      if (!facts || !this.mem.isFree(facts.start, facts.end)) return built;
       base = this.mem.findFree(facts.end - base, 16);
     }
-    throw new BpfError("no free memory region for the program", `program ${name}`);
+    throw new BpfError("no free memory region for the program", where);
   }
 
   /** Load a built module. Its static data region must be free (else: rebuild with another --memory-base, or load the .ts). */
@@ -180,45 +271,21 @@ export class BpfKernel {
     const obj = new BpfObject(this, name, btf, v.region);
     try {
       const { inst, module } = instrumentedModule(bytes, v.entries);
-      let abortMsg: string | undefined;
-      const instance = new Wasm.Instance(module, {
-        env: {
-          memory: this.mem.memory,
-          abort: (msg: number, file: number, line: number, col: number) => {
-            this.mem.u32[CB_TRAP_REASON >>> 2] = TRAP_ABORT;
-            abortMsg = `abort: ${this.readString(msg)} at ${this.readString(file)}:${line}:${col}`;
-            throw new AbortTrap(abortMsg);
-          },
-        },
-        tcbox: {
-          map_create: (type: number, ks: number, vs: number, max: number, flags: number, namePtr: number, pinning: number, kt: number, vt: number) =>
-            this.mapCreate(obj, { type, keySize: ks, valueSize: vs, maxEntries: max, flags, name: this.readString(namePtr), pinning, keyType: this.readString(kt), valueType: this.readString(vt) }),
-          tail_call: (ctx: number, map: number, index: number) => this.tailCall(ctx, map, index),
-          trace_printk: (fmt: number, a: bigint, b: bigint, c: bigint) => {
-            this.trace.push(`${name}: ${formatPrintk(this.readString(fmt), [a, b, c])}`);
-          },
-        },
-      });
-      this.mem.refresh();
-      const budget = instance.exports.__tcbox_budget as WasmGlobal;
-      for (const e of inst.entries) {
-        const id = this.nextProgId++;
-        const prog = new BpfProgram(
-          id,
-          e.name,
-          name,
-          this.mem,
-          instance.exports[e.batch] as (c: number, n: number) => void,
-          instance.exports[e.name] as (c: number) => number,
-          budget,
-          () => abortMsg,
-        );
-        obj.programs.set(e.name, prog);
-        this.programsById.set(id, prog);
+      const hooks = {
+        mapCreate: (spec: MapSpec) => this.mapCreate(obj, spec),
+        programById: (id: number) => this.programsById.get(id),
+        trace: (line: string) => this.trace.push(`${name}: ${line}`),
+      };
+      for (const prog of instantiate(this.mem, module, inst.entries, name, 0, hooks, () => this.nextProgId++)) {
+        obj.programs.set(prog.name, prog);
+        this.programsById.set(prog.id, prog);
       }
     } catch (e) {
       this.release(obj);
       if (e instanceof BpfError) throw e;
+      if (this.mem.shared && e instanceof Wasm.LinkError) {
+        throw new VerifierError(`load failed: the kernel's memory is shared (worker threads) and the module was built for an unshared one: load the .ts source (${(e as Error).message})`, where);
+      }
       throw new VerifierError(`load failed: ${(e as Error).message}`, where);
     }
     this.objects.add(obj);
@@ -254,20 +321,6 @@ export class BpfKernel {
     return map.base;
   }
 
-  /** bpf_tail_call: run the program in slot `index` of the program array on the same context. */
-  private tailCall(ctx: number, map: number, index: number): number {
-    const u32 = this.mem.u32;
-    if (u32[map >>> 2] !== BPF_MAP_TYPE_PROG_ARRAY || index >>> 0 >= u32[(map + M_MAX_ENTRIES) >>> 2]!) return -ENOENT;
-    const id = u32[(u32[(map + M_ELEMS) >>> 2]! + index * u32[(map + M_ELEM_SIZE) >>> 2]!) >>> 2]!;
-    const prog = id === 0 ? undefined : this.programsById.get(id);
-    if (!prog || prog.closed) return -ENOENT;
-    const n = u32[(ctx + SKB_TAIL_CALLS) >>> 2]!;
-    if (n >= MAX_TAIL_CALL_CNT) return -E2BIG;
-    u32[(ctx + SKB_TAIL_CALLS) >>> 2] = n + 1;
-    prog.resetBudget();
-    return prog.entryFn(ctx);
-  }
-
   /** Put a program into a program array slot (what a loader does with bpf_map_update_elem on a PROG_ARRAY). */
   setTailCall(map: BpfMap, index: number, prog: BpfProgram | undefined): void {
     const k = new Uint8Array(4);
@@ -290,6 +343,7 @@ export class BpfKernel {
       this.programsById.delete(p.id);
     }
     if (obj.region) this.mem.free(obj.region.start);
+    for (const r of obj.laneRegions) this.mem.free(r);
     for (const m of obj.maps.values()) {
       m.users.delete(obj.name);
       const pinned = this.pinned.get(m.name) === m;
@@ -314,29 +368,8 @@ export class BpfKernel {
 
   /** An AssemblyScript string (UTF-16, byte length at ptr - 4) from memory. */
   readString(ptr: number): string {
-    if (ptr === 0) return "";
-    this.mem.refresh();
-    const len = this.mem.u32[(ptr - 4) >>> 2]!;
-    let s = "";
-    for (let i = 0; i < len; i += 2) s += String.fromCharCode(this.mem.u8[ptr + i]! | (this.mem.u8[ptr + i + 1]! << 8));
-    return s;
+    return readString(this.mem, ptr);
   }
 }
 
-/** bpf_printk formatting: %d %i %u %x %lld %llu %llx %pI4 and %%. */
-export function formatPrintk(fmt: string, args: bigint[]): string {
-  let i = 0;
-  return fmt.replace(/%(%|l{0,2}[diux]|pI4)/g, (m, spec: string) => {
-    if (spec === "%") return "%";
-    const v = args[i++] ?? 0n;
-    if (spec === "pI4") {
-      const n = Number(v & 0xffffffffn);
-      return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24].join(".");
-    }
-    const long = spec.startsWith("ll");
-    const c = spec[spec.length - 1];
-    if (c === "x") return (long ? BigInt.asUintN(64, v) : BigInt.asUintN(32, v)).toString(16);
-    if (c === "u") return (long ? BigInt.asUintN(64, v) : BigInt.asUintN(32, v)).toString();
-    return (long ? BigInt.asIntN(64, v) : BigInt.asIntN(32, v)).toString();
-  });
-}
+export { formatPrintk } from "./instance.js";

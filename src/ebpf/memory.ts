@@ -11,6 +11,11 @@ export interface Region {
 }
 
 const MAX_PAGES = 65536; // 4 GiB: the wasm32 limit
+/**
+ * The maximum of a shared memory (it must have one; the engine reserves it up front): 1 GiB, also the
+ * maximum programs built for a shared memory declare (compile.ts).
+ */
+export const SHARED_MAX_PAGES = 16384;
 
 export class SharedMemory {
   readonly memory: WasmMemory;
@@ -22,8 +27,17 @@ export class SharedMemory {
   /** Allocated regions above HEAP_BASE and reserved ones anywhere, sorted by start. */
   private regions: Region[] = [];
 
-  constructor(initialPages = HEAP_BASE / WASM_PAGE + 16) {
-    this.memory = new Wasm.Memory({ initial: initialPages, maximum: MAX_PAGES });
+  /** Whether the memory is a shared WebAssembly.Memory (worker threads): map writers then take map locks. */
+  readonly shared: boolean;
+
+  /**
+   * A new memory (`shared`: a shared one, for worker threads), or a view of an existing one (`memory`: a worker's
+   * view of the kernel's shared memory; it allocates nothing).
+   */
+  constructor(initialPages = HEAP_BASE / WASM_PAGE + 16, opts: { shared?: boolean; memory?: WasmMemory } = {}) {
+    this.shared = opts.shared === true || (opts.memory !== undefined && isShared(opts.memory));
+    this.memory =
+      opts.memory ?? (this.shared ? new Wasm.Memory({ initial: initialPages, maximum: SHARED_MAX_PAGES, shared: true }) : new Wasm.Memory({ initial: initialPages, maximum: MAX_PAGES }));
     this.refresh();
   }
 
@@ -44,7 +58,7 @@ export class SharedMemory {
   ensure(end: number): void {
     if (end > this.size) {
       const pages = Math.ceil((end - this.size) / WASM_PAGE);
-      if (this.size / WASM_PAGE + pages > MAX_PAGES) throw new BpfError(`out of memory: ${end} bytes needed`, "kernel");
+      if (this.size / WASM_PAGE + pages > (this.shared ? SHARED_MAX_PAGES : MAX_PAGES)) throw new BpfError(`out of memory: ${end} bytes needed`, "kernel");
       this.memory.grow(pages);
     }
     this.refresh();
@@ -93,4 +107,8 @@ export class SharedMemory {
   list(): readonly Region[] {
     return this.regions;
   }
+}
+
+function isShared(m: WasmMemory): boolean {
+  return Object.prototype.toString.call(m.buffer) === "[object SharedArrayBuffer]";
 }

@@ -2,7 +2,7 @@
 // like BPF_PROG_TEST_RUN. A program that traps (budget exhausted, out-of-bounds packet access, abort, any
 // WebAssembly trap) has its packet dropped with TC_ACT_SHOT and counted by reason; the batch goes on with the
 // next packet and the instance keeps working (maps live in memory the host owns).
-import { CB_BATCH_INDEX, CB_BUDGET, CB_TRAP_REASON, CB_VERDICTS, CTX_BASE, CTX_SIZE, SKB_RETVAL, TC_ACT_SHOT, TRAP_ABORT, TRAP_BUDGET, TRAP_NONE, TRAP_OOB, VERDICT_SLOTS } from "./abi.js";
+import { CB_BATCH_INDEX, CB_BUDGET, CB_LOCK_HELD, CB_TRAP_REASON, CB_VERDICTS, CTX_BASE, CTX_SIZE, SKB_RETVAL, TC_ACT_SHOT, TRAP_ABORT, TRAP_BUDGET, TRAP_NONE, TRAP_OOB, VERDICT_SLOTS } from "./abi.js";
 import { PacketBatch, type PacketMeta } from "./batch.js";
 import type { SharedMemory } from "./memory.js";
 import { Wasm } from "./wasm-api.js";
@@ -61,6 +61,8 @@ export class BpfProgram {
     readonly entryFn: EntryFn,
     private readonly budget: { value: number },
     private readonly lastAbort: () => string | undefined,
+    /** Base address of the lane (control block, contexts, packets) it was built for: 0, or a worker's (lanes.ts). */
+    readonly lane = 0,
   ) {}
 
   get fullName(): string {
@@ -69,7 +71,7 @@ export class BpfProgram {
 
   /** Set the budget before a direct entry call (tail calls). */
   resetBudget(): void {
-    this.budget.value = this.mem.u32[CB_BUDGET >>> 2]!;
+    this.budget.value = this.mem.u32[(this.lane + CB_BUDGET) >>> 2]!;
   }
 
   /**
@@ -77,19 +79,21 @@ export class BpfProgram {
    * packets are TC_ACT_SHOT with batch.traps[i] set. Returns the number of traps.
    */
   runBatch(batch: PacketBatch, start = 0, count = batch.length - start): number {
+    if (batch.lane !== this.lane) throw new Error(`${this.fullName}: a batch of lane 0x${batch.lane.toString(16)} given to a program built for lane 0x${this.lane.toString(16)}`);
     const u32 = this.mem.u32;
+    const lane = this.lane;
     let i = start;
     const end = start + count;
     let traps = 0;
-    u32.fill(0, CB_VERDICTS >>> 2, (CB_VERDICTS >>> 2) + VERDICT_SLOTS);
+    u32.fill(0, (lane + CB_VERDICTS) >>> 2, ((lane + CB_VERDICTS) >>> 2) + VERDICT_SLOTS);
     while (i < end) {
-      u32[CB_TRAP_REASON >>> 2] = TRAP_NONE;
+      u32[(lane + CB_TRAP_REASON) >>> 2] = TRAP_NONE;
       try {
-        this.batchFn(CTX_BASE + i * CTX_SIZE, end - i);
+        this.batchFn(lane + CTX_BASE + i * CTX_SIZE, end - i);
         break;
       } catch (e) {
         // The batch runner records which packet it was on (relative to the call's first context).
-        const at = i + this.mem.u32[CB_BATCH_INDEX >>> 2]!;
+        const at = i + this.mem.u32[(lane + CB_BATCH_INDEX) >>> 2]!;
         const code = this.classify(e);
         batch.setRetval(at, TC_ACT_SHOT);
         batch.traps[at] = code;
@@ -103,7 +107,15 @@ export class BpfProgram {
 
   private classify(e: unknown): number {
     if (!(e instanceof Wasm.RuntimeError) && !(e instanceof RangeError) && !(e instanceof AbortTrap)) throw e;
-    const code = this.mem.u32[CB_TRAP_REASON >>> 2]!;
+    const u32 = this.mem.u32;
+    // Stopped inside a map update on a shared memory: release the map's lock (its searching is done under the
+    // lock, its writes are loop-free, so the map is whole; see assembly/maps.ts).
+    const held = u32[(this.lane + CB_LOCK_HELD) >>> 2]!;
+    if (held !== 0) {
+      u32[(this.lane + CB_LOCK_HELD) >>> 2] = 0;
+      Atomics.store(this.mem.i32, held >>> 2, 0);
+    }
+    const code = u32[(this.lane + CB_TRAP_REASON) >>> 2]!;
     const reason = TRAP_NAMES[code] ?? "trap";
     this.stats.traps[reason]++;
     this.stats.lastTrap = e instanceof AbortTrap ? e.message : `${reason}: ${(e as Error).message}`;
@@ -117,14 +129,14 @@ export class BpfProgram {
     // packets are visited only when some were TC_ACT_SHOT (drop reasons) or had another value.
     const counts = this.counts;
     const u32 = this.mem.u32;
-    const v = CB_VERDICTS >>> 2;
+    const v = (this.lane + CB_VERDICTS) >>> 2;
     for (let k = 0; k < counts.length; k++) counts[k]! += u32[v + k]!;
     if (u32[v + TC_ACT_SHOT + 1] === 0 && u32[v + VERDICT_SLOTS - 1] === 0) return;
     const i32 = this.mem.i32;
     const traps = batch.traps;
     for (let i = start; i < end; i++) {
       if (traps[i] !== TRAP_NONE) continue;
-      const r = i32[(CTX_BASE + i * CTX_SIZE + SKB_RETVAL) >>> 2]!;
+      const r = i32[(this.lane + CTX_BASE + i * CTX_SIZE + SKB_RETVAL) >>> 2]!;
       if (r < -1 || r > 8) this.otherRetvals.set(r, (this.otherRetvals.get(r) ?? 0) + 1);
       if (r === TC_ACT_SHOT) {
         const why = batch.dropReason(i);
@@ -134,7 +146,7 @@ export class BpfProgram {
   }
 
   /** BPF_PROG_TEST_RUN: run on one packet (through a one-packet batch) and return verdict and bytes. */
-  run(packet: Uint8Array, meta?: PacketMeta, batch = new PacketBatch(this.mem)): RunResult {
+  run(packet: Uint8Array, meta?: PacketMeta, batch = new PacketBatch(this.mem, this.lane)): RunResult {
     batch.reset();
     batch.add(packet, meta);
     this.runBatch(batch, 0, 1);

@@ -16,6 +16,7 @@ export const ALLOWED_IMPORTS: Record<string, "function" | "memory"> = {
   "tcbox.map_create": "function",
   "tcbox.tail_call": "function",
   "tcbox.trace_printk": "function",
+  "tcbox.lock_wait": "function", // shared memory builds: a map lock taken by another thread (assembly/maps.ts)
 };
 
 /** Static data a program may have (its region): 16 MiB. */

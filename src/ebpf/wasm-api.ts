@@ -1,5 +1,6 @@
 // The WebAssembly JS API, typed: the project's lib settings (ES2022 + node types) do not declare it.
 export interface WasmMemory {
+  /** An ArrayBuffer, or a SharedArrayBuffer for a shared memory. */
   readonly buffer: ArrayBuffer;
   grow(pages: number): number;
 }
@@ -23,7 +24,7 @@ export interface WasmGlobal {
 }
 
 interface WasmNamespace {
-  Memory: new (d: { initial: number; maximum?: number }) => WasmMemory;
+  Memory: new (d: { initial: number; maximum?: number; shared?: boolean }) => WasmMemory;
   Module: {
     new (bytes: Uint8Array): WasmModule;
     imports(m: WasmModule): WasmImportDesc[];

@@ -7,7 +7,8 @@
 // map is never full: an LRU map at capacity evicts on every create, which is what an undersized map does, not
 // the state Cilium sizes it for.
 import { PacketBatch } from "../ebpf/batch.js";
-import { BpfKernel } from "../ebpf/kernel.js";
+import { BpfKernel, type KernelOptions } from "../ebpf/kernel.js";
+import type { SharedMemory } from "../ebpf/memory.js";
 import type { BpfMap } from "../ebpf/maps/map.js";
 import type { BpfProgram } from "../ebpf/program.js";
 import { LB4_MAPS, Lb4Maps } from "../k8s/agent/lb-maps.js";
@@ -37,17 +38,25 @@ export interface Lb4Bench {
   primed: number;
 }
 
-export async function loadLb4(endpoints: number, maxServices: number): Promise<Lb4Bench> {
-  const kernel = new BpfKernel({ seed: 1 });
+/** `kernel`: options for the kernel (a shared one for worker threads: lb4-workers.ts). */
+export async function loadLb4(endpoints: number, maxServices: number, kernel: KernelOptions = {}): Promise<Lb4Bench> {
+  return setupLb4(new BpfKernel({ seed: 1, ...kernel }), endpoints, maxServices);
+}
+
+async function setupLb4(kernel: BpfKernel, endpoints: number, maxServices: number): Promise<Lb4Bench> {
   const prog = (await kernel.load("programs/lb4.ts")).program("cls_main");
   const lb = new Lb4Maps(kernel);
   const pool = Math.min(BACKEND_POOL, maxServices * endpoints);
   for (let b = 1; b <= pool; b++) lb.upsertBackend({ id: b, address: endpointIp(b), port: 8080, proto: "TCP" });
-  const batch = new PacketBatch(kernel.mem);
-  // BATCH same-size frames at fixed places in the arena; the tasks rewrite their bytes before each run.
+  return { kernel, lb, prog, batch: connBatch(kernel.mem), services: 0, endpoints, pool, primed: 0 };
+}
+
+/** BATCH same-size frames at fixed places in the arena (of `lane`); the tasks rewrite their bytes before each run. */
+export function connBatch(mem: SharedMemory, lane = 0): PacketBatch {
+  const batch = new PacketBatch(mem, lane);
   const blank = new Uint8Array(CONN_FRAME);
   for (let i = 0; i < BATCH; i++) batch.add(blank);
-  return { kernel, lb, prog, batch, services: 0, endpoints, pool, primed: 0 };
+  return batch;
 }
 
 function backendIds(s: number, n: number, pool: number): number[] {
@@ -81,35 +90,123 @@ export function lb4BytesPerCtEntry(b: Lb4Bench): number {
   return ct.spec.keySize + ct.spec.valueSize;
 }
 
-/** Write connections base..base+BATCH-1 into the batch (same offsets, same lengths). */
-function writeBatch(b: Lb4Bench, base: number, n: number, flags: number): void {
-  const u8 = b.kernel.mem.u8;
-  for (let i = 0; i < BATCH; i++) writeConn(u8, b.batch.packet(i).byteOffset, base + i, n, flags);
-}
-
-function run(b: Lb4Bench, what: string): void {
-  b.prog.runBatch(b.batch);
-  for (let i = 0; i < BATCH; i++) if (b.batch.retval(i) !== TC_ACT_OK) throw new Error(`bench: lb4 ${what}: packet ${i} verdict ${b.batch.retval(i)}`);
-}
-
 /**
- * The CT entries connection i of the batch made, deleted as CT GC would: TUPLE_F_SERVICE (client -> frontend,
- * from `orig`: the frontend's address and port) and TUPLE_F_OUT (client -> backend, read back from the DNATed bytes).
- * ipv4_ct_tuple: daddr, saddr, dport, sport (network order, as the packet carries them), nexthdr, flags, pad.
+ * lb4's packet path on one batch of connection packets, with traffic spread over `n` Services: writing the
+ * packets, running them, and removing the CT entries a batch of new connections made (as CT GC would). Used on
+ * the main thread (lb4Tasks) and on worker threads (lb4-worker.ts), each on its own batch and lane.
  */
-function deleteBatchEntries(b: Lb4Bench, ct: BpfMap, key: Uint8Array): void {
-  const u8 = b.kernel.mem.u8;
-  for (let i = 0; i < BATCH; i++) {
-    const o = b.batch.packet(i).byteOffset;
-    const l4 = o + L3 + 20;
-    key.set(u8.subarray(o + L3 + 16, o + L3 + 20), 0); // backend address (after DNAT)
-    key.set(u8.subarray(o + L3 + 12, o + L3 + 16), 4);
-    key.set(u8.subarray(l4 + 2, l4 + 4), 8); // backend port
-    key.set(u8.subarray(l4, l4 + 2), 10);
-    key[12] = 6;
-    key[13] = TUPLE_F_OUT;
-    ct.delete(key);
+export class Lb4Path {
+  private readonly key = new Uint8Array(16);
+  private readonly svcKey = new Uint8Array(16);
+  /** Per packet: frontend address, client address, ports, before DNAT. */
+  private readonly frontends = new Uint8Array(BATCH * 12);
+  private pristine: Uint8Array | undefined;
+  private pristineBase = -1;
+
+  constructor(
+    readonly prog: BpfProgram,
+    readonly batch: PacketBatch,
+    readonly ct: BpfMap,
+    readonly n: number,
+  ) {}
+
+  /** Write connections base..base+BATCH-1 into the batch (same offsets, same lengths). */
+  write(base: number, flags: number): void {
+    const u8 = this.batch.mem.u8;
+    for (let i = 0; i < BATCH; i++) writeConn(u8, this.batch.packet(i).byteOffset, base + i, this.n, flags);
   }
+
+  /** Run the batch; every verdict must be TC_ACT_OK. */
+  run(what: string): void {
+    this.prog.runBatch(this.batch);
+    this.check(what);
+  }
+
+  check(what: string): void {
+    for (let i = 0; i < BATCH; i++) if (this.batch.retval(i) !== TC_ACT_OK) throw new Error(`bench: lb4 ${what}: packet ${i} verdict ${this.batch.retval(i)}`);
+  }
+
+  /** SYNs of new-connection batch g (off the clock: the bytes, and each packet's frontend for the cleanup). */
+  prepareNew(g: number): void {
+    this.write(newBase(g), SYN);
+    const u8 = this.batch.mem.u8;
+    for (let i = 0; i < BATCH; i++) {
+      const o = this.batch.packet(i).byteOffset;
+      this.frontends.set(u8.subarray(o + L3 + 12, o + L3 + 24), i * 12); // saddr, daddr, sport, dport
+    }
+  }
+
+  /**
+   * After a new-connection batch: check the verdicts, then delete the CT entries each connection made, as CT GC
+   * would: TUPLE_F_OUT (client -> backend, read back from the DNATed bytes) and TUPLE_F_SERVICE (client ->
+   * frontend, from the bytes before DNAT). ipv4_ct_tuple: daddr, saddr, dport, sport (network order, as the
+   * packet carries them), nexthdr, flags, pad.
+   */
+  cleanupNew(): void {
+    this.check("new connection");
+    const u8 = this.batch.mem.u8;
+    const { key, svcKey, frontends, ct } = this;
+    for (let i = 0; i < BATCH; i++) {
+      const o = this.batch.packet(i).byteOffset;
+      const l4 = o + L3 + 20;
+      key.set(u8.subarray(o + L3 + 16, o + L3 + 20), 0); // backend address (after DNAT)
+      key.set(u8.subarray(o + L3 + 12, o + L3 + 16), 4);
+      key.set(u8.subarray(l4 + 2, l4 + 4), 8); // backend port
+      key.set(u8.subarray(l4, l4 + 2), 10);
+      key[12] = 6;
+      key[13] = TUPLE_F_OUT;
+      ct.delete(key);
+      const f = i * 12;
+      svcKey.set(frontends.subarray(f + 4, f + 8), 0);
+      svcKey.set(frontends.subarray(f, f + 4), 4);
+      svcKey.set(frontends.subarray(f + 10, f + 12), 8);
+      svcKey.set(frontends.subarray(f + 8, f + 10), 10);
+      svcKey[12] = 6;
+      svcKey[13] = TUPLE_F_SERVICE;
+      ct.delete(svcKey);
+    }
+  }
+
+  /**
+   * The handshake's ACKs of background connections base..base+BATCH-1 (the DNAT rewrites the bytes, so the
+   * pristine bytes are copied back before each run).
+   */
+  prepareEst(base: number): void {
+    const first = this.batch.packet(0).byteOffset;
+    if (this.pristineBase !== base) {
+      this.write(base, ACK);
+      const last = this.batch.packet(BATCH - 1);
+      this.pristine = this.batch.mem.u8.slice(first, last.byteOffset + last.length);
+      this.pristineBase = base;
+    }
+    this.batch.mem.u8.set(this.pristine!, first);
+  }
+
+  /** Warm: let the engine tier the WebAssembly up on both paths (new connections g0.., established at estBase). */
+  warm(g0: number, gStep: number, estBase: number): void {
+    for (let w = 0; w < 20; w++) {
+      this.prepareNew(g0 + w * gStep);
+      this.prog.runBatch(this.batch);
+      this.cleanupNew();
+    }
+    for (let w = 0; w < 20; w++) {
+      this.prepareEst(estBase);
+      this.run("established");
+    }
+  }
+}
+
+/** Fill the CT map with BACKGROUND live connections to the first n Services (first packets through lb4). */
+export function primeCt(b: Lb4Bench, n: number): void {
+  if (b.primed === n) return;
+  const ct = ctMap(b);
+  const path = new Lb4Path(b.prog, b.batch, ct, n);
+  ct.clear();
+  for (let base = 0; base < BACKGROUND; base += BATCH) {
+    path.write(base, SYN);
+    path.run("background");
+  }
+  b.primed = n;
 }
 
 /**
@@ -120,71 +217,21 @@ function deleteBatchEntries(b: Lb4Bench, ct: BpfMap, key: Uint8Array): void {
 export function lb4Tasks(b: Lb4Bench, spread = b.services): { newConn: PathTask; established: PathTask } {
   const n = Math.min(spread, b.services);
   const ct = ctMap(b);
-  const key = new Uint8Array(16);
-  const svcKey = new Uint8Array(16);
-  const frontends = new Uint8Array(BATCH * 12); // per packet: frontend address, client address, ports, before DNAT
-  if (b.primed !== n) {
-    // BACKGROUND live connections to this scale's Services (first packets through lb4: two CT entries each).
-    ct.clear();
-    for (let base = 0; base < BACKGROUND; base += BATCH) {
-      writeBatch(b, base, n, SYN);
-      run(b, "background");
-    }
-    b.primed = n;
-  }
+  primeCt(b, n);
   const expected = 2 * BACKGROUND;
   if (ct.count !== expected) throw new Error(`bench: lb4: ${CT_MAP} holds ${ct.count} entries, expected ${expected}`);
-  let g = 0;
-  const prepareNew = (): void => {
-    writeBatch(b, newBase(g), n, SYN);
-    const u8 = b.kernel.mem.u8;
-    for (let i = 0; i < BATCH; i++) {
-      const o = b.batch.packet(i).byteOffset;
-      frontends.set(u8.subarray(o + L3 + 12, o + L3 + 24), i * 12); // saddr, daddr, sport, dport
-    }
-  };
-  const runNew = (): void => {
+  const path = new Lb4Path(b.prog, b.batch, ct, n);
+  path.warm(0, 1, 0);
+  if (ct.count !== expected) throw new Error(`bench: lb4: ${CT_MAP} holds ${ct.count} entries after new connections and established packets, expected ${expected}`);
+  let g = 20;
+  const run = (): void => {
     b.prog.runBatch(b.batch);
   };
-  const cleanupNew = (): void => {
-    for (let i = 0; i < BATCH; i++) if (b.batch.retval(i) !== TC_ACT_OK) throw new Error(`bench: lb4 new connection: packet ${i} verdict ${b.batch.retval(i)}`);
-    deleteBatchEntries(b, ct, key);
-    for (let i = 0; i < BATCH; i++) {
-      const f = i * 12;
-      svcKey.set(frontends.subarray(f + 4, f + 8), 0);
-      svcKey.set(frontends.subarray(f, f + 4), 4);
-      svcKey.set(frontends.subarray(f + 10, f + 12), 8);
-      svcKey.set(frontends.subarray(f + 8, f + 10), 10);
-      svcKey[12] = 6;
-      svcKey[13] = TUPLE_F_SERVICE;
-      ct.delete(svcKey);
-    }
-    g++;
+  return {
+    established: timedTask(run, () => path.prepareEst(0)),
+    newConn: timedTask(run, () => path.prepareNew(g), () => {
+      path.cleanupNew();
+      g++;
+    }),
   };
-  // Warm: let the engine tier the WebAssembly up on both paths.
-  for (let w = 0; w < 20; w++) {
-    prepareNew();
-    runNew();
-    cleanupNew();
-  }
-  if (ct.count !== expected) throw new Error(`bench: lb4: ${CT_MAP} holds ${ct.count} entries after new connections, expected ${expected}`);
-
-  // Established: the handshake's ACKs of the first BATCH background connections (the DNAT rewrites the bytes,
-  // so the pristine bytes are copied back before each run).
-  writeBatch(b, 0, n, ACK);
-  const first = b.batch.packet(0).byteOffset;
-  const last = b.batch.packet(BATCH - 1);
-  const pristine = b.kernel.mem.u8.slice(first, last.byteOffset + last.length);
-  const prepareEst = (): void => {
-    b.kernel.mem.u8.set(pristine, first);
-  };
-  const runEst = (): void => {
-    b.prog.runBatch(b.batch);
-  };
-  for (let w = 0; w < 20; w++) {
-    prepareEst();
-    run(b, "established");
-  }
-  if (ct.count !== expected) throw new Error(`bench: lb4: established packets created CT entries`);
-  return { established: timedTask(runEst, prepareEst), newConn: timedTask(runNew, prepareNew, cleanupNew) };
 }

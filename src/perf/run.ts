@@ -7,6 +7,8 @@ import { syntheticCluster } from "./cluster.js";
 import { ebpfPolicyHop, iptablesPolicyHop, type PolicyHop } from "./policy.js";
 import { BACKGROUND, benchClock } from "./workload.js";
 import { measure, medianMs } from "./measure.js";
+import { Lb4Workers } from "./lb4-workers.js";
+import { loadavg } from "node:os";
 
 export type BenchMode = "iptables" | "ipvs" | "nftables" | "ebpf";
 /** kube-proxy modes Gen 1-3 can be measured in. */
@@ -22,6 +24,8 @@ export interface BenchConfig {
   quick: boolean;
   /** kube-proxy modes for Gen 1-3 rows (default iptables and ipvs). */
   modes?: KubeProxyMode[];
+  /** Worker threads for Gen 4's packet path (lb4-workers.ts); Gen 1-3 run on one thread. Default 1. */
+  workers?: number;
 }
 
 export interface BenchResult {
@@ -61,6 +65,23 @@ export interface BenchResult {
   policy_new_mad_ns?: number;
   policy_rules_per_new?: number;
   new_with_policy_pps?: number;
+  /**
+   * Threads the row's packet path ran on. Gen 1-3: 1 (the netfilter model is TypeScript on one thread). Gen 4
+   * with --workers N > 1: new_pps and established_pps are then N workers' total packets over the longest worker's
+   * packet-path wall time (lb4-workers.ts), *_1worker the same measurement with one worker in the same run,
+   * *_per_worker each worker's own rate, and single_thread_* the main thread's figure (what new_pps is without
+   * --workers; new_ns and established_ns stay that measurement's).
+   */
+  workers?: number;
+  /** With --workers N > 1: the MAD of the N workers' total over the rounds (new_mad_ns is the single thread's). */
+  new_mad_pps?: number;
+  established_mad_pps?: number;
+  new_pps_1worker?: number;
+  established_pps_1worker?: number;
+  new_pps_per_worker?: number[];
+  established_pps_per_worker?: number[];
+  single_thread_new_pps?: number;
+  single_thread_established_pps?: number;
 }
 
 export interface BenchRun {
@@ -77,7 +98,7 @@ export interface BenchRun {
 /** Steps the run will report through onStep (for a progress bar). */
 export function benchSteps(cfg: BenchConfig): number {
   const ipt = cfg.gens.some((g) => g <= 3) ? (cfg.modes ?? DEFAULT_KUBE_PROXY_MODES).length : 0;
-  const ebpf = cfg.gens.includes(4) ? 1 : 0;
+  const ebpf = cfg.gens.includes(4) ? ((cfg.workers ?? 1) > 1 ? 2 : 1) : 0;
   return cfg.services.length * (ipt + ebpf) + (cfg.policies > 0 ? 1 : 0);
 }
 
@@ -99,6 +120,13 @@ export async function runBench(cfg: BenchConfig, onStep: (label: string) => void
   }
   const ipGens = cfg.gens.filter((g) => g <= 3);
   const lb = cfg.gens.includes(4) ? await loadLb4(cfg.endpoints, sizes[sizes.length - 1]!) : null;
+  const nWorkers = cfg.workers ?? 1;
+  const workers = lb && nWorkers > 1 ? await Lb4Workers.start(nWorkers, cfg.endpoints, sizes[sizes.length - 1]!) : null;
+  if (nWorkers > 1) {
+    notes.push(
+      `--workers ${nWorkers}: Gen 4's new_pps and established_pps are ${nWorkers} worker threads' total packets over the longest worker's packet-path wall time (lb4 built per worker, the maps shared; each worker on its own connections), new_pps_1worker the same with one worker; single_thread_* is the main thread's measurement. Gen 1-3 run on one thread (workers: 1). Wall clock on a shared machine: load average ${loadavg()[0]!.toFixed(1)} at the start.`,
+    );
+  }
   for (const s of sizes) {
     const cluster = syntheticCluster(s, cfg.endpoints);
     for (const mode of ipGens.length > 0 ? modes : []) {
@@ -116,7 +144,7 @@ export async function runBench(cfg: BenchConfig, onStep: (label: string) => void
           rules_per_established: ipt.rulesPerEstablished, lookups_per_new: ipt.lookupsPerNew,
           // nf_conntrack_in (lookup miss + init), nf_conntrack_confirm (insert); IPVS: + connection create.
           ct_ops_per_new: mode === "ipvs" ? 3 : 2, ruleset_rules: ipt.rules, bytes_per_service: ipt.rulesetBytes / s,
-          bytes_per_ct_entry: ipt.bytesPerCtEntry, samples: nw.samples + est.samples,
+          bytes_per_ct_entry: ipt.bytesPerCtEntry, samples: nw.samples + est.samples, workers: 1,
         });
       }
     }
@@ -132,6 +160,17 @@ export async function runBench(cfg: BenchConfig, onStep: (label: string) => void
       // One Service change: the agent rewrites that Service's entries (reverse NAT, slots, slot 0).
       const target = s >> 1;
       const syncMs = medianMs(() => upsertService(lb, target), 101);
+      let threads: Partial<BenchResult> = { workers: 1 };
+      if (workers) {
+        onStep(`eBPF lb4 ${s} Services, ${nWorkers} workers`);
+        const f = await workers.measure(s, cfg.quick);
+        threads = {
+          workers: nWorkers, new_pps: f.new_pps, established_pps: f.established_pps, new_mad_pps: f.new_mad_pps,
+          established_mad_pps: f.established_mad_pps, new_pps_1worker: f.new_pps_1worker,
+          established_pps_1worker: f.established_pps_1worker, new_pps_per_worker: f.new_pps_per_worker,
+          established_pps_per_worker: f.established_pps_per_worker, single_thread_new_pps: pps(nw.medianNs), single_thread_established_pps: pps(est.medianNs),
+        };
+      }
       results.push({
         gen: 4, services: s, new_pps: pps(nw.medianNs), established_pps: pps(est.medianNs), rules_per_new: 0,
         lookups_per_packet: LB4_LOOKUPS_ESTABLISHED, sync_ms: syncMs, mode: "ebpf", endpoints: cfg.endpoints,
@@ -139,9 +178,11 @@ export async function runBench(cfg: BenchConfig, onStep: (label: string) => void
         rules_per_established: 0, lookups_per_new: LB4_LOOKUPS_NEW, ct_ops_per_new: LB4_CT_CREATES_NEW + 1,
         ruleset_rules: 0, bytes_per_service: lb4BytesPerService(lb), bytes_per_ct_entry: lb4BytesPerCtEntry(lb),
         samples: nw.samples + est.samples, new_pps_hot10: pps(nwHot.medianNs), established_pps_hot10: pps(estHot.medianNs),
+        ...threads,
       });
     }
   }
+  await workers?.close();
   const order: BenchMode[] = ["iptables", "ipvs", "nftables", "ebpf"];
   if (cfg.policies > 0) {
     onStep(`NetworkPolicy hop, ${cfg.policies} policies`);

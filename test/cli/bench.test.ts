@@ -90,6 +90,28 @@ describe("tcbox bench --quick --json --plot", () => {
   });
 });
 
+describe("tcbox bench --workers 2", () => {
+  it("Gen 4 rows carry 2 workers' total and per-worker rates and the 1-worker figure; Gen 1-3 rows say 1 worker", async () => {
+    const r = await capture(["bench", "--quick", "--json", "--gens", "1,4", "--services", "10", "--workers", "2"]);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.out) as { results: (Record<string, number | number[]> & { mode: string })[]; notes: string[] };
+    const g4 = out.results.find((x) => x.gen === 4)!;
+    const g1 = out.results.find((x) => x.gen === 1)!;
+    expect(g1.workers).toBe(1);
+    expect(g1.new_pps_1worker).toBeUndefined();
+    expect(g4.workers).toBe(2);
+    for (const k of ["new_pps", "established_pps", "new_pps_1worker", "established_pps_1worker", "single_thread_new_pps", "single_thread_established_pps"]) {
+      expect(g4[k], k).toBeGreaterThan(0);
+    }
+    for (const k of ["new_pps_per_worker", "established_pps_per_worker"]) {
+      const per = g4[k] as number[];
+      expect(per.length, k).toBe(2);
+      for (const x of per) expect(x).toBeGreaterThan(0);
+    }
+    expect(out.notes.join("\n")).toMatch(/--workers 2: .*Gen 1-3 run on one thread/);
+  }, 600_000);
+});
+
 describe("tcbox bench --modes nftables", () => {
   it("measures kube-proxy nftables mode: gen a number, mode nftables, rules per first packet flat in Services", async () => {
     const r = await capture(["bench", "--quick", "--json", "--gens", "1", "--services", "10,100", "--modes", "nftables"]);
@@ -106,10 +128,10 @@ describe("tcbox bench --modes nftables", () => {
 });
 
 describe("tcbox bench errors", () => {
-  it("refuses --workers > 1 with a clear message", async () => {
-    const r = await capture(["bench", "--quick", "--workers", "4"]);
+  it("refuses more workers than it has established connection ranges for", async () => {
+    const r = await capture(["bench", "--quick", "--workers", "17"]);
     expect(r.code).not.toBe(0);
-    expect(r.err).toMatch(/--workers: .*not supported/);
+    expect(r.err).toMatch(/--workers: .*1\.\.16/);
   });
   it("rejects an unknown --modes entry", async () => {
     const r = await capture(["bench", "--quick", "--modes", "iptables,userspace"]);

@@ -92,7 +92,9 @@ function lruMoveHead(m: SharedMemory, map: number, idx: number): void {
 /** Mark `idx` used, as a program's lookup does (bpf_lru_node_set_ref). */
 export function lruTouch(m: SharedMemory, map: number, idx: number): void {
   const p = elemAddr(m, map, idx) + E_HASH;
-  wr(m, p, (rd(m, p) | LRU_REF) >>> 0);
+  // Shared memory: atomic, as an update on another thread may be rewriting the word (assembly/maps.ts lru_set_ref).
+  if (m.shared) Atomics.or(m.i32, p >>> 2, LRU_REF | 0);
+  else wr(m, p, (rd(m, p) | LRU_REF) >>> 0);
 }
 
 /** Whether `idx` has its reference bit set. */

@@ -39,7 +39,11 @@ export const M_VALUE_STRIDE = 56;
 export const M_NCPUS = 60;
 export const M_LOOKUPS = 64; // program map_lookup_elem calls (hit or miss), u32 wrapping; host lookups do not count
 export const M_LRU_LINKS = 68; // LRU types: u32[2 * max_entries] of (L_PREV, L_NEXT) per element
-export const MAP_HDR_SIZE = 72;
+export const M_LOCK = 72; // shared memory: the map's update lock (0 = free), see maps/lock.ts
+export const M_LOOKUPS_PCPU = 76; // shared memory: per-CPU lookup counts, a u32 per CPU 64 bytes apart (0: none)
+export const MAP_HDR_SIZE = 80;
+/** Bytes between two CPUs' lookup counts (one cache line each). */
+export const LOOKUPS_PCPU_STRIDE = 64;
 export const M_LPM_COUNTS = MAP_HDR_SIZE;
 export const LPM_HDR_SIZE = MAP_HDR_SIZE + 132 * 4;
 export const LPM_MAX_DATA = 16;

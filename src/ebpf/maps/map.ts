@@ -8,9 +8,10 @@ import { htabDelete, htabElements, htabFind, htabUpdate, elemAddr, lpmDelete, lp
 import {
   BPF_ANY, BPF_EXIST, BPF_F_ZERO_SEED, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_RINGBUF, BPF_NOEXIST,
   E_KEY, E_NEXT, LPM_HDR_SIZE, MAP_HDR_SIZE, MAP_TYPE_NAMES, M_BUCKETS, M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FLAGS, M_FREE,
-  M_KEY_SIZE, M_LOOKUPS, M_LRU_LINKS, M_MAX_ENTRIES, M_NCPUS, M_N_BUCKETS, M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE, RB_DATA, RB_MASK,
+  M_KEY_SIZE, M_LOOKUPS, M_LOOKUPS_PCPU, LOOKUPS_PCPU_STRIDE, M_LRU_LINKS, M_MAX_ENTRIES, M_NCPUS, M_N_BUCKETS, M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE, RB_DATA, RB_MASK,
   ELEMS_ALIGN, align8, isArrayType, isHashType, isLruType, isPercpuType, roundupPow2,
 } from "./layout.js";
+import { withMapLock } from "./lock.js";
 import type { MapSpec } from "./spec.js";
 import { decodeStruct, encodeStruct, hexBytes, type FieldValue, type StructValue } from "./struct.js";
 import { E2BIG, EEXIST, EINVAL, ENOENT } from "../abi.js";
@@ -30,6 +31,8 @@ export class BpfMap {
     readonly spec: MapSpec,
     readonly ncpus: number,
     readonly id: number,
+    /** The kernel's possible CPUs (per-CPU lookup counts on a shared memory). */
+    readonly cpus = 1,
   ) {}
 
   /** Allocate and initialise a map in shared memory: header, buckets, free list (like the kernel's prealloc). */
@@ -51,6 +54,9 @@ export class BpfMap {
       elemSize = E_KEY + align8(spec.keySize) + vstride * percpu;
       size = hdr + nBuckets * 4 + ELEMS_ALIGN + elemSize * spec.maxEntries + (isLruType(t) ? spec.maxEntries * 8 : 0);
     }
+    // Shared memory: each CPU's lookup count in its own cache line, after the map.
+    const pcpuLookups = mem.shared ? size : 0;
+    if (mem.shared) size = Math.ceil(size / LOOKUPS_PCPU_STRIDE) * LOOKUPS_PCPU_STRIDE + ncpus * LOOKUPS_PCPU_STRIDE;
     const base = mem.alloc(size, `map ${spec.name}`);
     const u32 = mem.u32;
     const w = (off: number, v: number) => {
@@ -64,6 +70,7 @@ export class BpfMap {
     w(M_VALUE_STRIDE, vstride);
     w(M_NCPUS, percpu);
     w(M_ELEM_SIZE, elemSize);
+    if (mem.shared) w(M_LOOKUPS_PCPU, base + Math.ceil(pcpuLookups / LOOKUPS_PCPU_STRIDE) * LOOKUPS_PCPU_STRIDE);
     if (t === BPF_MAP_TYPE_RINGBUF) {
       w(RB_MASK, spec.maxEntries - 1);
       w(RB_DATA, base + hdr);
@@ -81,7 +88,7 @@ export class BpfMap {
       for (let i = 1; i <= spec.maxEntries; i++) u32[(elems + (i - 1) * elemSize + E_NEXT) >>> 2] = i < spec.maxEntries ? i + 1 : 0;
       w(M_FREE, 1);
     }
-    return new BpfMap(mem, base, spec, percpu, id);
+    return new BpfMap(mem, base, spec, percpu, id, ncpus);
   }
 
   get name(): string {
@@ -165,8 +172,8 @@ export class BpfMap {
         this.mem.u8.set(value.subarray(src, src + vs), a + c * align8(vs));
       }
       return;
-    } else if (t === BPF_MAP_TYPE_LPM_TRIE) r = lpmUpdate(this.mem, this.base, key, value, flags);
-    else r = htabUpdate(this.mem, this.base, key, value, flags);
+    } else if (t === BPF_MAP_TYPE_LPM_TRIE) r = withMapLock(this.mem, this.base, () => lpmUpdate(this.mem, this.base, key, value, flags));
+    else r = withMapLock(this.mem, this.base, () => htabUpdate(this.mem, this.base, key, value, flags));
     if (r === -EEXIST) this.fail("update", key, EEXIST, "key exists and BPF_NOEXIST was given");
     if (r === -ENOENT) this.fail("update", key, ENOENT, "no such key and BPF_EXIST was given");
     if (r < 0) this.fail("update", key, -r, `map full: max_entries ${this.spec.maxEntries}`);
@@ -178,7 +185,7 @@ export class BpfMap {
     this.mem.refresh();
     const t = this.spec.type;
     if (isArrayType(t) || t === BPF_MAP_TYPE_RINGBUF) this.fail("delete", key, EINVAL, "array elements cannot be deleted");
-    const r = t === BPF_MAP_TYPE_LPM_TRIE ? lpmDelete(this.mem, this.base, key) : htabDelete(this.mem, this.base, key);
+    const r = withMapLock(this.mem, this.base, () => (t === BPF_MAP_TYPE_LPM_TRIE ? lpmDelete(this.mem, this.base, key) : htabDelete(this.mem, this.base, key)));
     if (r === -ENOENT) this.fail("delete", key, ENOENT, "no such key");
     if (r < 0) this.fail("delete", key, -r, "invalid key");
   }
@@ -242,7 +249,10 @@ export class BpfMap {
    */
   get lookups(): number {
     this.mem.refresh();
-    return this.header(M_LOOKUPS);
+    let n = this.header(M_LOOKUPS);
+    const pcpu = this.header(M_LOOKUPS_PCPU);
+    if (pcpu !== 0) for (let c = 0; c < this.cpus; c++) n += this.mem.u32[(pcpu + c * LOOKUPS_PCPU_STRIDE) >>> 2]!;
+    return n >>> 0;
   }
   get seed(): number {
     return this.header(M_SEED);
