@@ -198,13 +198,15 @@ function htab_link_to(map: usize, idx: u32): usize {
   if (next != 0) store<u32>(lru_link(map, next), prev, L_PREV);
   else store<u32>(map, prev, M_LRU_TAIL);
 }
-/** Push at the head with the reference bit clear (a new or rotated node). */
+/** Push at the head with the reference bit clear (a new or rotated node; a new one's is clear already). */
 // @ts-ignore: decorator
-@inline function lru_push_head(map: usize, idx: u32): void {
+@inline function lru_push_head(map: usize, idx: u32, clear_ref: bool = true): void {
   const l = lru_link(map, idx);
   const head = load<u32>(map, M_LRU_HEAD);
-  const hw = elem_addr(map, idx) + E_HASH;
-  store<u32>(hw, load<u32>(hw) & ~LRU_REF);
+  if (clear_ref) {
+    const hw = elem_addr(map, idx) + E_HASH;
+    store<u32>(hw, load<u32>(hw) & ~LRU_REF);
+  }
   store<u32>(l, 0, L_PREV);
   store<u32>(l, head, L_NEXT);
   if (head != 0) store<u32>(lru_link(map, head), idx, L_PREV);
@@ -243,8 +245,26 @@ function lru_victim(map: usize): u32 {
 function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32): i32 {
   const ks = load<u32>(map, M_KEY_SIZE);
   const vs = load<u32>(map, M_VALUE_SIZE);
-  const h = htab_hash(key, ks, load<u32>(map, M_SEED));
-  const found = htab_find(map, key, h);
+  const seed = load<u32>(map, M_SEED);
+  // The hash and the search with the common key sizes as constants, as htab_lookup does.
+  let h: u32;
+  let found: u32;
+  if (ks == 16) {
+    h = htab_hash(key, 16, seed);
+    found = htab_find(map, key, h, 16);
+  } else if (ks == 12) {
+    h = htab_hash(key, 12, seed);
+    found = htab_find(map, key, h, 12);
+  } else if (ks == 8) {
+    h = htab_hash(key, 8, seed);
+    found = htab_find(map, key, h, 8);
+  } else if (ks == 4) {
+    h = htab_hash(key, 4, seed);
+    found = htab_find(map, key, h, 4);
+  } else {
+    h = htab_hash(key, ks, seed);
+    found = htab_find(map, key, h, ks);
+  }
   const lru = is_lru(type);
   if (found != 0) {
     if (flags == BPF_NOEXIST) return -EEXIST;
@@ -278,7 +298,7 @@ function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32
   store<u32>(e, h & HASH_MASK, E_HASH);
   store<u32>(e, load<u32>(bucket), E_NEXT);
   store<u32>(bucket, idx);
-  if (lru) lru_push_head(map, idx);
+  if (lru) lru_push_head(map, idx, false); // E_HASH was just written with the reference bit clear
   return 0;
 }
 
