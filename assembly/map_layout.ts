@@ -32,8 +32,9 @@ export const M_NCPUS: u32 = 60; // per-CPU slots per element (1 for the others)
 // Program lookups (bpf_map_lookup_elem calls, hit or miss; host lookups do not count), u32, wrapping. On a
 // shared memory each CPU counts in its own cache line instead (M_LOOKUPS_PCPU): the total is their sum.
 export const M_LOOKUPS: u32 = 64;
-// LRU types: address of u32[2 * max_entries], the list links of element idx at (idx - 1) * 8 (L_PREV, L_NEXT).
-// Kept out of the elements so a lookup reads one element and nothing else (the links change only on inserts).
+// LRU types: address of u32[4 * max_entries], the links of element idx at (idx - 1) * LRU_LINK_SIZE (L_PREV,
+// L_NEXT, L_CPREV). Kept out of the elements so a lookup reads one element and nothing else (the links change
+// only on inserts and removals).
 export const M_LRU_LINKS: u32 = 68;
 // Shared memory (worker threads): the map's lock, 0 = free, taken by updates and deletes (the kernel's bucket
 // lock and free-list lock, coarsened to one per map: see assembly/maps.ts); lookups take no lock.
@@ -64,6 +65,11 @@ export const HASH_MASK: u32 = 0x7fffffff; // the bits of the hash an element kee
 // bpf_lru_node.ref, kept in the top bit of the element's hash word: a lookup only sets it
 // (bpf_lru_node_set_ref), eviction gives a referenced element a second chance (kernel/bpf/bpf_lru_list.c).
 export const LRU_REF: u32 = 0x80000000;
-// LRU links of an element (in the M_LRU_LINKS array): previous and next in the list, index + 1, 0 = none.
+// LRU links of an element (in the M_LRU_LINKS array): previous and next in the list, index + 1, 0 = none; and
+// the element before it in its bucket's chain (0: it is the chain's first), so an eviction or a delete unlinks
+// it from the chain with stores only, without reading the bucket and walking the chain to find its predecessor
+// (on a full map every create evicts: that walk was a cache miss or two per create).
 export const L_PREV: u32 = 0;
 export const L_NEXT: u32 = 4;
+export const L_CPREV: u32 = 8;
+export const LRU_LINK_SIZE: u32 = 16; // one aligned 16-byte slot per element (4 bytes unused)

@@ -10,7 +10,7 @@ import { E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC } from "./errno";
 import { jhash, jhash2, jhash_final, JHASH_INITVAL } from "./jhash";
 import {
   BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_LRU_PERCPU_HASH,
-  BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, E_HASH, E_KEY, E_NEXT, HASH_MASK, L_NEXT, L_PREV, LRU_REF, M_BUCKETS,
+  BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_HASH, E_HASH, E_KEY, E_NEXT, HASH_MASK, L_CPREV, L_NEXT, L_PREV, LRU_REF, M_BUCKETS,
   M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LOCK, M_LOOKUPS, M_LOOKUPS_PCPU, M_LPM_COUNTS, M_LRU_HEAD, M_LRU_LINKS, M_LRU_TAIL,
   M_MAX_ENTRIES, M_N_BUCKETS, M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE,
 } from "./map_layout";
@@ -214,7 +214,20 @@ function htab_link_to(map: usize, idx: u32): usize {
 // The reference bit lives in the element's hash word (the line a lookup reads anyway). Straight-line.
 // @ts-ignore: decorator
 @inline function lru_link(map: usize, idx: u32): usize {
-  return load<u32>(map, M_LRU_LINKS) + (<usize>(idx - 1) << 3);
+  return load<u32>(map, M_LRU_LINKS) + (<usize>(idx - 1) << 4); // LRU_LINK_SIZE
+}
+/**
+ * LRU types: take `idx` out of its bucket's chain through its chain predecessor link (L_CPREV), with stores
+ * only (htab_link_to() reads the bucket and walks the chain). Straight-line.
+ */
+// @ts-ignore: decorator
+@inline function lru_chain_unlink(map: usize, idx: u32): void {
+  const e = elem_addr(map, idx);
+  const prev = load<u32>(lru_link(map, idx), L_CPREV);
+  const next = load<u32>(e, E_NEXT);
+  if (prev != 0) store<u32>(elem_addr(map, prev), next, E_NEXT);
+  else store<u32>(load<u32>(map, M_BUCKETS) + ((load<u32>(e, E_HASH) & (load<u32>(map, M_N_BUCKETS) - 1)) << 2), next);
+  if (next != 0) store<u32>(lru_link(map, next), prev, L_CPREV);
 }
 // @ts-ignore: decorator
 @inline function lru_unlink(map: usize, idx: u32): void {
@@ -226,13 +239,15 @@ function htab_link_to(map: usize, idx: u32): usize {
   if (next != 0) store<u32>(lru_link(map, next), prev, L_PREV);
   else store<u32>(map, prev, M_LRU_TAIL);
 }
-/** Push at the head with the reference bit clear (a new or rotated node). */
+/** Push at the head with the reference bit clear (a new or rotated node; a new one's is clear already). */
 // @ts-ignore: decorator
-@inline function lru_push_head(map: usize, idx: u32): void {
+@inline function lru_push_head(map: usize, idx: u32, clear_ref: bool = true): void {
   const l = lru_link(map, idx);
   const head = load<u32>(map, M_LRU_HEAD);
-  const hw = elem_addr(map, idx) + E_HASH;
-  store<u32>(hw, load<u32>(hw) & ~LRU_REF);
+  if (clear_ref) {
+    const hw = elem_addr(map, idx) + E_HASH;
+    store<u32>(hw, load<u32>(hw) & ~LRU_REF);
+  }
   store<u32>(l, 0, L_PREV);
   store<u32>(l, head, L_NEXT);
   if (head != 0) store<u32>(lru_link(map, head), idx, L_PREV);
@@ -275,8 +290,26 @@ function lru_victim(map: usize): u32 {
 function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32): i32 {
   const ks = load<u32>(map, M_KEY_SIZE);
   const vs = load<u32>(map, M_VALUE_SIZE);
-  const h = htab_hash(key, ks, load<u32>(map, M_SEED));
-  const found = htab_find(map, key, h);
+  const seed = load<u32>(map, M_SEED);
+  // The hash and the search with the common key sizes as constants, as htab_lookup does.
+  let h: u32;
+  let found: u32;
+  if (ks == 16) {
+    h = htab_hash(key, 16, seed);
+    found = htab_find(map, key, h, 16);
+  } else if (ks == 12) {
+    h = htab_hash(key, 12, seed);
+    found = htab_find(map, key, h, 12);
+  } else if (ks == 8) {
+    h = htab_hash(key, 8, seed);
+    found = htab_find(map, key, h, 8);
+  } else if (ks == 4) {
+    h = htab_hash(key, 4, seed);
+    found = htab_find(map, key, h, 4);
+  } else {
+    h = htab_hash(key, ks, seed);
+    found = htab_find(map, key, h, ks);
+  }
   const lru = is_lru(type);
   if (found != 0) {
     if (flags == BPF_NOEXIST) return -EEXIST;
@@ -286,17 +319,17 @@ function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32
   }
   if (flags == BPF_EXIST) return -ENOENT;
   let idx = load<u32>(map, M_FREE);
-  let victimLink: usize = 0;
+  let evict = false;
   if (idx == 0) {
     if (!lru) return type == BPF_MAP_TYPE_LPM_TRIE ? -ENOSPC : -E2BIG;
     idx = lru_victim(map); // evict the least recently used unreferenced element
     if (idx == 0) return -E2BIG;
-    victimLink = htab_link_to(map, idx);
+    evict = true;
   }
   // ---- no loops below: the map changes all at once ----
   const e = elem_addr(map, idx);
-  if (victimLink != 0) {
-    store<u32>(victimLink, load<u32>(e, E_NEXT));
+  if (evict) {
+    lru_chain_unlink(map, idx);
     lru_unlink(map, idx);
   } else {
     store<u32>(map, load<u32>(e, E_NEXT), M_FREE);
@@ -307,10 +340,15 @@ function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32
   copy_small(e + E_KEY, key, ks);
   copy_small(e + vo + (is_percpu(type) ? this_cpu_slot(map) : 0), value, vs);
   const bucket = load<u32>(map, M_BUCKETS) + ((h & (load<u32>(map, M_N_BUCKETS) - 1)) << 2);
+  const first = load<u32>(bucket); // (read after an evicted element left its chain: it may be this one)
   store<u32>(e, h & HASH_MASK, E_HASH);
-  store<u32>(e, load<u32>(bucket), E_NEXT);
+  store<u32>(e, first, E_NEXT);
   store<u32>(bucket, idx);
-  if (lru) lru_push_head(map, idx);
+  if (lru) {
+    store<u32>(lru_link(map, idx), 0, L_CPREV);
+    if (first != 0) store<u32>(lru_link(map, first), idx, L_CPREV);
+    lru_push_head(map, idx, false); // E_HASH was just written with the reference bit clear
+  }
   return 0;
 }
 
@@ -318,10 +356,15 @@ function htab_delete(map: usize, key: usize, type: u32): i32 {
   const h = htab_hash(key, load<u32>(map, M_KEY_SIZE), load<u32>(map, M_SEED));
   const idx = htab_find(map, key, h);
   if (idx == 0) return -ENOENT;
-  const link = htab_link_to(map, idx);
   const e = elem_addr(map, idx);
-  store<u32>(link, load<u32>(e, E_NEXT));
-  if (is_lru(type)) lru_unlink(map, idx);
+  if (is_lru(type)) {
+    lru_chain_unlink(map, idx);
+    lru_unlink(map, idx);
+  } else {
+    const link = htab_link_to(map, idx);
+    // ---- no loops below ----
+    store<u32>(link, load<u32>(e, E_NEXT));
+  }
   store<u32>(e, load<u32>(map, M_FREE), E_NEXT);
   store<u32>(map, idx, M_FREE);
   store<u32>(map, load<u32>(map, M_COUNT) - 1, M_COUNT);

@@ -53,3 +53,10 @@ export function forget(skb: __sk_buff): i32 {
   skb.mark = <u32>map_delete_elem(FILL, changetype<usize>(key));
   return TC_ACT_OK;
 }
+
+/** Delete the source from fill_lru; mark = 0 or -ENOENT. */
+export function forget_lru(skb: __sk_buff): i32 {
+  key.saddr = load_be32(skb, ETH_HLEN + 12);
+  skb.mark = <u32>map_delete_elem(FILL_LRU, changetype<usize>(key));
+  return TC_ACT_OK;
+}

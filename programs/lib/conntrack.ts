@@ -89,19 +89,26 @@ const scratch = changetype<ct_entry>(memory.data(offsetof<ct_entry>()));
 
 /** ct_create4(): a new entry for `t`; returns 0 or the map's negative errno. */
 export function ct_create(t: ipv4_ct_tuple, nexthdr: u8, tcp_flags: u8, bytes: u32, now: u32, backend_id: u32, rev_nat_index: u32, flags: u16, src_sec_id: u32): i32 {
-  // Zero the 40-byte entry with five stores (memory.fill is a call out of the engine's compiled code).
-  if (offsetof<ct_entry>() != 40) unreachable(); // (folded away: the size is a compile-time constant)
+  // The 40-byte entry as ct_update() leaves a zeroed one after this first packet, written in five whole words:
+  // the map helper copies it with 8-byte loads, which narrower stores just before would stall (store
+  // forwarding), and memory.fill would be a call out of the engine's compiled code.
+  // ct_entry: packets (0), bytes (8), lifetime (16), backend_id (20), rev_nat_index (24), src_sec_id (28),
+  // flags (32), tx_flags_seen (34), rx_flags_seen (35), last_report (36).
+  if (offsetof<ct_entry>() != 40 || offsetof<ct_entry>("flags") != 32 || offsetof<ct_entry>("tx_flags_seen") != 34) unreachable(); // (folded away)
+  let f = flags;
+  let tx: u8 = 0;
+  if (nexthdr == IPPROTO_TCP) {
+    tx = tcp_flags;
+    if ((tcp_flags & TCP_FLAG_SYN) == 0) f |= CT_F_SEEN_NON_SYN;
+    if ((tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) != 0) f |= CT_F_TX_CLOSING;
+  }
+  const lifetime = now + ct_lifetime(nexthdr, tcp_flags, f);
   const z = changetype<usize>(scratch);
-  store<u64>(z, 0);
-  store<u64>(z, 0, 8);
-  store<u64>(z, 0, 16);
-  store<u64>(z, 0, 24);
-  store<u64>(z, 0, 32);
-  scratch.backend_id = backend_id;
-  scratch.rev_nat_index = rev_nat_index;
-  scratch.src_sec_id = src_sec_id;
-  scratch.flags = flags;
-  ct_update(scratch, nexthdr, tcp_flags, false, bytes, now);
+  store<u64>(z, 1);
+  store<u64>(z, <u64>bytes, 8);
+  store<u64>(z, <u64>lifetime | (<u64>backend_id << 32), 16);
+  store<u64>(z, <u64>rev_nat_index | (<u64>src_sec_id << 32), 24);
+  store<u64>(z, <u64>f | (<u64>tx << 16), 32);
   return map_update_elem(CT_MAP, changetype<usize>(t), changetype<usize>(scratch), BPF_ANY);
 }
 

@@ -11,13 +11,19 @@ export const IP_DADDR: u32 = L3_OFF + 16;
 
 /**
  * Rewrite the address at `addr_off` (IP_SADDR or IP_DADDR) and the L4 port at `port_off` (0 or 2 from L4).
- * Inlined: the offsets and flags are constants at each call site, so the checksum helpers' checks fold away.
+ * Inlined: the offsets and flags are constants at each call site, so the checksum helpers' checks fold away
+ * (UDP and the others take separate copies, so BPF_F_MARK_MANGLED_0 is a constant in each).
  */
 // @ts-ignore: decorator
 @inline export function nat_rewrite(skb: __sk_buff, addr_off: u32, old_addr: u32, new_addr: u32, port_off: u32, old_port: u16, new_port: u16): void {
+  if (pkt_nexthdr == IPPROTO_UDP) nat_rewrite_csum(skb, addr_off, old_addr, new_addr, port_off, old_port, new_port, BPF_F_MARK_MANGLED_0);
+  else nat_rewrite_csum(skb, addr_off, old_addr, new_addr, port_off, old_port, new_port, 0);
+}
+
+// @ts-ignore: decorator
+@inline function nat_rewrite_csum(skb: __sk_buff, addr_off: u32, old_addr: u32, new_addr: u32, port_off: u32, old_port: u16, new_port: u16, mm0: u64): void {
   const data = <usize>skb.data;
   const csum = l4_csum_off();
-  const mm0: u64 = pkt_nexthdr == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
   if (old_addr != new_addr) {
     store<u32>(data + addr_off, new_addr);
     l3_csum_replace(skb, IP_CHECK, old_addr, new_addr, 4);

@@ -9,6 +9,7 @@ import { MapError } from "../../src/ebpf/errors.js";
 import { BPF_EXIST, BPF_NOEXIST, M_LOOKUPS } from "../../src/ebpf/maps/layout.js";
 import { lruOrder, lruReferenced } from "../../src/ebpf/maps/htab.js";
 import { ringbufConsume, ringbufDropped } from "../../src/ebpf/maps/ringbuf.js";
+import { checkChainLinks } from "../fuzz/maps-check.js";
 
 let kernel: BpfKernel;
 let filler: BpfObject;
@@ -128,6 +129,41 @@ describe("LRU hash (max_entries 4)", () => {
     m.touch(t.encodeKey({ saddr: "10.2.0.5" }));
     t.update({ saddr: "10.2.0.9" }, { packets: 1 });
     expect([...t.entries()].map((e) => e.key.saddr).sort()).toEqual(ips([5, 7, 8, 9]));
+  });
+});
+
+describe("LRU hash chains (4 buckets: keys share chains)", () => {
+  // An LRU element's chain predecessor link lets an eviction or a delete unlink it without walking its bucket:
+  // program and host inserts, evictions and deletes, mixed, must keep every chain and every link exact.
+  it("inserts, evictions and deletes from the program and the host keep every key findable and every link right", () => {
+    const m = filler.map("fill_lru");
+    const t = m.typed();
+    for (const e of [...t.entries()]) t.delete(e.key);
+    const live = new Set<string>();
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    for (let step = 0; step < 400; step++) {
+      const ip = `10.4.0.${1 + rand(12)}`;
+      const op = rand(4);
+      if (op === 0) {
+        run(filler, "fill_lru", from(ip)); // lookup, else insert (evicts when full)
+      } else if (op === 1) {
+        t.update({ saddr: ip }, { packets: step }); // host insert or replace (evicts when full)
+      } else if (op === 2) {
+        expect(run(filler, "forget_lru", from(ip)).mark).toBe(live.has(ip) ? 0 : -2); // -ENOENT
+      } else if (live.has(ip)) {
+        t.delete({ saddr: ip });
+      }
+      live.clear();
+      for (const e of t.entries()) live.add(e.key.saddr as string);
+      expect(checkChainLinks(m)).toEqual([]);
+      expect(live.size).toBe(m.count);
+      for (const k of live) expect(t.lookup({ saddr: k })).toBeDefined();
+      expect(lruOrder(kernel.mem, m.base).length).toBe(m.count);
+    }
   });
 });
 

@@ -1,12 +1,15 @@
 // Consistency checks for a node kernel's maps after hostile traffic, and Gen 4's program counters. A hash-type map
 // (hash, LRU, per-CPU, LPM trie) is consistent when its element count equals the elements reachable from its
 // buckets, every reachable element is found again by a lookup of its key, the free list holds exactly the
-// remaining preallocated elements, and (LRU) the recency list holds exactly the elements in use.
+// remaining preallocated elements, and (LRU) the recency list holds exactly the elements in use and every
+// element's chain predecessor link (L_CPREV) names the element before it in its bucket.
 import type { BpfKernel } from "../../src/ebpf/kernel.js";
 import type { BpfMap } from "../../src/ebpf/maps/map.js";
 import type { BpfProgram } from "../../src/ebpf/program.js";
 import { elemAddr, lruOrder } from "../../src/ebpf/maps/htab.js";
-import { BPF_MAP_TYPE_LPM_TRIE, E_NEXT, M_FREE, isHashType, isLruType } from "../../src/ebpf/maps/layout.js";
+import {
+  BPF_MAP_TYPE_LPM_TRIE, E_NEXT, L_CPREV, LRU_LINK_SIZE, M_BUCKETS, M_FREE, M_LRU_LINKS, M_N_BUCKETS, isHashType, isLruType,
+} from "../../src/ebpf/maps/layout.js";
 import { TC_ACT_SHOT } from "../../src/ebpf/abi.js";
 import type { BuiltGen4 } from "../../src/gens/gen4.js";
 
@@ -38,6 +41,23 @@ export function checkMap(m: BpfMap): string[] {
   if (isLruType(t)) {
     const lru = lruOrder(m.mem, m.base).length;
     if (lru !== count) out.push(`map ${m.name}: count ${count} but ${lru} elements on the LRU list`);
+    out.push(...checkChainLinks(m));
+  }
+  return out;
+}
+
+/** LRU maps: each chain element's L_CPREV is the element before it (0 for the bucket's first). */
+export function checkChainLinks(m: BpfMap): string[] {
+  const u32 = m.mem.u32;
+  const hdr = (off: number) => u32[(m.base + off) >>> 2]!;
+  const cprev = (idx: number) => u32[(hdr(M_LRU_LINKS) + (idx - 1) * LRU_LINK_SIZE + L_CPREV) >>> 2]!;
+  const out: string[] = [];
+  for (let b = 0; b < hdr(M_N_BUCKETS); b++) {
+    let prev = 0;
+    for (let idx = u32[(hdr(M_BUCKETS) + b * 4) >>> 2]!; idx !== 0; idx = u32[(elemAddr(m.mem, m.base, idx) + E_NEXT) >>> 2]!) {
+      if (cprev(idx) !== prev) out.push(`map ${m.name}: element ${idx} in bucket ${b} has chain predecessor ${cprev(idx)}, not ${prev}`);
+      prev = idx;
+    }
   }
   return out;
 }

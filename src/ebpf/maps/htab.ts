@@ -7,7 +7,7 @@
 import type { SharedMemory } from "../memory.js";
 import { jhashBytes } from "./jhash.js";
 import {
-  BPF_EXIST, BPF_MAP_TYPE_LPM_TRIE, BPF_NOEXIST, E_HASH, E_KEY, E_NEXT, HASH_MASK, L_NEXT, L_PREV, LRU_REF, isLruType, isPercpuType,
+  BPF_EXIST, BPF_MAP_TYPE_LPM_TRIE, BPF_NOEXIST, E_HASH, E_KEY, E_NEXT, HASH_MASK, L_CPREV, L_NEXT, L_PREV, LRU_LINK_SIZE, LRU_REF, isLruType, isPercpuType,
   M_BUCKETS, M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LPM_COUNTS, M_LRU_HEAD, M_LRU_LINKS, M_LRU_TAIL, M_N_BUCKETS,
   M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE, M_NCPUS, align8,
 } from "./layout.js";
@@ -57,7 +57,17 @@ function linkTo(m: SharedMemory, map: number, idx: number): number {
 // LRU list as in the SDK (assembly/maps.ts): links in the M_LRU_LINKS array, the reference bit in the top bit
 // of the element's hash word; lookups set it and eviction gives referenced tail elements a second chance, like
 // the kernel's bpf_lru.
-const link = (m: SharedMemory, map: number, idx: number) => rd(m, map + M_LRU_LINKS) + (idx - 1) * 8;
+const link = (m: SharedMemory, map: number, idx: number) => rd(m, map + M_LRU_LINKS) + (idx - 1) * LRU_LINK_SIZE;
+
+/** LRU types: take `idx` out of its bucket's chain through its chain predecessor link (L_CPREV). */
+function lruChainUnlink(m: SharedMemory, map: number, idx: number): void {
+  const e = elemAddr(m, map, idx);
+  const prev = rd(m, link(m, map, idx) + L_CPREV);
+  const next = rd(m, e + E_NEXT);
+  if (prev !== 0) wr(m, elemAddr(m, map, prev) + E_NEXT, next);
+  else wr(m, rd(m, map + M_BUCKETS) + ((rd(m, e + E_HASH) & (rd(m, map + M_N_BUCKETS) - 1)) << 2), next);
+  if (next !== 0) wr(m, link(m, map, next) + L_CPREV, prev);
+}
 
 function lruUnlink(m: SharedMemory, map: number, idx: number): void {
   const l = link(m, map, idx);
@@ -131,16 +141,16 @@ export function htabUpdate(m: SharedMemory, map: number, key: Uint8Array, values
   }
   if (flags === BPF_EXIST) return -ENOENT;
   let idx = rd(m, map + M_FREE);
-  let victimLink = 0;
+  let evict = false;
   if (idx === 0) {
     if (!lru) return type === BPF_MAP_TYPE_LPM_TRIE ? -ENOSPC : -E2BIG;
     idx = lruVictim(m, map);
     if (idx === 0) return -E2BIG;
-    victimLink = linkTo(m, map, idx);
+    evict = true;
   }
   const e = elemAddr(m, map, idx);
-  if (victimLink !== 0) {
-    wr(m, victimLink, rd(m, e + E_NEXT));
+  if (evict) {
+    lruChainUnlink(m, map, idx);
     lruUnlink(m, map, idx);
   } else {
     wr(m, map + M_FREE, rd(m, e + E_NEXT));
@@ -149,10 +159,15 @@ export function htabUpdate(m: SharedMemory, map: number, key: Uint8Array, values
   m.u8.set(key.subarray(0, ks), e + E_KEY);
   writeValues(m, map, e, values);
   const bucket = rd(m, map + M_BUCKETS) + ((h & (rd(m, map + M_N_BUCKETS) - 1)) << 2);
+  const first = rd(m, bucket);
   wr(m, e + E_HASH, h & HASH_MASK);
-  wr(m, e + E_NEXT, rd(m, bucket));
+  wr(m, e + E_NEXT, first);
   wr(m, bucket, idx);
-  if (lru) lruPushHead(m, map, idx);
+  if (lru) {
+    wr(m, link(m, map, idx) + L_CPREV, 0);
+    if (first !== 0) wr(m, link(m, map, first) + L_CPREV, idx);
+    lruPushHead(m, map, idx);
+  }
   return 0;
 }
 
@@ -170,10 +185,13 @@ function writeValues(m: SharedMemory, map: number, e: number, values: Uint8Array
 export function htabDelete(m: SharedMemory, map: number, key: Uint8Array): number {
   const idx = htabFind(m, map, key);
   if (idx === 0) return -ENOENT;
-  const link = linkTo(m, map, idx);
   const e = elemAddr(m, map, idx);
-  wr(m, link, rd(m, e + E_NEXT));
-  if (isLruType(rd(m, map + M_TYPE))) lruUnlink(m, map, idx);
+  if (isLruType(rd(m, map + M_TYPE))) {
+    lruChainUnlink(m, map, idx);
+    lruUnlink(m, map, idx);
+  } else {
+    wr(m, linkTo(m, map, idx), rd(m, e + E_NEXT));
+  }
   wr(m, e + E_NEXT, rd(m, map + M_FREE));
   wr(m, map + M_FREE, idx);
   wr(m, map + M_COUNT, rd(m, map + M_COUNT) - 1);

@@ -38,7 +38,7 @@ export const M_SEED = 52;
 export const M_VALUE_STRIDE = 56;
 export const M_NCPUS = 60;
 export const M_LOOKUPS = 64; // program map_lookup_elem calls (hit or miss), u32 wrapping; host lookups do not count
-export const M_LRU_LINKS = 68; // LRU types: u32[2 * max_entries] of (L_PREV, L_NEXT) per element
+export const M_LRU_LINKS = 68; // LRU types: LRU_LINK_SIZE bytes per element (L_PREV, L_NEXT, L_CPREV)
 export const M_LOCK = 72; // shared memory: the map's update lock (0 = free), see maps/lock.ts
 export const M_LOOKUPS_PCPU = 76; // shared memory: per-CPU lookup counts, a u32 per CPU 64 bytes apart (0: none)
 export const MAP_HDR_SIZE = 80;
@@ -63,6 +63,8 @@ export const HASH_MASK = 0x7fffffff;
 export const LRU_REF = 0x80000000; // top bit of the element's hash word: bpf_lru_node.ref
 export const L_PREV = 0;
 export const L_NEXT = 4;
+export const L_CPREV = 8; // the element before it in its bucket's chain (0: the first)
+export const LRU_LINK_SIZE = 16;
 /** Alignment of the element array: elements of 64 bytes or less then sit in one cache line. */
 export const ELEMS_ALIGN = 64;
 

@@ -9,7 +9,7 @@ import {
   BPF_ANY, BPF_EXIST, BPF_F_ZERO_SEED, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_RINGBUF, BPF_NOEXIST,
   E_KEY, E_NEXT, LPM_HDR_SIZE, MAP_HDR_SIZE, MAP_TYPE_NAMES, M_BUCKETS, M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FLAGS, M_FREE,
   M_KEY_SIZE, M_LOOKUPS, M_LOOKUPS_PCPU, LOOKUPS_PCPU_STRIDE, M_LRU_LINKS, M_MAX_ENTRIES, M_NCPUS, M_N_BUCKETS, M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE, RB_DATA, RB_MASK,
-  ELEMS_ALIGN, align8, isArrayType, isHashType, isLruType, isPercpuType, roundupPow2,
+  ELEMS_ALIGN, LRU_LINK_SIZE, align8, isArrayType, isHashType, isLruType, isPercpuType, roundupPow2,
 } from "./layout.js";
 import { withMapLock } from "./lock.js";
 import type { MapSpec } from "./spec.js";
@@ -52,7 +52,7 @@ export class BpfMap {
       if (t === BPF_MAP_TYPE_LPM_TRIE) hdr = LPM_HDR_SIZE;
       nBuckets = roundupPow2(spec.maxEntries);
       elemSize = E_KEY + align8(spec.keySize) + vstride * percpu;
-      size = hdr + nBuckets * 4 + ELEMS_ALIGN + elemSize * spec.maxEntries + (isLruType(t) ? spec.maxEntries * 8 : 0);
+      size = hdr + nBuckets * 4 + ELEMS_ALIGN + elemSize * spec.maxEntries + (isLruType(t) ? spec.maxEntries * LRU_LINK_SIZE : 0);
     }
     // Shared memory: each CPU's lookup count in its own cache line, after the map.
     const pcpuLookups = mem.shared ? size : 0;
