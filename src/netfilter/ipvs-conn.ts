@@ -25,8 +25,10 @@
 // for a connection in TIME_WAIT or CLOSE that no template controls, or whose real server has weight 0, expires
 // it and schedules a new one). Conntrack (vs/conntrack=1) is not modelled: a SYN is taken to carry a fresh
 // conntrack entry (the old one was in TIME_WAIT/CLOSE), any other packet a confirmed one (ip_vs_conn_uses_old_conntrack).
-// Not modelled: the other forwarding methods (DR, tunnel), one-packet scheduling, SCTP states, the kernel's
-// hash (lookups use tcbox's own numeric hash; `ipvsadm -Lnc` order differs from the kernel's random-seeded one).
+// The connection table is the kernel's: IP_VS_CONN_TAB_SIZE chains, one link per entry, keyed by protocol, client
+// address and client port (templates with port 0).
+// Not modelled: the other forwarding methods (DR, tunnel), one-packet scheduling, SCTP states, the kernel's hash
+// function (tcbox's own numeric hash instead of jhash with a random seed; `ipvsadm -Lnc` order differs).
 import { csumReplace16, csumReplace32, get16, get32, set16, set32 } from "../packet/checksum.js";
 import type { Ipvs, IpvsDest } from "./ipvs.js";
 
@@ -132,7 +134,11 @@ export class IpvsConnTable {
   /** cp->timeout (seconds) and when the timer fires. */
   timeout = new Float64Array(0);
   expires = new Float64Array(0);
-  /** Hash chains: node 2i is the client side (inbound key), 2i+1 the real server side (outbound key). */
+  /**
+   * Hash chains, one link per entry, keyed as the kernel keys ip_vs_conn_tab (ip_vs_conn_hashkey_conn): protocol,
+   * client address and port. Both lookups hash those: an inbound packet carries them as its source, a real
+   * server's reply as its destination (ip_vs_conn_out_get hashes the inverse side).
+   */
   readonly heads = new Int32Array(IP_VS_CONN_TAB_SIZE).fill(-1);
   next = new Int32Array(0);
   private free: number[] = [];
@@ -165,39 +171,37 @@ export class IpvsConnTable {
     this.proto = g(this.proto, cap); this.state = g(this.state, cap); this.template = g(this.template, cap);
     this.inactive = g(this.inactive, cap); this.dest = g(this.dest, cap); this.control = g(this.control, cap);
     this.nControl = g(this.nControl, cap); this.ctlEnd = g(this.ctlEnd, cap); this.timeout = g(this.timeout, cap); this.expires = g(this.expires, cap);
-    this.next = g(this.next, cap * 2);
+    this.next = g(this.next, cap);
     for (let i = cap - 1; i >= this.cap; i--) this.free.push(i);
     this.cap = cap;
   }
 
-  private static bucket(a: number, ap: number, b: number, bp: number, proto: number): number {
-    let h = Math.imul((a ^ Math.imul(b, 0x9e3779b1)) >>> 0, 0x85ebca6b) ^ (ap << 16) ^ bp ^ proto;
+  private static bucket(proto: number, caddr: number, cport: number): number {
+    let h = Math.imul(caddr ^ Math.imul((cport << 8) | proto, 0x9e3779b1), 0x85ebca6b);
     h = Math.imul(h ^ (h >>> 15), 0xc2b2ae35);
     return (h ^ (h >>> 13)) & (IP_VS_CONN_TAB_SIZE - 1);
   }
 
   /** Find by client side (inbound): caddr:cport → vaddr:vport. Returns the connection or -1; frees expired ones met. */
   findIn(proto: number, caddr: number, cport: number, vaddr: number, vport: number, template: number): number {
-    let n = this.heads[IpvsConnTable.bucket(caddr, cport, vaddr, vport, proto)]!;
-    while (n >= 0) {
-      const c = n >> 1;
-      const nx = this.next[n]!;
-      if ((n & 1) === 0 && this.caddr[c] === caddr && this.cport[c] === cport && this.vaddr[c] === vaddr &&
-          this.vport[c] === vport && this.proto[c] === proto && this.template[c] === template && !this.due(c)) return c;
-      n = nx;
+    let c = this.heads[IpvsConnTable.bucket(proto, caddr, cport)]!;
+    while (c >= 0) {
+      const nx = this.next[c]!;
+      if (this.caddr[c] === caddr && this.cport[c] === cport && this.vaddr[c] === vaddr && this.vport[c] === vport &&
+          this.proto[c] === proto && this.template[c] === template && !this.due(c)) return c;
+      c = nx;
     }
     return -1;
   }
 
   /** Find by real server side (outbound reply): daddr:dport → caddr:cport. */
   findOut(proto: number, daddr: number, dport: number, caddr: number, cport: number): number {
-    let n = this.heads[IpvsConnTable.bucket(daddr, dport, caddr, cport, proto)]!;
-    while (n >= 0) {
-      const c = n >> 1;
-      const nx = this.next[n]!;
-      if ((n & 1) === 1 && this.daddr[c] === daddr && this.dport[c] === dport && this.caddr[c] === caddr &&
-          this.cport[c] === cport && this.proto[c] === proto && this.template[c] === CONN && !this.due(c)) return c;
-      n = nx;
+    let c = this.heads[IpvsConnTable.bucket(proto, caddr, cport)]!;
+    while (c >= 0) {
+      const nx = this.next[c]!;
+      if (this.caddr[c] === caddr && this.cport[c] === cport && this.daddr[c] === daddr && this.dport[c] === dport &&
+          this.proto[c] === proto && this.template[c] === CONN && !this.due(c)) return c;
+      c = nx;
     }
     return -1;
   }
@@ -239,13 +243,10 @@ export class IpvsConnTable {
     this.ctlEnd[c] = 0;
     this.timeout[c] = template ? timeout : this.timeouts[this.state[c]!]!;
     this.expires[c] = this.now + this.timeout[c]!;
-    const b0 = IpvsConnTable.bucket(caddr, cport, vaddr, vport, proto);
-    this.next[2 * c] = this.heads[b0]!;
-    this.heads[b0] = 2 * c;
+    const b = IpvsConnTable.bucket(proto, caddr, cport);
+    this.next[c] = this.heads[b]!;
+    this.heads[b] = c;
     if (!template) {
-      const b1 = IpvsConnTable.bucket(dest.addr, dest.port, caddr, cport, proto);
-      this.next[2 * c + 1] = this.heads[b1]!;
-      this.heads[b1] = 2 * c + 1;
       // ip_vs_bind_dest: a new connection starts inactive (the dest's conn_flags carry IP_VS_CONN_F_INACTIVE).
       this.inactive[c] = 1;
       dest.inactConns++;
@@ -263,11 +264,10 @@ export class IpvsConnTable {
   /** Unlink and free a connection now (ip_vs_conn_expire_now); the real server's counters follow. */
   expire(c: number): void {
     const t = this.template[c] !== CONN;
-    this.unlink(2 * c, IpvsConnTable.bucket(this.caddr[c]!, this.cport[c]!, this.vaddr[c]!, this.vport[c]!, this.proto[c]!));
+    this.unlink(c, IpvsConnTable.bucket(this.proto[c]!, this.caddr[c]!, this.cport[c]!));
     const d = this.ipvs.destById[this.dest[c]!]!;
     if (t) d.persistConns--;
     else {
-      this.unlink(2 * c + 1, IpvsConnTable.bucket(this.daddr[c]!, this.dport[c]!, this.caddr[c]!, this.cport[c]!, this.proto[c]!));
       if (this.inactive[c] === 1) d.inactConns--;
       else d.activeConns--;
       const tpl = this.control[c]!;
