@@ -361,15 +361,21 @@ export class IpvsPath {
   }
 
   inbound(buf: Uint8Array, l3: number, now: number): number {
-    this.lastConn = -1;
     const proto = buf[l3 + 9]!;
-    if (proto !== 6 && proto !== 17 && proto !== 132) return IPVS_ACCEPT;
     const l4 = l3 + (buf[l3]! & 15) * 4;
-    const caddr = get32(buf, l3 + 12);
-    const vaddr = get32(buf, l3 + 16);
-    const cport = get16(buf, l4);
-    const vport = get16(buf, l4 + 2);
-    const flags = proto === 6 ? buf[l4 + 13]! : 0;
+    return this.inboundParsed(buf, l3, l4, proto, get32(buf, l3 + 12), get16(buf, l4), get32(buf, l3 + 16), get16(buf, l4 + 2),
+      proto === 6 ? buf[l4 + 13]! : 0, now);
+  }
+
+  /**
+   * inbound() for a caller that has parsed the headers already (the conntrack hook has): `l4` the transport header's
+   * offset, the addresses (unsigned) and ports as the packet's bytes hold them, `flags` the TCP flags byte (FIN,
+   * SYN, RST and ACK are what it reads).
+   */
+  inboundParsed(buf: Uint8Array, l3: number, l4: number, proto: number, caddr: number, cport: number, vaddr: number,
+      vport: number, flags: number, now: number): number {
+    this.lastConn = -1;
+    if (proto !== 6 && proto !== 17 && proto !== 132) return IPVS_ACCEPT;
     const syn = proto === 6 && (flags & 0x02) !== 0;
     const t = this.conns;
     t.now = now;
@@ -431,7 +437,7 @@ export class IpvsPath {
     }
     if (proto === 6) t.tcpState(c, flags, true);
     else t.expires[c] = now + t.timeout[c]!;
-    rewrite(buf, l3, l4, proto, false, t.daddr[c]!, t.dport[c]!);
+    rewrite(buf, l3, l4, proto, l3 + 16, l4 + 2, vaddr, vport, t.daddr[c]!, t.dport[c]!);
     this.lastConn = c;
     return IPVS_STOLEN;
   }
@@ -444,22 +450,24 @@ export class IpvsPath {
     const l4 = l3 + (buf[l3]! & 15) * 4;
     const t = this.conns;
     t.now = now;
-    const c = t.findOut(proto, get32(buf, l3 + 12), get16(buf, l4), get32(buf, l3 + 16), get16(buf, l4 + 2));
+    const daddr = get32(buf, l3 + 12);
+    const dport = get16(buf, l4);
+    const c = t.findOut(proto, daddr, dport, get32(buf, l3 + 16), get16(buf, l4 + 2));
     if (c < 0) return false;
     if (proto === 6) t.tcpState(c, buf[l4 + 13]!, false);
     else t.expires[c] = now + t.timeout[c]!;
-    rewrite(buf, l3, l4, proto, true, t.vaddr[c]!, t.vport[c]!);
+    rewrite(buf, l3, l4, proto, l3 + 12, l4, daddr, dport, t.vaddr[c]!, t.vport[c]!);
     this.lastConn = c;
     return true;
   }
 }
 
-/** Rewrite the destination (inbound) or source (outbound) address and port with incremental checksums. */
-function rewrite(buf: Uint8Array, l3: number, l4: number, proto: number, src: boolean, addr: number, port: number): void {
-  const aOff = src ? l3 + 12 : l3 + 16;
-  const pOff = src ? l4 : l4 + 2;
-  const oldA = get32(buf, aOff);
-  const oldP = get16(buf, pOff);
+/**
+ * Rewrite the destination (inbound) or source (outbound) address at `aOff` and port at `pOff` from oldA:oldP (what
+ * the packet holds there) to addr:port, with incremental checksums.
+ */
+function rewrite(buf: Uint8Array, l3: number, l4: number, proto: number, aOff: number, pOff: number, oldA: number, oldP: number,
+    addr: number, port: number): void {
   const cOff = proto === 6 ? l4 + 16 : proto === 17 ? l4 + 6 : -1;
   if (cOff >= 0) {
     let check = get16(buf, cOff);

