@@ -29,7 +29,7 @@ function portKey(proto: number, port: number): number {
  * Keys of three int32 words → a small integer value, by open addressing (linear probing, at most half full).
  * Plain arrays: once any ArrayBuffer in the process was detached, V8 checks the buffer on every typed-array load.
  */
-class KeyIndex {
+export class KeyIndex {
   private mask = 15;
   private ka: number[] = KeyIndex.words(16);
   private kb: number[] = KeyIndex.words(16);
