@@ -31,6 +31,8 @@ export const IPVS_SCHEDULERS: IpvsScheduler[] = ["rr", "wrr", "lc", "sh"];
 /** IP_VS_SH_TAB_BITS */
 export const IP_VS_SH_TAB_SIZE = 256;
 const GOLDEN_RATIO_32 = 0x61c88647;
+/** The shTable of a service that does not use sh: one shared empty array (no 1 KiB table per Service). */
+const NO_SH_TABLE = new Int32Array(0);
 
 export interface IpvsDest {
   /** Stable id (index in Ipvs.destById), what connections store. */
@@ -67,7 +69,7 @@ export interface IpvsService extends IpvsServiceSpec {
   /** rr: index of the last destination chosen (-1: the list head). wrr: the same, plus cw. */
   last: number;
   cw: number;
-  /** sh: destination index per bucket, -1 when empty. */
+  /** sh: destination index per bucket, -1 when empty (other schedulers: an empty array, NO_SH_TABLE). */
   shTable: Int32Array;
   /** ipvsadm -D: gone from the lookup table and from `ipvsadm -Ln`. */
   deleted: boolean;
@@ -99,7 +101,8 @@ export class Ipvs {
   addService(spec: IpvsServiceSpec): IpvsService {
     const key = ipvsServiceKey(spec.proto, spec.addr, spec.port);
     if (this.byKey.has(key)) throw new NetfilterError("ipvs: Service already exists");
-    const svc: IpvsService = { ...spec, index: this.services.length, dests: [], last: -1, cw: 0, shTable: new Int32Array(IP_VS_SH_TAB_SIZE).fill(-1), deleted: false };
+    const svc: IpvsService = { ...spec, index: this.services.length, dests: [], last: -1, cw: 0, shTable: NO_SH_TABLE, deleted: false };
+    this.reassignSh(svc);
     this.services.push(svc);
     this.byKey.set(key, svc.index);
     return svc;
@@ -191,8 +194,10 @@ export class Ipvs {
     return this.byKey.get(ipvsServiceKey(proto, addr, port)) ?? -1;
   }
 
-  /** ip_vs_sh_reassign */
+  /** ip_vs_sh_reassign (the table exists for sh services only, as ip_vs_sh_init_svc allocates it). */
   private reassignSh(svc: IpvsService): void {
+    if (svc.scheduler !== "sh") return;
+    if (svc.shTable === NO_SH_TABLE) svc.shTable = new Int32Array(IP_VS_SH_TAB_SIZE);
     const n = svc.dests.length;
     let p = 0;
     let count = 0;
