@@ -188,7 +188,7 @@ export class IpvsConnTable {
     while (c >= 0) {
       const nx = this.next[c]!;
       if (this.caddr[c] === caddr && this.cport[c] === cport && this.vaddr[c] === vaddr && this.vport[c] === vport &&
-          this.proto[c] === proto && this.template[c] === template && !this.due(c)) return c;
+          this.proto[c] === proto && this.template[c] === template && (this.expires[c]! > this.now || !this.due(c))) return c;
       c = nx;
     }
     return -1;
@@ -200,7 +200,7 @@ export class IpvsConnTable {
     while (c >= 0) {
       const nx = this.next[c]!;
       if (this.caddr[c] === caddr && this.cport[c] === cport && this.daddr[c] === daddr && this.dport[c] === dport &&
-          this.proto[c] === proto && this.template[c] === CONN && !this.due(c)) return c;
+          this.proto[c] === proto && this.template[c] === CONN && (this.expires[c]! > this.now || !this.due(c))) return c;
       c = nx;
     }
     return -1;
