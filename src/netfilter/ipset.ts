@@ -26,15 +26,16 @@ function portKey(proto: number, port: number): number {
 }
 
 /**
- * Keys of three int32 words → a small integer value, by open addressing (linear probing, at most half full).
- * Plain arrays: once any ArrayBuffer in the process was detached, V8 checks the buffer on every typed-array load.
+ * Keys of three int32 words → a small integer value, by open addressing (linear probing, at most half full,
+ * deleted keys left as tombstones until the next rehash). Plain arrays: once any ArrayBuffer in the process was
+ * detached, V8 checks the buffer on every typed-array load.
  */
 export class KeyIndex {
   private mask = 15;
   private ka: number[] = KeyIndex.words(16);
   private kb: number[] = KeyIndex.words(16);
   private kc: number[] = KeyIndex.words(16);
-  /** The value per slot; -1: empty. */
+  /** The value per slot; -1: empty, -2: deleted (a lookup probes on). */
   private val: number[] = new Array<number>(16).fill(-1);
   private count = 0;
 
@@ -55,8 +56,19 @@ export class KeyIndex {
     const val = this.val;
     for (let s = KeyIndex.slot(a, b, c, mask); ; s = (s + 1) & mask) {
       const v = val[s]!;
-      if (v < 0) return -1;
-      if (this.ka[s] === a && this.kb[s] === b && this.kc[s] === c) return v;
+      if (v === -1) return -1;
+      if (v >= 0 && this.ka[s] === a && this.kb[s] === b && this.kc[s] === c) return v;
+    }
+  }
+
+  /** Remove (a, b, c) if present. */
+  delete(a: number, b: number, c: number): void {
+    const mask = this.mask;
+    for (let s = KeyIndex.slot(a, b, c, mask); this.val[s] !== -1; s = (s + 1) & mask) {
+      if (this.val[s]! >= 0 && this.ka[s] === a && this.kb[s] === b && this.kc[s] === c) {
+        this.val[s] = -2;
+        return;
+      }
     }
   }
 
@@ -67,7 +79,7 @@ export class KeyIndex {
     if (2 * (this.count + 1) > this.mask + 1) this.rehash(2 * (this.mask + 1));
     const mask = this.mask;
     let s = KeyIndex.slot(a, b, c, mask);
-    while (this.val[s]! >= 0) s = (s + 1) & mask;
+    while (this.val[s] !== -1) s = (s + 1) & mask;
     this.ka[s] = a;
     this.kb[s] = b;
     this.kc[s] = c;
