@@ -50,12 +50,13 @@ export const IPVS_TIMEOUTS: readonly number[] = [2, 900, 120, 60, 120, 120, 10, 
 /** A template's states (IP_VS_CTPL_S_NONE, IP_VS_CTPL_S_ASSURED) and their names. */
 export const IPVS_CTPL_S_ASSURED = 1;
 export const IPVS_CTPL_STATE_NAMES = ["NONE", "ASSURED"];
-/** tcp_state_active_table: the states counted in a real server's ActiveConn. */
-const ACTIVE = Uint8Array.from([0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0]);
+/** tcp_state_active_table: the states counted in a real server's ActiveConn. (Small tables here are plain arrays:
+ * once any ArrayBuffer in the process was detached, V8 checks the buffer on every typed-array load.) */
+const ACTIVE: readonly number[] = [0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0];
 
 const [sNO, sES, sSS, sSR, sFW, sTW, sCL, sCW, sLA, sLI, sSA] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 /** Rows: INPUT syn, fin, ack, rst; OUTPUT syn, fin, ack, rst; INPUT-ONLY syn, fin, ack, rst. Columns: current state. */
-const TCP_STATES = Uint8Array.from([
+const TCP_STATES: readonly number[] = [
   sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR,
   sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sTW,
   sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES,
@@ -70,9 +71,9 @@ const TCP_STATES = Uint8Array.from([
   sCL, sFW, sSS, sTW, sFW, sTW, sCL, sCW, sLA, sLI, sTW,
   sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES,
   sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sCL,
-]);
+];
 /** tcp_states_dos (secure_tcp): SYN floods park connections in SYNACK until the client's ACK. */
-const TCP_STATES_DOS = Uint8Array.from([
+const TCP_STATES_DOS: readonly number[] = [
   sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSA,
   sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sSA,
   sES, sES, sSS, sSR, sFW, sTW, sCL, sCW, sCL, sLI, sSA,
@@ -87,7 +88,7 @@ const TCP_STATES_DOS = Uint8Array.from([
   sCL, sFW, sSS, sTW, sFW, sTW, sCL, sCW, sLA, sLI, sTW,
   sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES,
   sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sCL,
-]);
+];
 /** tcp_state_off: TCP_DIR_INPUT, TCP_DIR_OUTPUT, TCP_DIR_INPUT_ONLY (in rows of 11). */
 export const TCP_DIR_INPUT = 0;
 export const TCP_DIR_OUTPUT = 4;
@@ -343,8 +344,9 @@ export class IpvsConnTable {
       const tpl = this.control[c]!;
       if (st === IpvsState.ESTABLISHED && tpl >= 0) this.state[tpl] = IPVS_CTPL_S_ASSURED;
     }
-    this.timeout[c] = this.timeouts[st]!;
-    this.expires[c] = this.now + this.timeout[c]!;
+    const timeout = this.timeouts[st]!;
+    this.timeout[c] = timeout;
+    this.expires[c] = this.now + timeout;
   }
 }
 
@@ -379,7 +381,22 @@ export class IpvsPath {
     const syn = proto === 6 && (flags & 0x02) !== 0;
     const t = this.conns;
     t.now = now;
-    let c = t.findIn(proto, caddr, cport, vaddr, vport, CONN);
+    const c = t.findIn(proto, caddr, cport, vaddr, vport, CONN);
+    // A packet of a known connection to an available real server, not a SYN (most packets): the state, the timer and
+    // the DNAT. The rest (new connections, reuse, deleted real servers) in a function of its own, kept out of this one.
+    if (c < 0 || syn || !this.ipvs.destById[t.dest[c]!]!.available) return this.inboundSlow(buf, l3, l4, proto, caddr, cport, vaddr, vport, flags, now, c);
+    if (proto === 6) t.tcpState(c, flags, true);
+    else t.expires[c] = now + t.timeout[c]!;
+    rewrite(buf, l3, l4, proto, l3 + 16, l4 + 2, vaddr, vport, t.daddr[c]!, t.dport[c]!);
+    this.lastConn = c;
+    return IPVS_STOLEN;
+  }
+
+  /** inboundParsed for a packet without a connection, a SYN, or one whose real server was deleted (`c`: findIn's answer). */
+  private inboundSlow(buf: Uint8Array, l3: number, l4: number, proto: number, caddr: number, cport: number, vaddr: number,
+      vport: number, flags: number, now: number, c: number): number {
+    const syn = proto === 6 && (flags & 0x02) !== 0;
+    const t = this.conns;
     if (c >= 0 && syn) {
       // conn_reuse_mode: a SYN for a finished (uncontrolled) connection, or one whose real server is quiesced
       // (expire_nodest_conn), starts over with a new scheduling decision.
