@@ -32,16 +32,18 @@ function portKey(proto: number, port: number): number {
  */
 export class KeyIndex {
   private mask = 15;
-  private ka: number[] = KeyIndex.words(16);
-  private kb: number[] = KeyIndex.words(16);
-  private kc: number[] = KeyIndex.words(16);
-  /** The value per slot; -1: empty, -2: deleted (a lookup probes on). */
-  private val: number[] = new Array<number>(16).fill(-1);
+  /**
+   * Per slot, four numbers side by side (a probe reads one stretch of memory, not four arrays): the value (-1:
+   * empty, -2: deleted, which a lookup probes past), then the key's words. Double elements from the start
+   * (addresses above 2^30 are no small integers): one array shape for every index.
+   */
+  private s: number[] = KeyIndex.slots(16);
   private count = 0;
 
-  /** Double elements from the start (addresses above 2^30 are no small integers): one array shape for every set. */
-  private static words(n: number): number[] {
-    return new Array<number>(n).fill(0.5);
+  private static slots(n: number): number[] {
+    const s = new Array<number>(4 * n).fill(0.5);
+    for (let i = 0; i < s.length; i += 4) s[i] = -1;
+    return s;
   }
 
   private static slot(a: number, b: number, c: number, mask: number): number {
@@ -50,26 +52,28 @@ export class KeyIndex {
     return (h ^ (h >>> 13)) & mask;
   }
 
+  /** Where (a, b, c) is stored (an index into `s`), or -1. */
+  private find(a: number, b: number, c: number): number {
+    const mask = this.mask;
+    const s = this.s;
+    for (let i = KeyIndex.slot(a, b, c, mask); ; i = (i + 1) & mask) {
+      const o = i << 2;
+      const v = s[o]!;
+      if (v === -1) return -1;
+      if (v >= 0 && s[o + 1] === a && s[o + 2] === b && s[o + 3] === c) return o;
+    }
+  }
+
   /** The value stored for (a, b, c) (int32 words), or -1. */
   get(a: number, b: number, c: number): number {
-    const mask = this.mask;
-    const val = this.val;
-    for (let s = KeyIndex.slot(a, b, c, mask); ; s = (s + 1) & mask) {
-      const v = val[s]!;
-      if (v === -1) return -1;
-      if (v >= 0 && this.ka[s] === a && this.kb[s] === b && this.kc[s] === c) return v;
-    }
+    const o = this.find(a, b, c);
+    return o < 0 ? -1 : this.s[o]!;
   }
 
   /** Remove (a, b, c) if present. */
   delete(a: number, b: number, c: number): void {
-    const mask = this.mask;
-    for (let s = KeyIndex.slot(a, b, c, mask); this.val[s] !== -1; s = (s + 1) & mask) {
-      if (this.val[s]! >= 0 && this.ka[s] === a && this.kb[s] === b && this.kc[s] === c) {
-        this.val[s] = -2;
-        return;
-      }
-    }
+    const o = this.find(a, b, c);
+    if (o >= 0) this.s[o] = -2;
   }
 
   /** Store (a, b, c) → v (≥ 0) unless present; returns the value now stored. */
@@ -78,25 +82,23 @@ export class KeyIndex {
     if (old >= 0) return old;
     if (2 * (this.count + 1) > this.mask + 1) this.rehash(2 * (this.mask + 1));
     const mask = this.mask;
-    let s = KeyIndex.slot(a, b, c, mask);
-    while (this.val[s] !== -1) s = (s + 1) & mask;
-    this.ka[s] = a;
-    this.kb[s] = b;
-    this.kc[s] = c;
-    this.val[s] = v;
+    let i = KeyIndex.slot(a, b, c, mask);
+    while (this.s[i << 2] !== -1) i = (i + 1) & mask;
+    const o = i << 2;
+    this.s[o] = v;
+    this.s[o + 1] = a;
+    this.s[o + 2] = b;
+    this.s[o + 3] = c;
     this.count++;
     return v;
   }
 
   private rehash(size: number): void {
-    const { ka, kb, kc, val } = this;
+    const old = this.s;
     this.mask = size - 1;
-    this.ka = KeyIndex.words(size);
-    this.kb = KeyIndex.words(size);
-    this.kc = KeyIndex.words(size);
-    this.val = new Array<number>(size).fill(-1);
+    this.s = KeyIndex.slots(size);
     this.count = 0;
-    for (let s = 0; s < val.length; s++) if (val[s]! >= 0) this.add(ka[s]!, kb[s]!, kc[s]!, val[s]!);
+    for (let o = 0; o < old.length; o += 4) if (old[o]! >= 0) this.add(old[o + 1]!, old[o + 2]!, old[o + 3]!, old[o]!);
   }
 }
 
