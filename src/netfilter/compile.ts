@@ -149,7 +149,8 @@ export function compileTable(table: Table, id: number, env: CompileEnv): Compile
     const slowIp = IpFlag.INV_SRC | IpFlag.INV_DST | IpFlag.HAS_PROTO | IpFlag.HAS_IIF | IpFlag.HAS_OIF | IpFlag.FRAG;
     const matches = mEnd[k]! - mStart[k]!;
     rule[o + R.QUICK] = tKind[k]! | (f & slowIp ? Quick.SLOW_IP : 0) | (matches > 0 ? Quick.MATCHES : 0) |
-      (matches === 1 && mOp.a[mStart[k]!] === Op.MARK ? Quick.LONE_MARK : 0);
+      (matches === 1 && mOp.a[mStart[k]!] === Op.MARK ? Quick.LONE_MARK : 0) |
+      (matches === 1 && mOp.a[mStart[k]!] === Op.SET ? Quick.LONE_SET : 0);
   }
   const compiled: CompiledTable = {
     name: table.name, id, source: table, chainNames: chains.map((c) => c.name), chainStart, chainEnd, chainPolicy,
@@ -280,7 +281,9 @@ function compileMatch(m: Match, data: IntBuf, ifId: (p: string) => number, env: 
       const portDir = kind === 1 ? src(0) : src(1);
       // ip_set_test: fewer flags than the set has dimensions never match (kernel: opt->dim < type->dimension).
       const enough = m.dirs.length >= set.dimension ? 1 : 0;
-      data.push(k, kind, src(0), portDir, src(2), enough, m.invert ? 1 : 0);
+      // One word of flags (eval.ts setMatch reads two words per test): kind (bits 0-1), source address, source port,
+      // source third dimension, enough flags, inverted.
+      data.push(k, kind | (src(0) << 2) | (portDir << 3) | (src(2) << 4) | (enough << 5) | ((m.invert ? 1 : 0) << 6));
       return Op.SET;
     }
   }

@@ -34,9 +34,10 @@ export const R = { GUARD: 8, M_START: 9, M_END: 10, T_KIND: 11, T_ARG: 12, CHAIN
 /**
  * The record's QUICK word: what a candidate rule needs beyond its scan test, in one load. The target kind (T) in
  * the low bits, then: SLOW_IP (ip header tests or an inverted address: IP.FLAGS & (INV_SRC | INV_DST | SLOW_IP)),
- * MATCHES (a match program), LONE_MARK (that program is one mark match).
+ * MATCHES (a match program), LONE_MARK (that program is one mark match), LONE_SET (one set match: kube-proxy's
+ * IPVS-mode rules).
  */
-export const Quick = { KIND_MASK: 15, SLOW_IP: 16, MATCHES: 32, LONE_MARK: 64 } as const;
+export const Quick = { KIND_MASK: 15, SLOW_IP: 16, MATCHES: 32, LONE_MARK: 64, LONE_SET: 128 } as const;
 
 /**
  * ctGuard per rule: 0 for none, else CT_GUARD_ON | state bits (CtState) | CT_GUARD_INV when inverted. The rule can

@@ -79,7 +79,7 @@ function sameValues(o: Record<string, number>, v: number[]): boolean {
   return Object.values(o).length === v.length && Object.values(o).every((x, k) => x === v[k]);
 }
 if (!sameValues(T, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]) || !sameValues(Op, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]) ||
-    !sameValues(R, [8, 9, 10, 11, 12, 13, 14, 15]) || !sameValues(Quick, [15, 16, 32, 64]) || !sameValues(IP, [0, 1, 2, 3, 4, 5, 6, 7]) ||
+    !sameValues(R, [8, 9, 10, 11, 12, 13, 14, 15]) || !sameValues(Quick, [15, 16, 32, 64, 128]) || !sameValues(IP, [0, 1, 2, 3, 4, 5, 6, 7]) ||
     !sameValues(IpFlag, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048]) || CT_GUARD_INV !== 0x40000000 || NatKind.NONE !== 0 ||
     NF_DROP !== 0 || NF_ACCEPT !== 1 || NF_REJECT !== 2) {
   throw new Error("netfilter/eval.ts: the walk's literal offsets, flags and opcodes are out of step with compiled.ts");
@@ -158,11 +158,16 @@ export function evalChain(t: CompiledTable, chain: number, p: PacketState, env: 
     }
     if ((q & 32 /* Quick.MATCHES */) !== 0) {
       const ms = ip[o + 9 /* R.M_START */]!;
-      // A lone mark match (kube-proxy's KUBE-FORWARD and KUBE-POSTROUTING rules) is tested here; the rest in matchAll.
+      // A lone mark match (kube-proxy's KUBE-FORWARD and KUBE-POSTROUTING rules) or set match (its IPVS-mode rules)
+      // is tested here; the rest in matchAll.
       if ((q & 64 /* Quick.LONE_MARK */) !== 0) {
         const d = t.data;
         const a = t.mArg[ms]!;
         if (((p.mark & d[a + 1]!) === d[a]!) === (d[a + 2] === 1)) { i++; continue; }
+      } else if ((q & 128 /* Quick.LONE_SET */) !== 0) {
+        const d = t.data;
+        const a = t.mArg[ms]!;
+        if (setMatch(t, d, a, p) === ((d[a + 1]! & 64 /* inverted */) !== 0)) { i++; continue; }
       } else if (!matchAll(t, ms, ip[o + 10 /* R.M_END */]!, p, env)) { i++; continue; }
     }
     t.packets[i]!++;
@@ -295,7 +300,7 @@ function matchAll(t: CompiledTable, ms: number, me: number, p: PacketState, env:
         if (!conntrackMatch(d, a, p)) return false;
         break;
       case 12 /* Op.SET */:
-        if (setMatch(t, d, a, p) === (d[a + 6] === 1)) return false;
+        if (setMatch(t, d, a, p) === ((d[a + 1]! & 64 /* inverted */) !== 0)) return false;
         break;
       case 6 /* Op.ADDRTYPE */: {
         const lim = d[a + 4]!;
@@ -363,15 +368,17 @@ function physdevMatch(t: CompiledTable, d: Int32Array, a: number, p: PacketState
   return true;
 }
 
-/** xt_set set_match_v4 → ip_set_test with the rule's direction flags (operands from compile.ts). */
+/**
+ * xt_set set_match_v4 → ip_set_test with the rule's direction flags (operands from compile.ts: the set's index, then
+ * one word: kind in bits 0-1, source address 4, source port 8, source third dimension 16, enough flags 32).
+ */
 function setMatch(t: CompiledTable, d: Int32Array, a: number, p: PacketState): boolean {
-  if (d[a + 5] === 0) return false;
+  const f = d[a + 1]!;
+  if ((f & 32) === 0) return false;
   const set = t.sets[d[a]!]!;
-  const kind = d[a + 1]!;
-  const addr = d[a + 2] === 1 ? p.src : p.dst;
-  if (kind === 0) return set.test(addr, p.proto, 0, 0);
+  const addr = (f & 4) !== 0 ? p.src : p.dst;
+  if ((f & 3) === 0) return set.test(addr, p.proto, 0, 0);
   // A port dimension needs the L4 header: a non-first fragment has none (ip_set_get_ip4_port fails).
   if (p.frag) return false;
-  const port = d[a + 3] === 1 ? p.sport : p.dport;
-  return set.test(addr, p.proto, port, d[a + 4] === 1 ? p.src : p.dst);
+  return set.test(addr, p.proto, (f & 8) !== 0 ? p.sport : p.dport, (f & 16) !== 0 ? p.src : p.dst);
 }

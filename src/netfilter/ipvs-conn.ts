@@ -25,8 +25,10 @@
 // for a connection in TIME_WAIT or CLOSE that no template controls, or whose real server has weight 0, expires
 // it and schedules a new one). Conntrack (vs/conntrack=1) is not modelled: a SYN is taken to carry a fresh
 // conntrack entry (the old one was in TIME_WAIT/CLOSE), any other packet a confirmed one (ip_vs_conn_uses_old_conntrack).
-// Not modelled: the other forwarding methods (DR, tunnel), one-packet scheduling, SCTP states, the kernel's
-// hash (lookups use tcbox's own numeric hash; `ipvsadm -Lnc` order differs from the kernel's random-seeded one).
+// The connection table is the kernel's: IP_VS_CONN_TAB_SIZE chains, one link per entry, keyed by protocol, client
+// address and client port (templates with port 0).
+// Not modelled: the other forwarding methods (DR, tunnel), one-packet scheduling, SCTP states, the kernel's hash
+// function (tcbox's own numeric hash instead of jhash with a random seed; `ipvsadm -Lnc` order differs).
 import { csumReplace16, csumReplace32, get16, get32, set16, set32 } from "../packet/checksum.js";
 import type { Ipvs, IpvsDest } from "./ipvs.js";
 
@@ -48,12 +50,13 @@ export const IPVS_TIMEOUTS: readonly number[] = [2, 900, 120, 60, 120, 120, 10, 
 /** A template's states (IP_VS_CTPL_S_NONE, IP_VS_CTPL_S_ASSURED) and their names. */
 export const IPVS_CTPL_S_ASSURED = 1;
 export const IPVS_CTPL_STATE_NAMES = ["NONE", "ASSURED"];
-/** tcp_state_active_table: the states counted in a real server's ActiveConn. */
-const ACTIVE = Uint8Array.from([0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0]);
+/** tcp_state_active_table: the states counted in a real server's ActiveConn. (Small tables here are plain arrays:
+ * once any ArrayBuffer in the process was detached, V8 checks the buffer on every typed-array load.) */
+const ACTIVE: readonly number[] = [0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0];
 
 const [sNO, sES, sSS, sSR, sFW, sTW, sCL, sCW, sLA, sLI, sSA] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 /** Rows: INPUT syn, fin, ack, rst; OUTPUT syn, fin, ack, rst; INPUT-ONLY syn, fin, ack, rst. Columns: current state. */
-const TCP_STATES = Uint8Array.from([
+const TCP_STATES: readonly number[] = [
   sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR,
   sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sTW,
   sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES,
@@ -68,9 +71,9 @@ const TCP_STATES = Uint8Array.from([
   sCL, sFW, sSS, sTW, sFW, sTW, sCL, sCW, sLA, sLI, sTW,
   sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES,
   sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sCL,
-]);
+];
 /** tcp_states_dos (secure_tcp): SYN floods park connections in SYNACK until the client's ACK. */
-const TCP_STATES_DOS = Uint8Array.from([
+const TCP_STATES_DOS: readonly number[] = [
   sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSA,
   sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sSA,
   sES, sES, sSS, sSR, sFW, sTW, sCL, sCW, sCL, sLI, sSA,
@@ -85,7 +88,7 @@ const TCP_STATES_DOS = Uint8Array.from([
   sCL, sFW, sSS, sTW, sFW, sTW, sCL, sCW, sLA, sLI, sTW,
   sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES,
   sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sCL,
-]);
+];
 /** tcp_state_off: TCP_DIR_INPUT, TCP_DIR_OUTPUT, TCP_DIR_INPUT_ONLY (in rows of 11). */
 export const TCP_DIR_INPUT = 0;
 export const TCP_DIR_OUTPUT = 4;
@@ -132,7 +135,11 @@ export class IpvsConnTable {
   /** cp->timeout (seconds) and when the timer fires. */
   timeout = new Float64Array(0);
   expires = new Float64Array(0);
-  /** Hash chains: node 2i is the client side (inbound key), 2i+1 the real server side (outbound key). */
+  /**
+   * Hash chains, one link per entry, keyed as the kernel keys ip_vs_conn_tab (ip_vs_conn_hashkey_conn): protocol,
+   * client address and port. Both lookups hash those: an inbound packet carries them as its source, a real
+   * server's reply as its destination (ip_vs_conn_out_get hashes the inverse side).
+   */
   readonly heads = new Int32Array(IP_VS_CONN_TAB_SIZE).fill(-1);
   next = new Int32Array(0);
   private free: number[] = [];
@@ -165,39 +172,37 @@ export class IpvsConnTable {
     this.proto = g(this.proto, cap); this.state = g(this.state, cap); this.template = g(this.template, cap);
     this.inactive = g(this.inactive, cap); this.dest = g(this.dest, cap); this.control = g(this.control, cap);
     this.nControl = g(this.nControl, cap); this.ctlEnd = g(this.ctlEnd, cap); this.timeout = g(this.timeout, cap); this.expires = g(this.expires, cap);
-    this.next = g(this.next, cap * 2);
+    this.next = g(this.next, cap);
     for (let i = cap - 1; i >= this.cap; i--) this.free.push(i);
     this.cap = cap;
   }
 
-  private static bucket(a: number, ap: number, b: number, bp: number, proto: number): number {
-    let h = Math.imul((a ^ Math.imul(b, 0x9e3779b1)) >>> 0, 0x85ebca6b) ^ (ap << 16) ^ bp ^ proto;
+  private static bucket(proto: number, caddr: number, cport: number): number {
+    let h = Math.imul(caddr ^ Math.imul((cport << 8) | proto, 0x9e3779b1), 0x85ebca6b);
     h = Math.imul(h ^ (h >>> 15), 0xc2b2ae35);
     return (h ^ (h >>> 13)) & (IP_VS_CONN_TAB_SIZE - 1);
   }
 
   /** Find by client side (inbound): caddr:cport → vaddr:vport. Returns the connection or -1; frees expired ones met. */
   findIn(proto: number, caddr: number, cport: number, vaddr: number, vport: number, template: number): number {
-    let n = this.heads[IpvsConnTable.bucket(caddr, cport, vaddr, vport, proto)]!;
-    while (n >= 0) {
-      const c = n >> 1;
-      const nx = this.next[n]!;
-      if ((n & 1) === 0 && this.caddr[c] === caddr && this.cport[c] === cport && this.vaddr[c] === vaddr &&
-          this.vport[c] === vport && this.proto[c] === proto && this.template[c] === template && !this.due(c)) return c;
-      n = nx;
+    let c = this.heads[IpvsConnTable.bucket(proto, caddr, cport)]!;
+    while (c >= 0) {
+      const nx = this.next[c]!;
+      if (this.caddr[c] === caddr && this.cport[c] === cport && this.vaddr[c] === vaddr && this.vport[c] === vport &&
+          this.proto[c] === proto && this.template[c] === template && (this.expires[c]! > this.now || !this.due(c))) return c;
+      c = nx;
     }
     return -1;
   }
 
   /** Find by real server side (outbound reply): daddr:dport → caddr:cport. */
   findOut(proto: number, daddr: number, dport: number, caddr: number, cport: number): number {
-    let n = this.heads[IpvsConnTable.bucket(daddr, dport, caddr, cport, proto)]!;
-    while (n >= 0) {
-      const c = n >> 1;
-      const nx = this.next[n]!;
-      if ((n & 1) === 1 && this.daddr[c] === daddr && this.dport[c] === dport && this.caddr[c] === caddr &&
-          this.cport[c] === cport && this.proto[c] === proto && this.template[c] === CONN && !this.due(c)) return c;
-      n = nx;
+    let c = this.heads[IpvsConnTable.bucket(proto, caddr, cport)]!;
+    while (c >= 0) {
+      const nx = this.next[c]!;
+      if (this.caddr[c] === caddr && this.cport[c] === cport && this.daddr[c] === daddr && this.dport[c] === dport &&
+          this.proto[c] === proto && this.template[c] === CONN && (this.expires[c]! > this.now || !this.due(c))) return c;
+      c = nx;
     }
     return -1;
   }
@@ -239,13 +244,10 @@ export class IpvsConnTable {
     this.ctlEnd[c] = 0;
     this.timeout[c] = template ? timeout : this.timeouts[this.state[c]!]!;
     this.expires[c] = this.now + this.timeout[c]!;
-    const b0 = IpvsConnTable.bucket(caddr, cport, vaddr, vport, proto);
-    this.next[2 * c] = this.heads[b0]!;
-    this.heads[b0] = 2 * c;
+    const b = IpvsConnTable.bucket(proto, caddr, cport);
+    this.next[c] = this.heads[b]!;
+    this.heads[b] = c;
     if (!template) {
-      const b1 = IpvsConnTable.bucket(dest.addr, dest.port, caddr, cport, proto);
-      this.next[2 * c + 1] = this.heads[b1]!;
-      this.heads[b1] = 2 * c + 1;
       // ip_vs_bind_dest: a new connection starts inactive (the dest's conn_flags carry IP_VS_CONN_F_INACTIVE).
       this.inactive[c] = 1;
       dest.inactConns++;
@@ -263,11 +265,10 @@ export class IpvsConnTable {
   /** Unlink and free a connection now (ip_vs_conn_expire_now); the real server's counters follow. */
   expire(c: number): void {
     const t = this.template[c] !== CONN;
-    this.unlink(2 * c, IpvsConnTable.bucket(this.caddr[c]!, this.cport[c]!, this.vaddr[c]!, this.vport[c]!, this.proto[c]!));
+    this.unlink(c, IpvsConnTable.bucket(this.proto[c]!, this.caddr[c]!, this.cport[c]!));
     const d = this.ipvs.destById[this.dest[c]!]!;
     if (t) d.persistConns--;
     else {
-      this.unlink(2 * c + 1, IpvsConnTable.bucket(this.daddr[c]!, this.dport[c]!, this.caddr[c]!, this.cport[c]!, this.proto[c]!));
       if (this.inactive[c] === 1) d.inactConns--;
       else d.activeConns--;
       const tpl = this.control[c]!;
@@ -343,8 +344,9 @@ export class IpvsConnTable {
       const tpl = this.control[c]!;
       if (st === IpvsState.ESTABLISHED && tpl >= 0) this.state[tpl] = IPVS_CTPL_S_ASSURED;
     }
-    this.timeout[c] = this.timeouts[st]!;
-    this.expires[c] = this.now + this.timeout[c]!;
+    const timeout = this.timeouts[st]!;
+    this.timeout[c] = timeout;
+    this.expires[c] = this.now + timeout;
   }
 }
 
@@ -361,19 +363,40 @@ export class IpvsPath {
   }
 
   inbound(buf: Uint8Array, l3: number, now: number): number {
-    this.lastConn = -1;
     const proto = buf[l3 + 9]!;
-    if (proto !== 6 && proto !== 17 && proto !== 132) return IPVS_ACCEPT;
     const l4 = l3 + (buf[l3]! & 15) * 4;
-    const caddr = get32(buf, l3 + 12);
-    const vaddr = get32(buf, l3 + 16);
-    const cport = get16(buf, l4);
-    const vport = get16(buf, l4 + 2);
-    const flags = proto === 6 ? buf[l4 + 13]! : 0;
+    return this.inboundParsed(buf, l3, l4, proto, get32(buf, l3 + 12), get16(buf, l4), get32(buf, l3 + 16), get16(buf, l4 + 2),
+      proto === 6 ? buf[l4 + 13]! : 0, now);
+  }
+
+  /**
+   * inbound() for a caller that has parsed the headers already (the conntrack hook has): `l4` the transport header's
+   * offset, the addresses (unsigned) and ports as the packet's bytes hold them, `flags` the TCP flags byte (FIN,
+   * SYN, RST and ACK are what it reads).
+   */
+  inboundParsed(buf: Uint8Array, l3: number, l4: number, proto: number, caddr: number, cport: number, vaddr: number,
+      vport: number, flags: number, now: number): number {
+    this.lastConn = -1;
+    if (proto !== 6 && proto !== 17 && proto !== 132) return IPVS_ACCEPT;
     const syn = proto === 6 && (flags & 0x02) !== 0;
     const t = this.conns;
     t.now = now;
-    let c = t.findIn(proto, caddr, cport, vaddr, vport, CONN);
+    const c = t.findIn(proto, caddr, cport, vaddr, vport, CONN);
+    // A packet of a known connection to an available real server, not a SYN (most packets): the state, the timer and
+    // the DNAT. The rest (new connections, reuse, deleted real servers) in a function of its own, kept out of this one.
+    if (c < 0 || syn || !this.ipvs.destById[t.dest[c]!]!.available) return this.inboundSlow(buf, l3, l4, proto, caddr, cport, vaddr, vport, flags, now, c);
+    if (proto === 6) t.tcpState(c, flags, true);
+    else t.expires[c] = now + t.timeout[c]!;
+    rewrite(buf, l3, l4, proto, l3 + 16, l4 + 2, vaddr, vport, t.daddr[c]!, t.dport[c]!);
+    this.lastConn = c;
+    return IPVS_STOLEN;
+  }
+
+  /** inboundParsed for a packet without a connection, a SYN, or one whose real server was deleted (`c`: findIn's answer). */
+  private inboundSlow(buf: Uint8Array, l3: number, l4: number, proto: number, caddr: number, cport: number, vaddr: number,
+      vport: number, flags: number, now: number, c: number): number {
+    const syn = proto === 6 && (flags & 0x02) !== 0;
+    const t = this.conns;
     if (c >= 0 && syn) {
       // conn_reuse_mode: a SYN for a finished (uncontrolled) connection, or one whose real server is quiesced
       // (expire_nodest_conn), starts over with a new scheduling decision.
@@ -431,7 +454,7 @@ export class IpvsPath {
     }
     if (proto === 6) t.tcpState(c, flags, true);
     else t.expires[c] = now + t.timeout[c]!;
-    rewrite(buf, l3, l4, proto, false, t.daddr[c]!, t.dport[c]!);
+    rewrite(buf, l3, l4, proto, l3 + 16, l4 + 2, vaddr, vport, t.daddr[c]!, t.dport[c]!);
     this.lastConn = c;
     return IPVS_STOLEN;
   }
@@ -444,22 +467,24 @@ export class IpvsPath {
     const l4 = l3 + (buf[l3]! & 15) * 4;
     const t = this.conns;
     t.now = now;
-    const c = t.findOut(proto, get32(buf, l3 + 12), get16(buf, l4), get32(buf, l3 + 16), get16(buf, l4 + 2));
+    const daddr = get32(buf, l3 + 12);
+    const dport = get16(buf, l4);
+    const c = t.findOut(proto, daddr, dport, get32(buf, l3 + 16), get16(buf, l4 + 2));
     if (c < 0) return false;
     if (proto === 6) t.tcpState(c, buf[l4 + 13]!, false);
     else t.expires[c] = now + t.timeout[c]!;
-    rewrite(buf, l3, l4, proto, true, t.vaddr[c]!, t.vport[c]!);
+    rewrite(buf, l3, l4, proto, l3 + 12, l4, daddr, dport, t.vaddr[c]!, t.vport[c]!);
     this.lastConn = c;
     return true;
   }
 }
 
-/** Rewrite the destination (inbound) or source (outbound) address and port with incremental checksums. */
-function rewrite(buf: Uint8Array, l3: number, l4: number, proto: number, src: boolean, addr: number, port: number): void {
-  const aOff = src ? l3 + 12 : l3 + 16;
-  const pOff = src ? l4 : l4 + 2;
-  const oldA = get32(buf, aOff);
-  const oldP = get16(buf, pOff);
+/**
+ * Rewrite the destination (inbound) or source (outbound) address at `aOff` and port at `pOff` from oldA:oldP (what
+ * the packet holds there) to addr:port, with incremental checksums.
+ */
+function rewrite(buf: Uint8Array, l3: number, l4: number, proto: number, aOff: number, pOff: number, oldA: number, oldP: number,
+    addr: number, port: number): void {
   const cOff = proto === 6 ? l4 + 16 : proto === 17 ? l4 + 6 : -1;
   if (cOff >= 0) {
     let check = get16(buf, cOff);

@@ -25,12 +25,15 @@
 // a service's real servers. After a change rr keeps its place in the list (ip_vs_rr_del_dest steps back off a
 // removed server), wrr restarts at the list head with cw re-fitted (ip_vs_wrr_dest_changed), sh refills its buckets.
 import { NetfilterError } from "./errors.js";
+import { KeyIndex } from "./ipset.js";
 
 export type IpvsScheduler = "rr" | "wrr" | "lc" | "sh";
 export const IPVS_SCHEDULERS: IpvsScheduler[] = ["rr", "wrr", "lc", "sh"];
 /** IP_VS_SH_TAB_BITS */
 export const IP_VS_SH_TAB_SIZE = 256;
 const GOLDEN_RATIO_32 = 0x61c88647;
+/** The shTable of a service that does not use sh: one shared empty array (no 1 KiB table per Service). */
+const NO_SH_TABLE = new Int32Array(0);
 
 export interface IpvsDest {
   /** Stable id (index in Ipvs.destById), what connections store. */
@@ -67,16 +70,15 @@ export interface IpvsService extends IpvsServiceSpec {
   /** rr: index of the last destination chosen (-1: the list head). wrr: the same, plus cw. */
   last: number;
   cw: number;
-  /** sh: destination index per bucket, -1 when empty. */
+  /** sh: destination index per bucket, -1 when empty (other schedulers: an empty array, NO_SH_TABLE). */
   shTable: Int32Array;
   /** ipvsadm -D: gone from the lookup table and from `ipvsadm -Ln`. */
   deleted: boolean;
 }
 
-/** Numeric service key: protocol class, address and port (below 2^53). */
-export function ipvsServiceKey(proto: number, addr: number, port: number): number {
-  const cls = proto === 6 ? 0 : proto === 17 ? 1 : proto === 132 ? 2 : 3;
-  return (addr >>> 0) * 262144 + cls * 65536 + port;
+/** A service's key words in Ipvs's index: the address (int32), and protocol class × 65536 + port. */
+function protoPort(proto: number, port: number): number {
+  return (proto === 6 ? 0 : proto === 17 ? 65536 : proto === 132 ? 131072 : 196608) + port;
 }
 
 function gcd(a: number, b: number): number {
@@ -94,14 +96,17 @@ export class Ipvs {
   readonly services: IpvsService[] = [];
   /** Every real server ever added, by id (deleted ones included: connections may still point at them). */
   readonly destById: IpvsDest[] = [];
-  private readonly byKey = new Map<number, number>();
+  /** Live services: (address, protoPort, 0) → index (numeric words: no number boxed per lookup). */
+  private readonly byKey = new KeyIndex();
 
   addService(spec: IpvsServiceSpec): IpvsService {
-    const key = ipvsServiceKey(spec.proto, spec.addr, spec.port);
-    if (this.byKey.has(key)) throw new NetfilterError("ipvs: Service already exists");
-    const svc: IpvsService = { ...spec, index: this.services.length, dests: [], last: -1, cw: 0, shTable: new Int32Array(IP_VS_SH_TAB_SIZE).fill(-1), deleted: false };
+    const a = spec.addr | 0;
+    const pp = protoPort(spec.proto, spec.port);
+    if (this.byKey.get(a, pp, 0) >= 0) throw new NetfilterError("ipvs: Service already exists");
+    const svc: IpvsService = { ...spec, index: this.services.length, dests: [], last: -1, cw: 0, shTable: NO_SH_TABLE, deleted: false };
+    this.reassignSh(svc);
     this.services.push(svc);
-    this.byKey.set(key, svc.index);
+    this.byKey.add(a, pp, 0, svc.index);
     return svc;
   }
 
@@ -146,7 +151,7 @@ export class Ipvs {
     for (const d of svc.dests) d.available = false;
     svc.dests.length = 0;
     svc.deleted = true;
-    this.byKey.delete(ipvsServiceKey(svc.proto, svc.addr, svc.port));
+    this.byKey.delete(svc.addr | 0, protoPort(svc.proto, svc.port), 0);
   }
 
   /** The services not deleted, in creation order. */
@@ -188,11 +193,13 @@ export class Ipvs {
 
   /** The service for a packet's destination, or -1 (per packet: numeric key). */
   lookup(proto: number, addr: number, port: number): number {
-    return this.byKey.get(ipvsServiceKey(proto, addr, port)) ?? -1;
+    return this.byKey.get(addr | 0, protoPort(proto, port), 0);
   }
 
-  /** ip_vs_sh_reassign */
+  /** ip_vs_sh_reassign (the table exists for sh services only, as ip_vs_sh_init_svc allocates it). */
   private reassignSh(svc: IpvsService): void {
+    if (svc.scheduler !== "sh") return;
+    if (svc.shTable === NO_SH_TABLE) svc.shTable = new Int32Array(IP_VS_SH_TAB_SIZE);
     const n = svc.dests.length;
     let p = 0;
     let count = 0;

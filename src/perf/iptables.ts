@@ -26,12 +26,14 @@ import { AddrType } from "../netfilter/ctstate.js";
 import { NF_ACCEPT, type EvalEnv } from "../netfilter/eval.js";
 import { NetfilterPath, PathResult, type RouteEnv } from "../netfilter/hooks.js";
 import { IfaceRegistry } from "../netfilter/iface.js";
+import { KeyIndex } from "../netfilter/ipset.js";
 import { IPVS_STOLEN, IpvsPath } from "../netfilter/ipvs-conn.js";
 import { ipvsadmList } from "../netfilter/ipvs-format.js";
 import { PacketState } from "../netfilter/packet-state.js";
 import { RecentTables } from "../netfilter/recent.js";
 import { parseIptablesRestore } from "../netfilter/restore.js";
 import { Hook } from "../netfilter/tables.js";
+import { parseIpv4 } from "../packet/addr.js";
 import { buildTcp } from "../packet/build.js";
 import { get16, get32 } from "../packet/checksum.js";
 import type { Cluster } from "../k8s/types.js";
@@ -130,9 +132,11 @@ function build(cluster: Cluster, mode: KubeProxyMode, ifaces: IfaceRegistry, hoo
   }
   const st = generateIpvs(cluster, PROXY_OPTS);
   const text = ipvsRestorePayload(st);
-  // ClusterIPs are bound to kube-ipvs0: local addresses (numeric set, no string keys per packet).
-  const vips = new Set<number>(st.kubeIpvs0.map((a) => a.split(".").reduce((x, o) => x * 256 + Number(o), 0)));
-  const local = (a: number) => a === NODE_IP || vips.has(a);
+  // ClusterIPs are bound to kube-ipvs0: local addresses (an open-addressing index of int32 words: no string keys,
+  // no Set lookup per packet).
+  const vips = new KeyIndex();
+  for (const a of st.kubeIpvs0) vips.add(parseIpv4(a) | 0, 0, 0, 0);
+  const local = (a: number) => a === NODE_IP || vips.get(a | 0, 0, 0) >= 0;
   const env = { ...base, addrType: (a: number) => (local(a) ? AddrType.LOCAL : AddrType.UNICAST), isLocal: local };
   const path = new NetfilterPath(compileRuleset(parseIptablesRestore(text), { ifaces, recent, ipsets: st.ipsets }), env, hook);
   const extraBytes = st.ipsets.save().length + ipvsadmList(st.ipvs).length;
@@ -177,11 +181,13 @@ export function setupIptables(cluster: Cluster, mode: KubeProxyMode = "iptables"
     out.local = true;
     p.oif = 0;
     if (!path.hook(Hook.INPUT, p, out)) return out.verdict;
-    if (ipvs!.inbound(f, L3, 0) !== IPVS_STOLEN) return -1;
-    lastConn[k0] = ipvs!.lastConn;
+    // The conntrack hook parsed the headers (a whole TCP segment: the bench sends nothing else) into p.
     const l4 = L3 + (f[L3]! & 15) * 4;
-    p.dst = get32(f, L3 + 16);
-    p.dport = get16(f, l4 + 2);
+    if (ipvs!.inboundParsed(f, L3, l4, p.proto, p.src, p.sport, p.dst, p.dport, p.tcpFlags, 0) !== IPVS_STOLEN) return -1;
+    const c = ipvs!.lastConn;
+    lastConn[k0] = c;
+    p.dst = ipvs!.conns.daddr[c]!;
+    p.dport = ipvs!.conns.dport[c]!;
     p.oif = eth0;
     out.local = false;
     if (!path.hook(Hook.POSTROUTING, p, out)) return out.verdict;

@@ -5,7 +5,7 @@ import { parseIpv4 } from "../../src/packet/addr.js";
 import { compileRuleset } from "../../src/netfilter/compile.js";
 import { AddrType } from "../../src/netfilter/ctstate.js";
 import { type EvalEnv, EvalResult, evalChain, NF_ACCEPT } from "../../src/netfilter/eval.js";
-import { IpSetRegistry } from "../../src/netfilter/ipset.js";
+import { IpSetRegistry, KeyIndex } from "../../src/netfilter/ipset.js";
 import { PacketState } from "../../src/netfilter/packet-state.js";
 import { RecentTables } from "../../src/netfilter/recent.js";
 import { parseIptablesRestore } from "../../src/netfilter/restore.js";
@@ -91,5 +91,24 @@ describe("set match", () => {
         "",
       ].join("\n"),
     );
+  });
+});
+
+describe("KeyIndex (ipset members, IPVS services)", () => {
+  it("finds every key added, through growth, deletions (tombstones) and re-adds; addresses above 2^31 as int32", () => {
+    const k = new KeyIndex();
+    const key = (i: number): [number, number, number] => [(0xc0a80000 + i) | 0, i % 3 === 0 ? 0 : 65536 + i, i % 5];
+    for (let i = 0; i < 500; i++) expect(k.add(...key(i), i)).toBe(i);
+    expect(k.add(...key(7), 999)).toBe(7); // present: the stored value stays
+    for (let i = 0; i < 500; i += 2) k.delete(...key(i));
+    k.delete(0x7f000001, 0, 0); // absent: nothing happens
+    for (let i = 0; i < 500; i++) expect(k.get(...key(i))).toBe(i % 2 === 0 ? -1 : i);
+    for (let i = 0; i < 500; i += 4) k.add(...key(i), 1000 + i);
+    for (let i = 500; i < 1200; i++) k.add(...key(i), i); // rehashes, dropping tombstones
+    for (let i = 0; i < 1200; i++) {
+      const want = i >= 500 ? i : i % 4 === 0 ? 1000 + i : i % 2 === 0 ? -1 : i;
+      expect(k.get(...key(i))).toBe(want);
+    }
+    expect(k.get(0xc0a80001 | 0, 65537, 2)).toBe(-1); // same words in another order of dimensions: a different key
   });
 });
