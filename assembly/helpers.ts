@@ -1,6 +1,6 @@
 // Helpers that are not about maps, packets or checksums: redirects, randomness, time, flow hash, tail calls,
 // bpf_printk. Only tail calls and bpf_printk call the host; the rest reads or writes the control block.
-import { CB_CPU, CB_HASHRND, CB_KTIME, CB_PRANDOM } from "./abi";
+import { CB_CPU, CB_HASHRND, CB_KTIME, CB_PRANDOM, SHARED_MEMORY } from "./abi";
 import { __sk_buff, TC_ACT_REDIRECT, TC_ACT_SHOT } from "./ctx";
 import { jhash_3words } from "./jhash";
 import { MapRef, map_def, PIN_NONE } from "./maps";
@@ -53,6 +53,19 @@ export function get_prandom_u32(): u32 {
 // @ts-ignore: decorator
 @inline export function ktime_get_ns(): u64 {
   return load<u64>(CB_KTIME);
+}
+
+/**
+ * __sync_fetch_and_add(): add `v` to the T at `ptr` (a map value's counter; naturally aligned), returning the old
+ * value. An atomic add when the program runs on several CPUs (a shared memory, `tcbox bench --workers`), as the
+ * BPF_ATOMIC add it compiles to in the kernel; a plain load and store when one CPU runs everything.
+ */
+// @ts-ignore: decorator
+@inline export function sync_fetch_and_add<T>(ptr: usize, v: T): T {
+  if (SHARED_MEMORY) return atomic.add<T>(ptr, v);
+  const old = load<T>(ptr);
+  store<T>(ptr, old + v);
+  return old;
 }
 
 /** bpf_get_smp_processor_id(). */

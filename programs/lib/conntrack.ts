@@ -1,6 +1,6 @@
 // Conntrack logic (bpf/lib/conntrack.h): look a tuple up, reverse it for replies, create and refresh entries.
 // Time is bpf_mono_now(): seconds of the kernel's monotonic clock (tcbox: the host's virtual clock).
-import { __sk_buff, BPF_ANY, IPPROTO_TCP, ktime_get_ns, map_lookup, map_update_elem } from "tcbox";
+import { __sk_buff, BPF_ANY, IPPROTO_TCP, ktime_get_ns, map_lookup, map_update_elem, sync_fetch_and_add } from "tcbox";
 import {
   CT_CLOSE_TIMEOUT, CT_CONNECTION_LIFETIME_NONTCP, CT_CONNECTION_LIFETIME_TCP, CT_F_RX_CLOSING, CT_F_SEEN_NON_SYN,
   CT_F_TX_CLOSING, CT_MAP, CT_SYN_TIMEOUT, ct_entry, ipv4_ct_tuple, TUPLE_F_SERVICE,
@@ -72,8 +72,9 @@ export function ct_lookup(t: ipv4_ct_tuple, now: u32): ct_entry | null {
 
 /** Account a packet on a live entry; `reply` says which side sent it. */
 export function ct_update(e: ct_entry, nexthdr: u8, tcp_flags: u8, reply: bool, bytes: u32, now: u32): void {
-  e.packets += 1;
-  e.bytes += bytes;
+  // Counters as Cilium adds them (__sync_fetch_and_add): two CPUs may account packets of one connection at once.
+  sync_fetch_and_add<u64>(changetype<usize>(e) + offsetof<ct_entry>("packets"), 1);
+  sync_fetch_and_add<u64>(changetype<usize>(e) + offsetof<ct_entry>("bytes"), <u64>bytes);
   let f = e.flags;
   if (nexthdr == IPPROTO_TCP) {
     if (reply) e.rx_flags_seen |= tcp_flags;

@@ -53,3 +53,29 @@ it("two workers running lb4 on halves of the connections leave what one worker l
   expect(one.lookups[CT_MAP]).toBeGreaterThan(0);
   expect(two.lookups).toEqual(one.lookups);
 }, 120_000);
+
+it("two workers accounting packets of the same connections at once lose no count (ct_update's __sync_fetch_and_add)", async () => {
+  const conns = 1024;
+  const rounds = 40;
+  const b = await loadLb4(1, SERVICES, { shared: true, nrCpus: 3 });
+  growTo(b, SERVICES);
+  const obj = [...b.kernel.objects][0]!;
+  const lanes = await Promise.all([1, 2].map((cpu) => b.kernel.laneProgram(obj, cpu)));
+  const packetsCounted = (): bigint => {
+    let n = 0n;
+    for (const [, v] of ctMap(b).entries()) n += new DataView(v.buffer, v.byteOffset).getBigUint64(0, true);
+    return n;
+  };
+  const syns = packets(0, conns).slice(0, conns);
+  const acks = packets(0, conns).slice(conns);
+  await runOnWorker({ program: lanes[0]!, packets: syns, rounds: 1 });
+  const afterSyn = packetsCounted();
+  await runOnWorker({ program: lanes[0]!, packets: acks, rounds: 1 });
+  const perRound = packetsCounted() - afterSyn; // what one round of the ACKs adds
+  expect(perRound).toBeGreaterThanOrEqual(BigInt(conns));
+  const before = packetsCounted();
+  const barrier = { cell: new Int32Array(new SharedArrayBuffer(4)), parties: 2 };
+  const results = await Promise.all(lanes.map((program) => runOnWorker({ program, packets: acks, rounds, barrier })));
+  for (const r of results) expect(r.retvals).toEqual([[0, rounds * conns]]);
+  expect(packetsCounted() - before).toBe(2n * BigInt(rounds) * perRound);
+}, 120_000);
