@@ -38,7 +38,7 @@ import { buildTcp } from "../packet/build.js";
 import { get16, get32 } from "../packet/checksum.js";
 import type { Cluster } from "../k8s/types.js";
 import { serviceIp } from "./cluster.js";
-import { medianMs } from "./measure.js";
+import { median, medianMs } from "./measure.js";
 import {
   ACK, BACKGROUND, BATCH, clientIp, clientPort, CONN_FRAME, L3, newBase, SERVER_ISN, SERVICE_PORT, svcOf, SYN, timedTask,
   writeConn, type PathTask,
@@ -284,6 +284,5 @@ export function syncMedianMs(cluster: Cluster, mode: KubeProxyMode, quick: boole
   if (quick || cluster.services.length >= 10_000) return first;
   const t = [first];
   for (let i = 0; i < 4; i++) t.push(medianMs(() => iptablesSync(cluster, mode), 1));
-  t.sort((a, b) => a - b);
-  return t[t.length >> 1]!;
+  return median(t);
 }

@@ -11,6 +11,7 @@ import type { LaneProgram } from "../ebpf/kernel.js";
 import { nextMessage, startWorker } from "../ebpf/lanes.js";
 import type { MapSpec } from "../ebpf/maps/spec.js";
 import { ctMap, growTo, loadLb4, primeCt, type Lb4Bench } from "./lb4.js";
+import { median } from "./measure.js";
 import { BACKGROUND } from "./workload.js";
 
 export interface Lb4WorkerInit {
@@ -95,19 +96,18 @@ export class Lb4Workers {
     }
     if (ct.count !== 2 * BACKGROUND) throw new Error(`bench: lb4 workers: CT map holds ${ct.count} entries, expected ${2 * BACKGROUND}`);
     const agg = (rs: Lb4RoundResult[]) => rs.reduce((a, x) => a + x.packets, 0) / (Math.max(...rs.map((x) => x.busyMs)) / 1000);
-    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-    const perWorker = (rounds: Lb4RoundResult[][]) => Array.from({ length: n }, (_, w) => med(rounds.map((rs) => rs[w]!.packets / (rs[w]!.busyMs / 1000))));
-    const mad = (xs: number[]) => med(xs.map((x) => Math.abs(x - med(xs))));
+    const perWorker = (rounds: Lb4RoundResult[][]) => Array.from({ length: n }, (_, w) => median(rounds.map((rs) => rs[w]!.packets / (rs[w]!.busyMs / 1000))));
+    const mad = (xs: number[]) => median(xs.map((x) => Math.abs(x - median(xs))));
     return {
       workers: n,
-      new_pps: med(all.new.map(agg)),
-      established_pps: med(all.est.map(agg)),
+      new_pps: median(all.new.map(agg)),
+      established_pps: median(all.est.map(agg)),
       new_mad_pps: mad(all.new.map(agg)),
       established_mad_pps: mad(all.est.map(agg)),
       new_pps_per_worker: perWorker(all.new),
       established_pps_per_worker: perWorker(all.est),
-      new_pps_1worker: med(one.new.map(agg)),
-      established_pps_1worker: med(one.est.map(agg)),
+      new_pps_1worker: median(one.new.map(agg)),
+      established_pps_1worker: median(one.est.map(agg)),
       rounds,
     };
   }

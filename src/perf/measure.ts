@@ -19,6 +19,11 @@ export async function measure(fn: () => unknown, items: number, quick: boolean):
   return { medianNs: (lat.p50 * 1e6) / items, madNs: ((lat.mad ?? 0) * 1e6) / items, samples: lat.samplesCount ?? 0 };
 }
 
+/** The median of `xs` (the upper one of an even count), without reordering `xs`. */
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+}
+
 /** Median of a few wall-clock runs of a slow operation (a full kube-proxy sync), in milliseconds. */
 export function medianMs(fn: () => void, runs: number): number {
   const t: number[] = [];
@@ -27,6 +32,5 @@ export function medianMs(fn: () => void, runs: number): number {
     fn();
     t.push(performance.now() - a);
   }
-  t.sort((x, y) => x - y);
-  return t[t.length >> 1]!;
+  return median(t);
 }

@@ -7,6 +7,7 @@
 // entries a new-connection batch created are removed after it stops (conntrack GC / Cilium's CT GC, which run
 // off the packet path in both systems), so the tables keep their size from sample to sample.
 import { writeTcp } from "../packet/build.js";
+import { median } from "./measure.js";
 import { serviceIp } from "./cluster.js";
 
 /** Packets per timed call. */
@@ -50,8 +51,7 @@ function cpuReadCost(): number {
       const c = process.cpuUsage(process.cpuUsage());
       xs.push(c.user + c.system);
     }
-    xs.sort((a, b) => a - b);
-    cpuReadUs = xs[xs.length >> 1]!;
+    cpuReadUs = median(xs);
   }
   return cpuReadUs;
 }
