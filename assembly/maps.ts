@@ -486,6 +486,43 @@ export function map_lookup_elem(map: MapRef, key: usize): usize {
   return changetype<V | null>(map_lookup_elem(map, key));
 }
 
+/**
+ * Typed lookup with the key type known: `map_lookup_key<lb4_key, lb4_service>(SERVICES, key)`. The same result as
+ * map_lookup<V>(), specialised at compile time as the kernel's verifier specialises a hash map lookup
+ * (map_gen_lookup): a (LRU) hash map whose key size is sizeof<K> is searched inline with the hash and the key
+ * compare for that size; any other map takes map_lookup_elem().
+ */
+// @ts-ignore: decorator
+@inline export function map_lookup_key<K, V>(map: MapRef, key: usize): V | null {
+  const ks = size_of<K>();
+  // Type and key size in one load (M_TYPE, M_KEY_SIZE).
+  const type_ks = load<u64>(map, M_TYPE);
+  const lru = type_ks == (<u64>BPF_MAP_TYPE_LRU_HASH | (<u64>ks << 32));
+  if ((ks == 4 || ks == 8 || ks == 12 || ks == 16) && (lru || type_ks == (<u64>BPF_MAP_TYPE_HASH | (<u64>ks << 32)))) {
+    if (SHARED_MEMORY) {
+      const c = <usize>load<u32>(map, M_LOOKUPS_PCPU) + (<usize>load<u32>(CB_CPU) << 6);
+      store<u32>(c, load<u32>(c) + 1);
+    } else store<u32>(map, load<u32>(map, M_LOOKUPS) + 1, M_LOOKUPS);
+    const h = htab_hash(key, ks, load<u32>(map, M_SEED));
+    // The chain's first element is tested before the loop (the common case: it is the one, or there is none).
+    let idx = load<u32>(load<u32>(map, M_BUCKETS) + ((h & (load<u32>(map, M_N_BUCKETS) - 1)) << 2));
+    if (idx == 0) return null;
+    let e = elem_addr(map, idx);
+    if (((load<u32>(e, E_HASH) ^ h) & HASH_MASK) != 0 || !key_eq(e + E_KEY, key, ks)) {
+      idx = load<u32>(e, E_NEXT);
+      while (idx != 0) {
+        e = elem_addr(map, idx);
+        if (((load<u32>(e, E_HASH) ^ h) & HASH_MASK) == 0 && key_eq(e + E_KEY, key, ks)) break;
+        idx = load<u32>(e, E_NEXT);
+      }
+      if (idx == 0) return null;
+    }
+    if (lru) lru_set_ref(map, idx);
+    return changetype<V | null>(e + E_KEY + ((ks + 7) & ~7));
+  }
+  return changetype<V | null>(map_lookup_elem(map, key));
+}
+
 /** bpf_map_update_elem(): 0, or -EEXIST (BPF_NOEXIST), -ENOENT (BPF_EXIST), -E2BIG (full), -EINVAL. */
 export function map_update_elem(map: MapRef, key: usize, value: usize, flags: u64): i32 {
   if (flags > BPF_EXIST) return -EINVAL;
