@@ -75,7 +75,8 @@ export function ct_lookup(t: ipv4_ct_tuple, now: u32): ct_entry | null {
  * TCP flags and the state flags are written only when a packet adds a bit, so the established packets of a
  * connection write the counters and the lifetime only.
  */
-export function ct_update(e: ct_entry, nexthdr: u8, tcp_flags: u8, reply: bool, bytes: u32, now: u32): void {
+// @ts-ignore: decorator
+@inline export function ct_update(e: ct_entry, nexthdr: u8, tcp_flags: u8, reply: bool, bytes: u32, now: u32): void {
   // Counters as Cilium adds them (__sync_fetch_and_add): two CPUs may account packets of one connection at once.
   sync_fetch_and_add<u64>(changetype<usize>(e) + offsetof<ct_entry>("packets"), 1);
   sync_fetch_and_add<u64>(changetype<usize>(e) + offsetof<ct_entry>("bytes"), <u64>bytes);
