@@ -167,24 +167,39 @@ declare function __lock_wait(lock: usize): void;
  */
 // @ts-ignore: decorator
 @inline function htab_hash(key: usize, ks: u32, seed: u32): u32 {
-  const init: u32 = JHASH_INITVAL + ks + seed;
-  if (ks == 4) return jhash_final(init + load<u32>(key), init, init);
-  if (ks == 8) return jhash_final(init + load<u32>(key), init + load<u32>(key, 4), init);
-  if (ks == 12) return jhash_final(init + load<u32>(key), init + load<u32>(key, 4), init + load<u32>(key, 8));
-  if (ks == 16) {
-    let a = init + load<u32>(key);
-    let b = init + load<u32>(key, 4);
-    let c = init + load<u32>(key, 8);
-    // __jhash_mix
-    a -= c; a ^= rotl<u32>(c, 4); c += b;
-    b -= a; b ^= rotl<u32>(a, 6); a += c;
-    c -= b; c ^= rotl<u32>(b, 8); b += a;
-    a -= c; a ^= rotl<u32>(c, 16); c += b;
-    b -= a; b ^= rotl<u32>(a, 19); a += c;
-    c -= b; c ^= rotl<u32>(b, 4); b += a;
-    return jhash_final(a + load<u32>(key, 12), b, c);
-  }
+  if (ks == 4 || ks == 8 || ks == 12 || ks == 16) return htab_hash_words(key_lo(key, ks), key_hi(key, ks), ks, seed);
   return (ks & 3) == 0 ? jhash2(key, ks >> 2, seed) : jhash(key, ks, seed);
+}
+
+/** htab_hash() of a key of `ks` (4, 8, 12 or 16) bytes given as two little-endian words (key_lo, key_hi). */
+// @ts-ignore: decorator
+@inline function htab_hash_words(lo: u64, hi: u64, ks: u32, seed: u32): u32 {
+  const init: u32 = JHASH_INITVAL + ks + seed;
+  if (ks == 4) return jhash_final(init + <u32>lo, init, init);
+  if (ks == 8) return jhash_final(init + <u32>lo, init + <u32>(lo >> 32), init);
+  if (ks == 12) return jhash_final(init + <u32>lo, init + <u32>(lo >> 32), init + <u32>hi);
+  let a = init + <u32>lo;
+  let b = init + <u32>(lo >> 32);
+  let c = init + <u32>hi;
+  // __jhash_mix
+  a -= c; a ^= rotl<u32>(c, 4); c += b;
+  b -= a; b ^= rotl<u32>(a, 6); a += c;
+  c -= b; c ^= rotl<u32>(b, 8); b += a;
+  a -= c; a ^= rotl<u32>(c, 16); c += b;
+  b -= a; b ^= rotl<u32>(a, 19); a += c;
+  c -= b; c ^= rotl<u32>(b, 4); b += a;
+  return jhash_final(a + <u32>(hi >> 32), b, c);
+}
+
+/** Bytes 0..7 of a key of `ks` (4, 8, 12 or 16) bytes as a little-endian word (only the key's bytes read). */
+// @ts-ignore: decorator
+@inline function key_lo(key: usize, ks: u32): u64 {
+  return ks == 4 ? <u64>load<u32>(key) : load<u64>(key);
+}
+/** Bytes 8..15 of such a key (0 past its end). */
+// @ts-ignore: decorator
+@inline function key_hi(key: usize, ks: u32): u64 {
+  return ks == 16 ? load<u64>(key, 8) : ks == 12 ? <u64>load<u32>(key, 8) : 0;
 }
 
 /** Index + 1 of the element holding `key` in the chain of hash `h`, 0 if absent. */
@@ -512,6 +527,63 @@ export function map_lookup_elem(map: MapRef, key: usize): usize {
 // @ts-ignore: decorator
 @inline export function map_lookup<V>(map: MapRef, key: usize): V | null {
   return changetype<V | null>(map_lookup_elem(map, key));
+}
+
+// Typed lookup: with the key type K known at compile time, a lookup in a hash or LRU hash map whose key size is
+// sizeof<K> (4, 8, 12 or 16 bytes) is searched inline with that size as a constant, as the kernel's verifier
+// inlines map lookups (map_gen_lookup): the hash, the key compare and the value offset are specialised, and the
+// key is read once, as two little-endian words, for both the hash and the compares. Any other map (or a key
+// size that is not sizeof<K>) takes map_lookup_elem(). Same results, same lookup counts, same LRU reference bits.
+
+/** Whether a lookup with keys of `ks` bytes in the map whose M_TYPE and M_KEY_SIZE words are `type_ks` is inline. */
+// @ts-ignore: decorator
+@inline function htab_inline_ok(type_ks: u64, ks: u32): bool {
+  return (ks == 4 || ks == 8 || ks == 12 || ks == 16) && (type_ks == (<u64>BPF_MAP_TYPE_HASH | (<u64>ks << 32)) || type_ks == (<u64>BPF_MAP_TYPE_LRU_HASH | (<u64>ks << 32)));
+}
+
+/** key_eq() against a key of `ks` (4, 8, 12 or 16) bytes given as two little-endian words. */
+// @ts-ignore: decorator
+@inline function key_eq_words(a: usize, lo: u64, hi: u64, ks: u32): bool {
+  if (ks == 4) return load<u32>(a) == <u32>lo;
+  if (ks == 8) return load<u64>(a) == lo;
+  if (ks == 12) return load<u64>(a) == lo && load<u32>(a, 8) == <u32>hi;
+  return load<u64>(a) == lo && load<u64>(a, 8) == hi;
+}
+
+/**
+ * The inline search (htab_inline_ok): counts the lookup, returns the value's address or 0. The chain's first
+ * element is tested before the loop (the common case: it is the one, or there is none).
+ */
+// @ts-ignore: decorator
+@inline function htab_lookup_words(map: usize, type_ks: u64, lo: u64, hi: u64, ks: u32): usize {
+  if (SHARED_MEMORY) {
+    const c = <usize>load<u32>(map, M_LOOKUPS_PCPU) + (<usize>load<u32>(CB_CPU) << 6);
+    store<u32>(c, load<u32>(c) + 1);
+  } else store<u32>(map, load<u32>(map, M_LOOKUPS) + 1, M_LOOKUPS);
+  const h = htab_hash_words(lo, hi, ks, load<u32>(map, M_SEED));
+  let idx = load<u32>(load<u32>(map, M_BUCKETS) + ((h & (load<u32>(map, M_N_BUCKETS) - 1)) << 2));
+  if (idx == 0) return 0;
+  let e = elem_addr(map, idx);
+  if (((load<u32>(e, E_HASH) ^ h) & HASH_MASK) != 0 || !key_eq_words(e + E_KEY, lo, hi, ks)) {
+    idx = load<u32>(e, E_NEXT);
+    while (idx != 0) {
+      e = elem_addr(map, idx);
+      if (((load<u32>(e, E_HASH) ^ h) & HASH_MASK) == 0 && key_eq_words(e + E_KEY, lo, hi, ks)) break;
+      idx = load<u32>(e, E_NEXT);
+    }
+    if (idx == 0) return 0;
+  }
+  if (<u32>type_ks == BPF_MAP_TYPE_LRU_HASH) lru_set_ref(map, idx);
+  return e + E_KEY + ((ks + 7) & ~7);
+}
+
+/** Typed lookup, key in memory: `map_lookup_key<lb4_key, lb4_service>(SERVICES, key)`; as map_lookup<V>(). */
+// @ts-ignore: decorator
+@inline export function map_lookup_key<K, V>(map: MapRef, key: usize): V | null {
+  const ks = size_of<K>();
+  const type_ks = load<u64>(map, M_TYPE); // M_TYPE, M_KEY_SIZE
+  if (!htab_inline_ok(type_ks, ks)) return changetype<V | null>(map_lookup_elem(map, key));
+  return changetype<V | null>(htab_lookup_words(map, type_ks, key_lo(key, ks), key_hi(key, ks), ks));
 }
 
 /** bpf_map_update_elem(): 0, or -EEXIST (BPF_NOEXIST), -ENOENT (BPF_EXIST), -E2BIG (full), -EINVAL. */

@@ -54,7 +54,8 @@ function sctp_port_rewrite(skb: __sk_buff, port_off: u32, port: u16): void {
 }
 
 /** DNAT to the backend (lb4_xlate), SCTP's port and CRC32c included; hairpin: SNAT to IPV4_LOOPBACK too. */
-function xlate(skb: __sk_buff, proto: u8, saddr: u32, sport: u16, daddr: u32, dport: u16, be: lb4_backend, loopback: bool): void {
+// @ts-ignore: decorator
+@inline function xlate(skb: __sk_buff, proto: u8, saddr: u32, sport: u16, daddr: u32, dport: u16, be: lb4_backend, loopback: bool): void {
   lb4_xlate(skb, daddr, dport, be);
   if (loopback) nat_rewrite(skb, IP_SADDR, saddr, IPV4_LOOPBACK, 0, sport, sport);
   if (proto == IPPROTO_SCTP) sctp_port_rewrite(skb, 2, be.port);

@@ -1,6 +1,6 @@
 // Conntrack logic (bpf/lib/conntrack.h): look a tuple up, reverse it for replies, create and refresh entries.
 // Time is bpf_mono_now(): seconds of the kernel's monotonic clock (tcbox: the host's virtual clock).
-import { __sk_buff, BPF_ANY, IPPROTO_TCP, ktime_get_ns, map_lookup, map_update_elem, sync_fetch_and_add } from "tcbox";
+import { __sk_buff, BPF_ANY, IPPROTO_TCP, ktime_get_ns, map_lookup, map_lookup_key, map_update_elem, sync_fetch_and_add } from "tcbox";
 import {
   CT_CLOSE_TIMEOUT, CT_CONNECTION_LIFETIME_NONTCP, CT_CONNECTION_LIFETIME_TCP, CT_F_RX_CLOSING, CT_F_SEEN_NON_SYN,
   CT_F_TX_CLOSING, CT_MAP, CT_SYN_TIMEOUT, ct_entry, ipv4_ct_tuple, TUPLE_F_SERVICE,
@@ -57,7 +57,7 @@ export const TCP_FLAG_ACK: u8 = 0x10;
 
 /** The live entry for `t`, or null (an expired one counts as gone: Cilium's GC would have removed it). */
 export function ct_lookup(t: ipv4_ct_tuple, now: u32): ct_entry | null {
-  const e = map_lookup<ct_entry>(CT_MAP, changetype<usize>(t));
+  const e = map_lookup_key<ipv4_ct_tuple, ct_entry>(CT_MAP, changetype<usize>(t));
   if (e == null || e.lifetime < now) return null;
   return e;
 }
@@ -70,18 +70,31 @@ export function ct_lookup(t: ipv4_ct_tuple, now: u32): ct_entry | null {
   return (e_flags & CT_F_SEEN_NON_SYN) != 0 ? CT_CONNECTION_LIFETIME_TCP : CT_SYN_TIMEOUT;
 }
 
-/** Account a packet on a live entry; `reply` says which side sent it. */
-export function ct_update(e: ct_entry, nexthdr: u8, tcp_flags: u8, reply: bool, bytes: u32, now: u32): void {
+/**
+ * Account a packet on a live entry; `reply` says which side sent it. As Cilium's __ct_update_timeout, the seen
+ * TCP flags and the state flags are written only when a packet adds a bit, so the established packets of a
+ * connection write the counters and the lifetime only.
+ */
+// @ts-ignore: decorator
+@inline export function ct_update(e: ct_entry, nexthdr: u8, tcp_flags: u8, reply: bool, bytes: u32, now: u32): void {
   // Counters as Cilium adds them (__sync_fetch_and_add): two CPUs may account packets of one connection at once.
   sync_fetch_and_add<u64>(changetype<usize>(e) + offsetof<ct_entry>("packets"), 1);
   sync_fetch_and_add<u64>(changetype<usize>(e) + offsetof<ct_entry>("bytes"), <u64>bytes);
-  let f = e.flags;
-  if (nexthdr == IPPROTO_TCP) {
-    if (reply) e.rx_flags_seen |= tcp_flags;
-    else e.tx_flags_seen |= tcp_flags;
-    if ((tcp_flags & TCP_FLAG_SYN) == 0) f |= CT_F_SEEN_NON_SYN;
-    if ((tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) != 0) f |= reply ? CT_F_RX_CLOSING : CT_F_TX_CLOSING;
-    e.flags = f;
+  if (nexthdr != IPPROTO_TCP) {
+    e.lifetime = now + CT_CONNECTION_LIFETIME_NONTCP;
+    return;
+  }
+  const f0 = e.flags;
+  let f = f0;
+  if ((tcp_flags & TCP_FLAG_SYN) == 0) f |= CT_F_SEEN_NON_SYN;
+  if ((tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) != 0) f |= reply ? CT_F_RX_CLOSING : CT_F_TX_CLOSING;
+  if (f != f0) e.flags = f;
+  if (reply) {
+    const seen = e.rx_flags_seen;
+    if ((seen | tcp_flags) != seen) e.rx_flags_seen = seen | tcp_flags;
+  } else {
+    const seen = e.tx_flags_seen;
+    if ((seen | tcp_flags) != seen) e.tx_flags_seen = seen | tcp_flags;
   }
   e.lifetime = now + ct_lifetime(nexthdr, tcp_flags, f);
 }

@@ -1,6 +1,6 @@
 // Service load balancing (bpf/lib/lb.h): frontend lookup, backend selection (random, Maglev, session
 // affinity), the DNAT of requests and the reverse NAT of replies. Maps and types are in lb_map.ts.
-import { __sk_buff, BPF_ANY, get_prandom_u32, map_lookup, map_lookup_elem, map_update_elem } from "tcbox";
+import { __sk_buff, BPF_ANY, get_prandom_u32, map_lookup, map_lookup_elem, map_lookup_key, map_update_elem } from "tcbox";
 import { CT_MAP, ct_entry, ipv4_ct_tuple, TUPLE_F_OUT } from "./conntrack_map";
 import { ct_tuple_set } from "./conntrack";
 import {
@@ -27,7 +27,7 @@ export function lb4_lookup_service(address: u32, dport: u16, proto: u8): lb4_ser
   const k = changetype<usize>(key);
   store<u64>(k, <u64>address | (<u64>dport << 32)); // backend_slot 0
   store<u32>(k, <u32>proto | (<u32>LB_LOOKUP_SCOPE_EXT << 8), 8); // pad 0
-  return map_lookup<lb4_service>(LB4_SERVICES_MAP, k);
+  return map_lookup_key<lb4_key, lb4_service>(LB4_SERVICES_MAP, k);
 }
 
 /** Backend id in slot `slot` of the service last looked up (the key still holds its frontend). */
@@ -41,9 +41,10 @@ function lb4_slot_backend_id(slot: u16): u32 {
 }
 
 /** lb4_lookup_backend(). */
-export function lb4_lookup_backend(backend_id: u32): lb4_backend | null {
+// @ts-ignore: decorator
+@inline export function lb4_lookup_backend(backend_id: u32): lb4_backend | null {
   store<u32>(u32key, backend_id);
-  return map_lookup<lb4_backend>(LB4_BACKEND_MAP, u32key);
+  return map_lookup_key<u32, lb4_backend>(LB4_BACKEND_MAP, u32key);
 }
 
 /**

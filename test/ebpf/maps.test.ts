@@ -7,7 +7,7 @@ import { SKB_CB } from "../../src/ebpf/abi.js";
 import { PacketBatch } from "../../src/ebpf/batch.js";
 import { MapError } from "../../src/ebpf/errors.js";
 import { BPF_EXIST, BPF_NOEXIST, M_LOOKUPS, M_N_BUCKETS } from "../../src/ebpf/maps/layout.js";
-import { htabHash, lruOrder, lruReferenced } from "../../src/ebpf/maps/htab.js";
+import { elemAddr, htabHash, lruOrder, lruReferenced } from "../../src/ebpf/maps/htab.js";
 import { ringbufConsume, ringbufDropped } from "../../src/ebpf/maps/ringbuf.js";
 import { checkChainLinks } from "../fuzz/maps-check.js";
 
@@ -415,5 +415,96 @@ export function lookup(skb: __sk_buff): i32 {
       const want = host ? host[0]! : 0xffffffff;
       expect(send("lookup", new Uint8Array([...key, 0, 0, 0, 0])).mark).toBe(want);
     }
+  });
+});
+
+describe("typed lookups (map_lookup_key<K, V>) agree with map_lookup_elem", () => {
+  // map_lookup_key searches a (LRU) hash map inline when its key size is sizeof<K> and one of 4, 8, 12, 16 bytes,
+  // with that size a constant, and falls back to map_lookup_elem otherwise: both must return the same element for
+  // every key, present or not, through shared chains (max_entries 4: four buckets), count one lookup each, and
+  // not depend on the bytes after the key (the packet carries others).
+  const src = `import { __sk_buff, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_ARRAY, map_lookup_elem, map_lookup_key, TC_ACT_OK } from "tcbox";
+// @ts-ignore: decorator
+@external("tcbox", "map_create")
+declare function map_create(type: u32, ks: u32, vs: u32, max: u32, flags: u32, name: string, pinning: u32, kt: string, vt: string): usize;
+@unmanaged class K6 { a: u32; b: u16; }
+@unmanaged class K12 { a: u32; b: u32; c: u32; }
+@unmanaged class K16 { a: u64; b: u64; }
+@unmanaged class V { v: u32; }
+const M0 = map_create(BPF_MAP_TYPE_HASH, 4, 4, 4, 0, "tk_h4", 0, "", "");
+const M1 = map_create(BPF_MAP_TYPE_HASH, 8, 4, 4, 0, "tk_h8", 0, "", "");
+const M2 = map_create(BPF_MAP_TYPE_HASH, 12, 4, 4, 0, "tk_h12", 0, "", "");
+const M3 = map_create(BPF_MAP_TYPE_LRU_HASH, 16, 4, 4, 0, "tk_l16", 0, "", "");
+const M4 = map_create(BPF_MAP_TYPE_LRU_HASH, 4, 4, 4, 0, "tk_l4", 0, "", "");
+const M5 = map_create(BPF_MAP_TYPE_HASH, 6, 4, 4, 0, "tk_h6", 0, "", "");
+const M6 = map_create(BPF_MAP_TYPE_PERCPU_HASH, 4, 4, 4, 0, "tk_p4", 0, "", "");
+const M7 = map_create(BPF_MAP_TYPE_ARRAY, 4, 4, 4, 0, "tk_a4", 0, "", "");
+const M8 = map_create(BPF_MAP_TYPE_HASH, 12, 4, 4, 0, "tk_wrong", 0, "", "");
+function map_of(i: u32): usize {
+  return i == 0 ? M0 : i == 1 ? M1 : i == 2 ? M2 : i == 3 ? M3 : i == 4 ? M4 : i == 5 ? M5 : i == 6 ? M6 : i == 7 ? M7 : M8;
+}
+function typed(i: u32, k: usize): usize {
+  if (i == 0) return changetype<usize>(map_lookup_key<u32, V>(M0, k));
+  if (i == 1) return changetype<usize>(map_lookup_key<u64, V>(M1, k));
+  if (i == 2) return changetype<usize>(map_lookup_key<K12, V>(M2, k));
+  if (i == 3) return changetype<usize>(map_lookup_key<K16, V>(M3, k));
+  if (i == 4) return changetype<usize>(map_lookup_key<u32, V>(M4, k));
+  if (i == 5) return changetype<usize>(map_lookup_key<K6, V>(M5, k));
+  if (i == 6) return changetype<usize>(map_lookup_key<u32, V>(M6, k));
+  if (i == 7) return changetype<usize>(map_lookup_key<u32, V>(M7, k));
+  return changetype<usize>(map_lookup_key<u64, V>(M8, k)); // K of 8 bytes on a 12-byte key: the generic path
+}
+export function typed_lookup(skb: __sk_buff): i32 {
+  skb.cb1 = <u32>typed(skb.cb0, <usize>skb.data + 42);
+  return TC_ACT_OK;
+}
+export function elem_lookup(skb: __sk_buff): i32 {
+  skb.cb1 = <u32>map_lookup_elem(map_of(skb.cb0), <usize>skb.data + 42);
+  return TC_ACT_OK;
+}
+`;
+  const load = async () => {
+    const k = new BpfKernel();
+    return { k, obj: await k.load("programs/examples/typed_lookup.ts", { name: "typed_lookup.ts", source: src }) };
+  };
+  const lookup = (k: BpfKernel, obj: BpfObject, entry: string, i: number, keys: Uint8Array[]) => {
+    const batch = new PacketBatch(k.mem);
+    // The key, then bytes that are not part of it.
+    for (const key of keys) batch.add(buildUdp({ src: "10.0.0.1", dst: "10.0.0.2", sport: 1, dport: 2, payload: new Uint8Array([...key, ...Array.from({ length: 16 }, (_, j) => (j * 37 + key[0]!) & 255)]) }), { cb: [i] });
+    obj.program(entry).runBatch(batch);
+    return keys.map((_, j) => {
+      expect(batch.traps[j]).toBe(0);
+      return batch.field(j, SKB_CB + 4) >>> 0;
+    });
+  };
+  const maps: [string, number][] = [["tk_h4", 4], ["tk_h8", 8], ["tk_h12", 12], ["tk_l16", 16], ["tk_l4", 4], ["tk_h6", 6], ["tk_p4", 4], ["tk_a4", 4], ["tk_wrong", 12]];
+  it.each(maps.map(([name, ks], i) => [name, ks, i] as const))("%s (%i-byte keys)", async (name, ks, i) => {
+    const { k, obj } = await load();
+    const m = obj.map(name);
+    let x = 0x2545f491 ^ (i * 977);
+    const rnd = () => ((x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0), x & 255);
+    // 4 keys stored (a full map: chains share the 4 buckets), 12 absent; array indexes 0..3 in range, 4.. not.
+    const keys = Array.from({ length: 16 }, (_, j) => (name === "tk_a4" ? new Uint8Array([j, 0, 0, 0]) : new Uint8Array(Array.from({ length: ks }, rnd))));
+    for (let j = 0; j < 4; j++) m.update(keys[j]!, new Uint8Array([j + 1, 0, 0, 0]));
+    const before = m.lookups;
+    const want = lookup(k, obj, "elem_lookup", i, keys);
+    expect(lookup(k, obj, "typed_lookup", i, keys)).toEqual(want);
+    expect(want.map((a) => (a === 0 ? 0 : k.mem.u32[a >>> 2]))).toEqual([1, 2, 3, 4, ...Array(12).fill(0)]);
+    expect((m.lookups - before) >>> 0).toBe(32);
+  });
+
+  it("LRU: a typed hit sets the element's reference bit, a miss sets none", async () => {
+    const { k, obj } = await load();
+    const m = obj.map("tk_l16");
+    const key = (b: number) => new Uint8Array(16).fill(b);
+    for (const b of [1, 2, 3]) m.update(key(b), new Uint8Array([b, 0, 0, 0]));
+    const order = lruOrder(k.mem, m.base);
+    expect(order.some((idx) => lruReferenced(k.mem, m.base, idx))).toBe(false);
+    expect(lookup(k, obj, "typed_lookup", 3, [key(2), key(9)])).toEqual([m.valueAddr(key(2)), 0]);
+    // Referenced elements by value address (element + next/hash + 16-byte key).
+    const referenced = () => order.filter((idx) => lruReferenced(k.mem, m.base, idx)).map((idx) => elemAddr(k.mem, m.base, idx) + 24).sort((a, b) => a - b);
+    expect(referenced()).toEqual([m.valueAddr(key(2))]);
+    lookup(k, obj, "typed_lookup", 3, [key(2), key(3)]);
+    expect(referenced()).toEqual([m.valueAddr(key(2)), m.valueAddr(key(3))].sort((a, b) => a - b));
   });
 });
