@@ -1,10 +1,9 @@
 // Hash maps (hash, LRU hash, per-CPU hash) and the LPM trie, host side: the same layout and algorithm as the
 // SDK (assembly/maps.ts), so cilium-agent-style updates from TypeScript and lookups from programs agree.
 // Chained buckets like kernel/bpf/hashtab.c (n_buckets = roundup_pow_of_two(max_entries), jhash with a per-map
-// seed; a new element is linked at its chain's tail, where the kernel links it at the head), a free list of
-// preallocated elements, and for the LRU types one list with reference bits and second-chance eviction (the
-// kernel's bpf_lru: set_ref on lookup, lazy rotation; its per-CPU free lists and active/inactive split are not
-// modelled).
+// seed; a new element is linked at its chain's tail, where the kernel links it at the head), a free list of preallocated elements, and for the LRU types one list with reference bits and
+// second-chance eviction (the kernel's bpf_lru: set_ref on lookup, lazy rotation; its per-CPU free lists and
+// active/inactive split are not modelled).
 import type { SharedMemory } from "../memory.js";
 import { jhashBytes } from "./jhash.js";
 import {
