@@ -214,27 +214,6 @@ declare function __lock_wait(lock: usize): void;
   return 0;
 }
 
-/** Where htab_find_last() leaves the chain's last element (a global: each instance, so each worker, its own). */
-let find_last: u32 = 0;
-
-/**
- * htab_find() that also leaves the chain's last element (index + 1, 0 for an empty chain) in find_last when the
- * key is absent: an insert links the new element after it.
- */
-// @ts-ignore: decorator
-@inline function htab_find_last(map: usize, key: usize, h: u32, ks: u32): u32 {
-  let idx = load<u32>(load<u32>(map, M_BUCKETS) + ((h & (load<u32>(map, M_N_BUCKETS) - 1)) << 2));
-  let last: u32 = 0;
-  while (idx != 0) {
-    const e = elem_addr(map, idx);
-    if (((load<u32>(e, E_HASH) ^ h) & HASH_MASK) == 0 && key_eq(e + E_KEY, key, ks)) return idx;
-    last = idx;
-    idx = load<u32>(e, E_NEXT);
-  }
-  find_last = last;
-  return 0;
-}
-
 /** The chain link (bucket slot or previous element's next field) that points at `idx`. */
 function htab_link_to(map: usize, idx: u32): usize {
   const h = load<u32>(elem_addr(map, idx), E_HASH);
@@ -329,26 +308,23 @@ function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32
   const seed = load<u32>(map, M_SEED);
   // The hash and the search with the common key sizes as constants, as htab_lookup does.
   let h: u32;
-  // The element holding the key (index + 1), else 0 and `last` is the chain's last element (0: empty chain).
   let found: u32;
-  let last: u32 = 0;
   if (ks == 16) {
     h = htab_hash(key, 16, seed);
-    found = htab_find_last(map, key, h, 16);
+    found = htab_find(map, key, h, 16);
   } else if (ks == 12) {
     h = htab_hash(key, 12, seed);
-    found = htab_find_last(map, key, h, 12);
+    found = htab_find(map, key, h, 12);
   } else if (ks == 8) {
     h = htab_hash(key, 8, seed);
-    found = htab_find_last(map, key, h, 8);
+    found = htab_find(map, key, h, 8);
   } else if (ks == 4) {
     h = htab_hash(key, 4, seed);
-    found = htab_find_last(map, key, h, 4);
+    found = htab_find(map, key, h, 4);
   } else {
     h = htab_hash(key, ks, seed);
-    found = htab_find_last(map, key, h, ks);
+    found = htab_find(map, key, h, ks);
   }
-  if (found == 0) last = find_last;
   const lru = is_lru(type);
   if (found != 0) {
     if (flags == BPF_NOEXIST) return -EEXIST;
@@ -368,8 +344,6 @@ function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32
   // ---- no loops below: the map changes all at once ----
   const e = elem_addr(map, idx);
   if (evict) {
-    // The victim may be this chain's last element: its predecessor is then the last.
-    if (last == idx) last = load<u32>(lru_link(map, idx), L_CPREV);
     lru_chain_unlink(map, idx);
     lru_unlink(map, idx);
   } else {
@@ -380,16 +354,14 @@ function htab_update(map: usize, key: usize, value: usize, flags: u64, type: u32
   if (is_percpu(type)) memory.fill(e + vo, 0, <usize>load<u32>(map, M_ELEM_SIZE) - vo); // pcpu_init_value
   copy_small(e + E_KEY, key, ks);
   copy_small(e + vo + (is_percpu(type) ? this_cpu_slot(map) : 0), value, vs);
-  // Linked at the chain's tail: the store goes to the last element's next field, a line the search just read,
-  // and the new element's chain predecessor is in its own link slot. (At the head, the old first element's link
-  // slot would take the new L_CPREV: a line nothing else reads here, so a cache miss of a store whose commit
-  // holds up every later store. The kernel links at the head; order within a bucket is only the iteration order.)
   const bucket = load<u32>(map, M_BUCKETS) + ((h & (load<u32>(map, M_N_BUCKETS) - 1)) << 2);
+  const first = load<u32>(bucket); // (read after an evicted element left its chain: it may be this one)
   store<u32>(e, h & HASH_MASK, E_HASH);
-  store<u32>(e, 0, E_NEXT);
-  store<u32>(select<usize>(elem_addr(map, last) + E_NEXT, bucket, last != 0), idx);
+  store<u32>(e, first, E_NEXT);
+  store<u32>(bucket, idx);
   if (lru) {
-    store<u32>(lru_link(map, idx), last, L_CPREV);
+    store<u32>(lru_link(map, idx), 0, L_CPREV);
+    if (first != 0) store<u32>(lru_link(map, first), idx, L_CPREV);
     lru_push_head(map, idx, false); // E_HASH was just written with the reference bit clear
   }
   return 0;

@@ -6,8 +6,8 @@ import { BpfKernel, type BpfObject } from "../../src/ebpf/kernel.js";
 import { SKB_CB } from "../../src/ebpf/abi.js";
 import { PacketBatch } from "../../src/ebpf/batch.js";
 import { MapError } from "../../src/ebpf/errors.js";
-import { BPF_EXIST, BPF_NOEXIST, M_LOOKUPS, M_N_BUCKETS } from "../../src/ebpf/maps/layout.js";
-import { elemAddr, htabHash, lruOrder, lruReferenced } from "../../src/ebpf/maps/htab.js";
+import { BPF_EXIST, BPF_NOEXIST, M_LOOKUPS } from "../../src/ebpf/maps/layout.js";
+import { elemAddr, lruOrder, lruReferenced } from "../../src/ebpf/maps/htab.js";
 import { ringbufConsume, ringbufDropped } from "../../src/ebpf/maps/ringbuf.js";
 import { checkChainLinks } from "../fuzz/maps-check.js";
 
@@ -145,25 +145,13 @@ describe("LRU hash chains (4 buckets: keys share chains)", () => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
       return (seed >>> 8) % n;
     };
-    // A new element is linked at its chain's tail, by the program and by the host alike: the last of the map's
-    // entries (bucket order, then chain order) in its bucket.
-    const nb = kernel.mem.u32[(m.base + M_N_BUCKETS) >>> 2]!;
-    const bucketOf = (k: Uint8Array) => htabHash(kernel.mem, m.base, k) & (nb - 1);
-    const lastOfItsChain = (ip: string) => {
-      const k = t.encodeKey({ saddr: ip });
-      const same = [...m.entries()].map(([kk]) => kk).filter((kk) => bucketOf(kk) === bucketOf(k));
-      return same.length > 0 && same.at(-1)!.every((b, i) => b === k[i]);
-    };
-    let tails = 0;
     for (let step = 0; step < 400; step++) {
       const ip = `10.4.0.${1 + rand(12)}`;
       const op = rand(4);
       if (op === 0) {
         run(filler, "fill_lru", from(ip)); // lookup, else insert (evicts when full)
-        if (!live.has(ip)) expect(lastOfItsChain(ip)).toBe(true);
       } else if (op === 1) {
         t.update({ saddr: ip }, { packets: step }); // host insert or replace (evicts when full)
-        if (!live.has(ip)) expect(lastOfItsChain(ip)).toBe(true);
       } else if (op === 2) {
         expect(run(filler, "forget_lru", from(ip)).mark).toBe(live.has(ip) ? 0 : -2); // -ENOENT
       } else if (live.has(ip)) {
@@ -175,9 +163,7 @@ describe("LRU hash chains (4 buckets: keys share chains)", () => {
       expect(live.size).toBe(m.count);
       for (const k of live) expect(t.lookup({ saddr: k })).toBeDefined();
       expect(lruOrder(kernel.mem, m.base).length).toBe(m.count);
-      if (m.count > 1) tails++;
     }
-    expect(tails).toBeGreaterThan(100); // the map held several keys most of the time (chains to be the tail of)
   });
 });
 

@@ -1,7 +1,7 @@
 // Hash maps (hash, LRU hash, per-CPU hash) and the LPM trie, host side: the same layout and algorithm as the
 // SDK (assembly/maps.ts), so cilium-agent-style updates from TypeScript and lookups from programs agree.
 // Chained buckets like kernel/bpf/hashtab.c (n_buckets = roundup_pow_of_two(max_entries), jhash with a per-map
-// seed; a new element is linked at its chain's tail, where the kernel links it at the head), a free list of preallocated elements, and for the LRU types one list with reference bits and
+// seed), a free list of preallocated elements, and for the LRU types one list with reference bits and
 // second-chance eviction (the kernel's bpf_lru: set_ref on lookup, lazy rotation; its per-CPU free lists and
 // active/inactive split are not modelled).
 import type { SharedMemory } from "../memory.js";
@@ -123,13 +123,6 @@ function lruVictim(m: SharedMemory, map: number): number {
   return idx;
 }
 
-/** The last element of the chain of hash `h` (index + 1, 0 for an empty chain). */
-function chainLast(m: SharedMemory, map: number, h: number): number {
-  let last = 0;
-  for (let idx = rd(m, rd(m, map + M_BUCKETS) + ((h & (rd(m, map + M_N_BUCKETS) - 1)) << 2)); idx !== 0; idx = rd(m, elemAddr(m, map, idx) + E_NEXT)) last = idx;
-  return last;
-}
-
 /**
  * Insert or replace; 0 or -errno. For per-CPU maps `values` holds one value per CPU back to back, as the
  * kernel's syscall takes them, or a single value that goes to every CPU's slot.
@@ -165,13 +158,14 @@ export function htabUpdate(m: SharedMemory, map: number, key: Uint8Array, values
   }
   m.u8.set(key.subarray(0, ks), e + E_KEY);
   writeValues(m, map, e, values);
-  // Linked at the chain's tail, as the SDK does (assembly/maps.ts htab_update).
-  const last = chainLast(m, map, h);
+  const bucket = rd(m, map + M_BUCKETS) + ((h & (rd(m, map + M_N_BUCKETS) - 1)) << 2);
+  const first = rd(m, bucket);
   wr(m, e + E_HASH, h & HASH_MASK);
-  wr(m, e + E_NEXT, 0);
-  wr(m, last !== 0 ? elemAddr(m, map, last) + E_NEXT : rd(m, map + M_BUCKETS) + ((h & (rd(m, map + M_N_BUCKETS) - 1)) << 2), idx);
+  wr(m, e + E_NEXT, first);
+  wr(m, bucket, idx);
   if (lru) {
-    wr(m, link(m, map, idx) + L_CPREV, last);
+    wr(m, link(m, map, idx) + L_CPREV, 0);
+    if (first !== 0) wr(m, link(m, map, first) + L_CPREV, idx);
     lruPushHead(m, map, idx);
   }
   return 0;
