@@ -43,7 +43,20 @@ function isEntryPoint(): boolean {
   }
 }
 
+/**
+ * A reader that went away (`tcbox ... | head`): stop quietly, as Unix tools do on SIGPIPE, instead of an
+ * unhandled 'error' event's stack trace. Anything else on stdout is still an error.
+ */
+export function exitOnEpipe(stream: NodeJS.WriteStream = process.stdout): void {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    warn(formatError(err));
+    process.exit(1);
+  });
+}
+
 if (isEntryPoint()) {
+  exitOnEpipe();
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
