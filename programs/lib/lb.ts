@@ -35,7 +35,7 @@ function lb4_slot_backend_id(slot: u16): u32 {
   const k = changetype<usize>(key);
   const frontend = load<u64>(k) & 0xffffffffffff;
   store<u64>(k, frontend | (<u64>slot << 48));
-  const s = map_lookup<lb4_service>(LB4_SERVICES_MAP, k);
+  const s = map_lookup_key<lb4_key, lb4_service>(LB4_SERVICES_MAP, k);
   store<u64>(k, frontend);
   return s == null ? 0 : s.backend_id;
 }
@@ -106,7 +106,7 @@ export function lb4_update_affinity(svc: lb4_service, client: u32, backend_id: u
  */
 export function lb4_rev_nat_lookup(saddr: u32, daddr: u32, sport: u16, dport: u16, nexthdr: u8, now: u32): ct_entry | null {
   ct_tuple_set(rev_tuple, daddr, saddr, dport, sport, nexthdr, TUPLE_F_OUT);
-  const e = map_lookup<ct_entry>(CT_MAP, changetype<usize>(rev_tuple));
+  const e = map_lookup_key<ipv4_ct_tuple, ct_entry>(CT_MAP, changetype<usize>(rev_tuple));
   if (e == null || e.rev_nat_index == 0 || e.lifetime < now) return null;
   return e;
 }
@@ -114,7 +114,7 @@ export function lb4_rev_nat_lookup(saddr: u32, daddr: u32, sport: u16, dport: u1
 /** Rewrite the reply's source to the frontend of `rev_nat_index`; false when that entry is gone. */
 export function lb4_rev_nat(skb: __sk_buff, rev_nat_index: u32, saddr: u32, sport: u16): bool {
   store<u32>(u32key, rev_nat_index);
-  const nat = map_lookup<lb4_reverse_nat>(LB4_REVERSE_NAT_MAP, u32key);
+  const nat = map_lookup_key<u32, lb4_reverse_nat>(LB4_REVERSE_NAT_MAP, u32key);
   if (nat == null) return false;
   nat_rewrite(skb, IP_SADDR, saddr, nat.address, 0, sport, nat.port);
   return true;

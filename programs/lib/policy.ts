@@ -3,7 +3,7 @@
 // first. The first entry found decides: allow, or deny (DROP_POLICY_DENY); none found is a default deny
 // (DROP_POLICY) for an endpoint a policy selects. Deny precedence over broader allows is resolved by the agent
 // when it writes the entries, as Cilium's agent does.
-import { map_lookup } from "tcbox";
+import { map_lookup, map_lookup_key } from "tcbox";
 import { ENDPOINTS_MAP, endpoint_info, IDENTITY_WORLD, IPCACHE_MAP, ipcache_key, policy_entry, policy_key, POLICY_MAP, remote_endpoint_info } from "./policy_map";
 
 export const POLICY_ALLOW: i32 = 0;
@@ -27,7 +27,7 @@ export function identity_of(addr: u32): u32 {
 /** lookup_ip4_endpoint(): the local endpoint at `addr`, or null. */
 export function lookup_endpoint(addr: u32): endpoint_info | null {
   store<u32>(lkey, addr);
-  return map_lookup<endpoint_info>(ENDPOINTS_MAP, lkey);
+  return map_lookup_key<u32, endpoint_info>(ENDPOINTS_MAP, lkey);
 }
 
 /** policy_key {sec_label (0), lxc_id (4), dport (6), protocol (8), egress (9), pad (10)}, looked up. */
@@ -36,7 +36,7 @@ export function lookup_endpoint(addr: u32): endpoint_info | null {
   const k = changetype<usize>(pkey);
   store<u64>(k, <u64>id | (<u64>lxc_id << 32) | (<u64>dport << 48));
   store<u32>(k, <u32>proto | (<u32>egress << 8), 8);
-  return map_lookup<policy_entry>(POLICY_MAP, k);
+  return map_lookup_key<policy_key, policy_entry>(POLICY_MAP, k);
 }
 
 /**
