@@ -103,7 +103,12 @@ export class Ipvs {
     const a = spec.addr | 0;
     const pp = protoPort(spec.proto, spec.port);
     if (this.byKey.get(a, pp, 0) >= 0) throw new NetfilterError("ipvs: Service already exists");
-    const svc: IpvsService = { ...spec, index: this.services.length, dests: [], last: -1, cw: 0, shTable: NO_SH_TABLE, deleted: false };
+    // One literal with every field (no spread of `spec`): V8 gives every service the same map, so the per-packet
+    // reads of svc.persistent, svc.dests, svc.scheduler are monomorphic (a spread gave each service a map of its own).
+    const svc: IpvsService = {
+      proto: spec.proto, addr: spec.addr, port: spec.port, scheduler: spec.scheduler, persistent: spec.persistent,
+      timeout: spec.timeout, index: this.services.length, dests: [], last: -1, cw: 0, shTable: NO_SH_TABLE, deleted: false,
+    };
     this.reassignSh(svc);
     this.services.push(svc);
     this.byKey.add(a, pp, 0, svc.index);
