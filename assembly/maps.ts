@@ -472,13 +472,21 @@ function lpm_delete(map: usize, key: usize): i32 {
   return htab_find(map, key, htab_hash(key, ks, seed), ks);
 }
 
-/** bpf_map_lookup_elem(): address of the value for `key` (this CPU's slot for per-CPU maps), 0 if none. */
-export function map_lookup_elem(map: MapRef, key: usize): usize {
-  // The call count, hit or miss (wraps); on a shared memory in this CPU's own counter (no atomic, no shared line).
+/**
+ * A program's bpf_map_lookup_elem call, hit or miss (wraps); on a shared memory in this CPU's own counter (no
+ * atomic, no shared line).
+ */
+// @ts-ignore: decorator
+@inline function count_lookup(map: usize): void {
   if (SHARED_MEMORY) {
     const c = <usize>load<u32>(map, M_LOOKUPS_PCPU) + (<usize>load<u32>(CB_CPU) << 6);
     store<u32>(c, load<u32>(c) + 1);
   } else store<u32>(map, load<u32>(map, M_LOOKUPS) + 1, M_LOOKUPS);
+}
+
+/** bpf_map_lookup_elem(): address of the value for `key` (this CPU's slot for per-CPU maps), 0 if none. */
+export function map_lookup_elem(map: MapRef, key: usize): usize {
+  count_lookup(map);
   const type = load<u32>(map, M_TYPE);
   if (type == BPF_MAP_TYPE_HASH || type == BPF_MAP_TYPE_LRU_HASH || type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
     const idx = htab_lookup(map, key);
@@ -528,10 +536,7 @@ export function map_lookup_elem(map: MapRef, key: usize): usize {
  */
 // @ts-ignore: decorator
 @inline function htab_lookup_words(map: usize, type_ks: u64, lo: u64, hi: u64, ks: u32): usize {
-  if (SHARED_MEMORY) {
-    const c = <usize>load<u32>(map, M_LOOKUPS_PCPU) + (<usize>load<u32>(CB_CPU) << 6);
-    store<u32>(c, load<u32>(c) + 1);
-  } else store<u32>(map, load<u32>(map, M_LOOKUPS) + 1, M_LOOKUPS);
+  count_lookup(map);
   const h = htab_hash_words(lo, hi, ks, load<u32>(map, M_SEED));
   let idx = load<u32>(load<u32>(map, M_BUCKETS) + ((h & (load<u32>(map, M_N_BUCKETS) - 1)) << 2));
   if (idx == 0) return 0;
