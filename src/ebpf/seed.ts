@@ -4,6 +4,7 @@
 // BTF); a primitive key or value may be given bare (`"key": 3`); any key or value may instead be a string of
 // hex bytes as bpftool prints them ("0a 00 00 01"). Addresses (ipv4 fields) are dotted quads; be16/be32 fields
 // are plain numbers (tcbox puts them in network order).
+import { AddrError } from "../packet/addr.js";
 import { BpfError } from "./errors.js";
 import type { BpfObject } from "./kernel.js";
 import type { BpfMap } from "./maps/map.js";
@@ -42,7 +43,10 @@ export function applySeed(obj: BpfObject, seed: unknown, file: string): number {
       try {
         map.update(encode(map.keyLayout, key, map.spec.keySize, "key"), encode(map.valueLayout, value, map.spec.valueSize, "value"));
       } catch (err) {
-        throw new BpfError((err as Error).message, where);
+        // The entry's own faults (a field that does not encode, an address that does not parse, the map refusing
+        // the element); anything else is a bug and keeps its stack.
+        if (err instanceof StructError || err instanceof AddrError || err instanceof BpfError) throw new BpfError(err.message, where);
+        throw err;
       }
       n++;
     });

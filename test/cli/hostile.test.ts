@@ -57,6 +57,9 @@ describe("hostile input through every command: one-line located error, non-zero 
     ["capture into conntrack: truncated record", () => ["conntrack", "--json", "--pcap", file("trunc2.pcap", truncatedPcap())], /trunc2\.pcap/],
     ["program: syntax error", () => ["build", file("bad.ts", "export function cls_main(skb: i32): i32 { return ; ;; }} \n")], /bad\.ts/],
     ["program: not a program for run", () => ["run", "--json", "--program", file("bad2.ts", "export const x = ;"), "--pcap", "examples/lb4.pcap"], /bad2\.ts/],
+    ["maps seed: null where a field's value goes", () => ["run", "--json", "--program", "programs/lb4.ts", "--pcap", "examples/lb4.pcap", "--maps", file("null-field.json", '{"cilium_lb4_backends_v3":[{"key":1,"value":{"address":null,"port":80}}]}')], /null-field\.json: cilium_lb4_backends_v3\[0\]: value\.address: want a number or string, got null$/],
+    ["maps seed: null key", () => ["run", "--json", "--program", "programs/lb4.ts", "--pcap", "examples/lb4.pcap", "--maps", file("null-key.json", '{"cilium_lb4_reverse_nat":[{"key":null,"value":{"port":80}}]}')], /null-key\.json: cilium_lb4_reverse_nat\[0\]: key: want an object .*got null$/],
+    ["maps seed: an address number past 32 bits (was wrapped silently)", () => ["run", "--json", "--program", "programs/lb4.ts", "--pcap", "examples/lb4.pcap", "--maps", file("wide-addr.json", '{"cilium_lb4_backends_v3":[{"key":1,"value":{"address":4294967296,"port":80}}]}')], /wide-addr\.json: cilium_lb4_backends_v3\[0\]: value\.address: 4294967296 is not an IPv4 address/],
     ["scenario: unknown name", () => ["scenario", "run", "nope", "--json"], /scenario run: unknown scenario "nope"/],
     ["scenario: bad --gens", () => ["scenario", "run", "ndots", "--gens", "1,7", "--json"], /--gens: invalid generation "7"/],
   ];

@@ -47,11 +47,24 @@ function toInt(v: FieldValue, what: string): bigint {
   return t.startsWith("-") ? -BigInt(t.slice(1)) : BigInt(t);
 }
 
+function toFloat(v: FieldValue, what: string): number {
+  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isFinite(n)) throw new StructError(`${what}: ${JSON.stringify(v)} is not a finite number`);
+  return n;
+}
+
+function kindOf(v: unknown): string {
+  return v === null ? "null" : Array.isArray(v) ? "a list" : typeof v === "object" ? "an object" : typeof v;
+}
+
 /** Write `value` into `out` (zeroed first) by `layout`. Unknown fields are errors; missing ones stay 0. */
 export function encodeStruct(layout: StructLayout, value: StructValue | FieldValue, out: Uint8Array, what: string): void {
   out.fill(0);
   const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   // A primitive layout (one field named "value") accepts the bare value.
+  if (value === null || Array.isArray(value) || !["object", "number", "string", "boolean"].includes(typeof value)) {
+    throw new StructError(`${what}: want an object of ${layout.name}'s fields or a number or string, got ${kindOf(value)}`);
+  }
   const obj: StructValue = typeof value === "object" ? value : { [layout.fields[0]?.name ?? "value"]: value };
   const known = new Set(layout.fields.map((f) => f.name));
   for (const k of Object.keys(obj)) {
@@ -61,10 +74,12 @@ export function encodeStruct(layout: StructLayout, value: StructValue | FieldVal
     const v = obj[f.name];
     if (v === undefined) continue;
     const fw = `${what}.${f.name}`;
+    if (typeof v !== "number" && typeof v !== "string" && typeof v !== "boolean") throw new StructError(`${fw}: want a number or string, got ${kindOf(v)}`);
     switch (f.type) {
       case "ipv4": {
-        const n = typeof v === "string" && v.includes(".") ? parseIpv4(v) : Number(toInt(v, fw));
-        dv.setUint32(f.offset, n >>> 0, false);
+        const n = typeof v === "string" && v.includes(".") ? parseIpv4(v) : toInt(v, fw);
+        if (n < 0 || n > 0xffffffff) throw new StructError(`${fw}: ${n} is not an IPv4 address (a dotted quad or 0..4294967295)`);
+        dv.setUint32(f.offset, Number(n), false);
         break;
       }
       case "mac": {
@@ -80,10 +95,10 @@ export function encodeStruct(layout: StructLayout, value: StructValue | FieldVal
         break;
       }
       case "f32":
-        dv.setFloat32(f.offset, Number(v), true);
+        dv.setFloat32(f.offset, toFloat(v, fw), true);
         break;
       case "f64":
-        dv.setFloat64(f.offset, Number(v), true);
+        dv.setFloat64(f.offset, toFloat(v, fw), true);
         break;
       default: {
         const n = toInt(v, fw);
