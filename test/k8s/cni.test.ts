@@ -145,6 +145,16 @@ describe("calico plugin (Gen 2 veth + /32 + proxy_arp)", () => {
     expect(ips).toEqual(["10.244.1.0/32", "10.244.1.1/32", "10.244.1.2/32", "10.244.1.3/32", "10.244.1.4/32"]);
     expect(s.ctx.state.calico!.blocks.map((b) => b.cidr)).toEqual(["10.244.1.0/30", "10.244.1.4/30"]);
   });
+
+  it("a pool of 2^30 blocks: claims the hint's first free block without listing the pool (was out of memory)", () => {
+    const s = session();
+    const conf = JSON.stringify({ ...CALICO, ipam: { ...CALICO.ipam, pool: "0.0.0.0/0", blockSize: 30 } });
+    const ips = ["a", "b", "c", "d", "e"].map((id) => (json(s.run(env("ADD", id), conf).stdout) as { ips: { address: string }[] }).ips[0]!.address);
+    expect(ips).toEqual(["10.244.1.0/32", "10.244.1.1/32", "10.244.1.2/32", "10.244.1.3/32", "10.244.1.4/32"]);
+    // Without a hint the pool's blocks go in order from its start.
+    const noHint = JSON.stringify({ ...CALICO, ipam: { type: "calico-ipam", pool: "0.0.0.0/0", blockSize: 32 } });
+    expect((json(session().run(env("ADD", "a"), noHint).stdout) as { ips: { address: string }[] }).ips[0]!.address).toBe("0.0.0.0/32");
+  });
 });
 
 describe("aws-cni plugin (Gen 3 VPC addresses from ENI secondary IPs)", () => {

@@ -30,10 +30,6 @@ export interface CalicoIpamConfig {
 
 export const handleOf = (containerId: string) => `k8s-pod-network.${containerId}`;
 
-function within(outer: { addr: number; len: number }, inner: { addr: number; len: number }): boolean {
-  return inner.len >= outer.len && inner.addr >= outer.addr && inner.addr + 2 ** (32 - inner.len) <= outer.addr + 2 ** (32 - outer.len);
-}
-
 export function calicoAssign(state: CalicoIpamState, cfg: CalicoIpamConfig, containerId: string): string {
   const handle = handleOf(containerId);
   for (const b of state.blocks) {
@@ -60,17 +56,25 @@ function claimBlock(state: CalicoIpamState, cfg: CalicoIpamConfig): CalicoBlock 
   const size = 2 ** (32 - cfg.blockSize);
   const count = 2 ** (cfg.blockSize - pool.len);
   const taken = new Set(state.blocks.map((b) => b.cidr));
-  const candidates: { addr: number; len: number }[] = [];
-  for (let i = 0; i < count; i++) candidates.push({ addr: (pool.addr + i * size) >>> 0, len: cfg.blockSize });
+  // The pool's blocks in order, those within the hint first. Walked by index and stopped at the first free one,
+  // so a large pool (a /0 holds 2^30 /30 blocks) costs no more than the blocks already taken.
   const hint = cfg.hint !== undefined ? parseCidr(cfg.hint) : null;
-  const ordered = hint === null ? candidates : [...candidates.filter((c) => within(hint, c)), ...candidates.filter((c) => !within(hint, c))];
-  for (const c of ordered) {
-    const cidr = formatCidr(c);
-    if (!taken.has(cidr)) {
-      const b: CalicoBlock = { cidr, node: cfg.node, used: {} };
-      state.blocks.push(b);
-      return b;
-    }
+  let lo = 0;
+  let hi = 0;
+  if (hint !== null && hint.len <= cfg.blockSize) {
+    lo = Math.max(0, Math.ceil((hint.addr - pool.addr) / size));
+    hi = Math.min(count, Math.floor((hint.addr + 2 ** (32 - hint.len) - pool.addr) / size));
+  }
+  const free = (i: number): CalicoBlock | null => {
+    const cidr = formatCidr({ addr: (pool.addr + i * size) >>> 0, len: cfg.blockSize });
+    return taken.has(cidr) ? null : { cidr, node: cfg.node, used: {} };
+  };
+  let b: CalicoBlock | null = null;
+  for (let i = lo; i < hi && b === null; i++) b = free(i);
+  for (let i = 0; i < count && b === null; i++) if (i < lo || i >= hi) b = free(i);
+  if (b !== null) {
+    state.blocks.push(b);
+    return b;
   }
   throw new CniError(CniCode.INTERNAL, `failed to request IPv4 addresses: no more free affine blocks in pool ${cfg.pool}`);
 }
