@@ -60,6 +60,10 @@ export function register(program: Command): void {
       const out = session.run(process.env, stdin);
       if (out.stdout !== "") process.stdout.write(out.stdout);
       if (statePath !== undefined && session.file.journal.length !== before) writeFileSync(statePath, JSON.stringify(session.file, null, 2) + "\n");
-      if (out.exitCode !== 0) throw new CliError(`CNI error ${out.error!.code}: ${out.error!.message}`, out.error!.where || `CNI_COMMAND=${process.env.CNI_COMMAND ?? ""}`, 1);
+      if (out.exitCode !== 0) {
+        // The plugin layer names the config "stdin"; with --config the file is where it came from.
+        const where = out.error!.where.replace(/^stdin(?=$|:)/, opts.config ?? "stdin");
+        throw new CliError(`CNI error ${out.error!.code}: ${out.error!.message}`, where || `CNI_COMMAND=${process.env.CNI_COMMAND ?? ""}`, 1);
+      }
     });
 }

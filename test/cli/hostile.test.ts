@@ -73,3 +73,35 @@ describe("hostile input through every command: one-line located error, non-zero 
     expect(lines[0]).toMatch(where);
   }, 60_000);
 });
+
+// `tcbox cni` is the one command whose error also goes to stdout: the spec's error object, for the runtime.
+describe("hostile CNI input: one-line located error, exit 1, the spec's error object on stdout", () => {
+  const BRIDGE = { cniVersion: "1.0.0", name: "cbr0", type: "bridge", ipam: { type: "host-local", subnet: "10.244.3.0/24" } };
+  const conf = (name: string, patch: Record<string, unknown>) => file(name, JSON.stringify({ ...BRIDGE, ...patch }));
+  const cases: [string, () => string[], RegExp][] = [
+    ["config: type names an Object.prototype member", () => ["cni", "--config", conf("ctor.conf", { type: "constructor" })], /ctor\.conf: type: CNI error 7: failed to find plugin "constructor"/],
+    ["config: ipam of the wrong JSON type", () => ["cni", "--config", conf("ipam-str.conf", { ipam: "host-local" })], /ipam-str\.conf: ipam: CNI error 6: failed to load netconf: json: cannot unmarshal string into Go struct field ipam of type struct$/],
+    ["config: a route without dst", () => ["cni", "--config", conf("route.conf", { ipam: { ...BRIDGE.ipam, routes: [{ gw: "10.244.3.1" }] } })], /route\.conf: ipam\.routes\[0\]: CNI error 7: route without dst$/],
+    ["config: a bridge name that is more than a name", () => ["cni", "--config", conf("brname.conf", { bridge: "cni0 type vxlan id 5" })], /brname\.conf: bridge: CNI error 7: invalid interface name "cni0 type vxlan id 5"$/],
+    ["config: an MTU of the wrong type", () => ["cni", "--config", conf("mtu.conf", { mtu: "1500 up" })], /mtu\.conf: mtu: CNI error 6: .*cannot unmarshal string into Go struct field mtu of type int$/],
+    ["state file: a journal entry that is not an invocation", () => ["cni", "--config", conf("ok.conf", {}), "--state", file("state-null.json", '{"kind":"tcbox-cni-state","version":1,"seed":1,"host":"node","journal":[null]}')], /state-null\.json: journal\[0\]: want/],
+  ];
+  it.each(cases)("%s", async (_n, args, where) => {
+    vi.stubEnv("CNI_COMMAND", "ADD");
+    vi.stubEnv("CNI_CONTAINERID", "pod-a");
+    vi.stubEnv("CNI_NETNS", "/var/run/netns/pod-a");
+    vi.stubEnv("CNI_IFNAME", "eth0");
+    vi.stubEnv("CNI_PATH", "/opt/cni/bin");
+    try {
+      const r = await run(args());
+      expect(r.code).not.toBe(0);
+      if (r.out !== "") expect(JSON.parse(r.out)).toMatchObject({ cniVersion: "1.0.0", code: expect.any(Number), msg: expect.any(String) });
+      const lines = r.err.trimEnd().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^tcbox: /);
+      expect(lines[0]).toMatch(where);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});

@@ -5,6 +5,7 @@
 import { awsVpcPlugin } from "./aws-vpc.js";
 import { bridgePlugin } from "./bridge.js";
 import { calicoPlugin } from "./calico.js";
+import { decodeConf } from "./decode.js";
 import type { CniPlugin, PluginContext } from "./plugin.js";
 import { CNI_VERSION, CniCode, CniError, SUPPORTED_VERSIONS, type CniArgs, type CniResult, type NetConf } from "./types.js";
 
@@ -82,9 +83,11 @@ export function parseConf(stdin: string, command: string): NetConf {
   }
   if (command === "CHECK" && vnum(version) < vnum("0.4.0")) throw new CniError(CniCode.INCOMPATIBLE_VERSION, `config version "${version}" does not allow CHECK`, "", "stdin: cniVersion");
   if (typeof c.name !== "string" || c.name === "") throw new CniError(CniCode.INVALID_NETWORK_CONFIG, "missing network name", "", "stdin: name");
-  if (typeof c.type !== "string" || PLUGINS[c.type] === undefined) {
-    throw new CniError(CniCode.INVALID_NETWORK_CONFIG, `failed to find plugin "${String(c.type)}" in path [${Object.keys(PLUGINS).join(" ")}]`, "", "stdin: type");
+  if (typeof c.type !== "string" || c.type === "") throw new CniError(CniCode.INVALID_NETWORK_CONFIG, `missing plugin type (got ${JSON.stringify(c.type) ?? "nothing"})`, "", "stdin: type");
+  if (!Object.hasOwn(PLUGINS, c.type)) {
+    throw new CniError(CniCode.INVALID_NETWORK_CONFIG, `failed to find plugin "${c.type}" in path [${Object.keys(PLUGINS).join(" ")}]`, "", "stdin: type");
   }
+  decodeConf(c);
   if (c.ipam?.ranges?.some((set) => set.some((r) => typeof r.subnet === "string" && r.subnet.includes(":")))) {
     throw new CniError(CniCode.UNSUPPORTED_FIELD, "IPv6 ranges are not modelled", "", "stdin: ipam.ranges");
   }

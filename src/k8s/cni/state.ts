@@ -39,6 +39,15 @@ export function parseStateFile(text: string, file: string): CniStateFile {
   if (s === null || typeof s !== "object" || s.kind !== "tcbox-cni-state" || s.version !== 1 || !Array.isArray(s.journal)) {
     throw new CniError(CniCode.IO_FAILURE, `not a tcbox CNI state file (kind "tcbox-cni-state", version 1)`, "", file);
   }
+  if (!Number.isSafeInteger(s.seed) || s.seed < 0) throw new CniError(CniCode.IO_FAILURE, `seed: want a non-negative integer, got ${JSON.stringify(s.seed) ?? "nothing"}`, "", file);
+  if (typeof s.host !== "string" || !MODEL_NS_NAME.test(s.host)) throw new CniError(CniCode.IO_FAILURE, `host: want a namespace name, got ${JSON.stringify(s.host) ?? "nothing"}`, "", file);
+  s.journal.forEach((j: unknown, i) => {
+    const e = j as JournalEntry | null;
+    const ok =
+      e !== null && typeof e === "object" && typeof e.stdin === "string" && e.env !== null && typeof e.env === "object" && !Array.isArray(e.env) &&
+      Object.values(e.env).every((v) => typeof v === "string");
+    if (!ok) throw new CniError(CniCode.IO_FAILURE, `journal[${i}]: want {"env": {NAME: "value", ...}, "stdin": "..."}`, "", file);
+  });
   return s;
 }
 
@@ -49,10 +58,16 @@ function hostNamespace(world: World, name: string): NetNamespace {
   return ns;
 }
 
-/** The runtime creates the sandbox's netns (pause container) before ADD; replay does the same. */
+/** Namespace names the model's iproute2 commands can address (one word). */
+const MODEL_NS_NAME = /^[^\s/]+$/;
+
+/**
+ * The runtime creates the sandbox's netns (pause container) before ADD; replay does the same. A name the model
+ * cannot address is not created, so the plugin's open of CNI_NETNS fails as for a missing namespace.
+ */
 export function ensureSandbox(world: World, netnsPath: string): void {
   const name = netnsName(netnsPath);
-  if (name !== "" && !world.namespaces.some((n) => n.name === name)) {
+  if (MODEL_NS_NAME.test(name) && !world.namespaces.some((n) => n.name === name)) {
     const ns = world.addNamespace(name);
     ns.setLink(ns.lo, true);
   }
