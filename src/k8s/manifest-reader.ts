@@ -51,6 +51,8 @@ export class ManifestDoc {
   }
 }
 
+const TOO_DEEP = "collections nested too deeply for the YAML parser";
+
 /** Parse a file into documents; YAML syntax errors are ManifestErrors with the line. Empty documents are skipped. */
 export function readManifests(text: string, file: string): ManifestDoc[] {
   const lines = new LineCounter();
@@ -62,9 +64,21 @@ export function readManifests(text: string, file: string): ManifestDoc[] {
     const first = doc.errors[0];
     if (first) {
       const line = first.linePos?.[0]?.line;
-      throw new ManifestError(first.message.split("\n")[0]!, `${file}${line ? `:${line}` : ""}: document ${index}`, line);
+      // The parser reports a stack overflow in its own words ("Maximum call stack size exceeded at ..."): say what
+      // in the file caused it.
+      const message = first.code === "RESOURCE_EXHAUSTION" && /call stack/i.test(first.message) ? TOO_DEEP : first.message.split("\n")[0]!;
+      throw new ManifestError(message, `${file}${line ? `:${line}` : ""}: document ${index}`, line);
     }
-    const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      // The yaml library resolves aliases here and throws ReferenceError for an undefined one or an alias bomb;
+      // a document that still nests too deeply to convert overflows the stack.
+      if (e instanceof ReferenceError) throw new ManifestError(e.message, `${file}: document ${index}`);
+      if (e instanceof RangeError && /call stack/i.test(e.message)) throw new ManifestError(TOO_DEEP, `${file}: document ${index}`);
+      throw e;
+    }
     if (value === null || value === undefined) continue;
     out.push(new ManifestDoc(file, index, doc, lines, value));
   }
