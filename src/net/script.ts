@@ -7,6 +7,7 @@
 //   node1 sysctl -w net.ipv4.ip_forward=1
 //
 // Errors name the file and line: `topo.txt:7: Cannot find device "cni0"`.
+import { AddrError } from "../packet/addr.js";
 import { NetError } from "./error.js";
 import { exec } from "./iproute.js";
 import { Segment, createEther } from "./wire.js";
@@ -41,7 +42,9 @@ export function loadTopology(text: string, file = "topology", world = new World(
         exec(world.ns(words[0]!), words.slice(1).join(" "));
       }
     } catch (e) {
-      if (e instanceof Error) throw new NetError(e.message, where, e instanceof NetError ? e.errno : 0);
+      // What the model refuses (NetError) and addresses that do not parse (AddrError) get the line; anything
+      // else is a bug in the model and keeps its stack.
+      if (e instanceof NetError || e instanceof AddrError) throw new NetError(e.message, where, e instanceof NetError ? e.errno : 0);
       throw e;
     }
   }
