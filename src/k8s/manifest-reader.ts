@@ -1,7 +1,7 @@
 // Multi-document YAML in, one Field view per document out. A Field carries its path (spec.ports[0].port) and
 // reaches back to the YAML node for the line number, so every validation error names file, document, object
 // and field like kube-apiserver's field errors do.
-import { LineCounter, parseAllDocuments, type Document } from "yaml";
+import { isCollection, LineCounter, parseAllDocuments, visit, type Document, type Node } from "yaml";
 import { ManifestError } from "./errors.js";
 
 export type PathElem = string | number;
@@ -68,6 +68,21 @@ export function readManifests(text: string, file: string): ManifestDoc[] {
       // in the file caused it.
       const message = first.code === "RESOURCE_EXHAUSTION" && /call stack/i.test(first.message) ? TOO_DEEP : first.message.split("\n")[0]!;
       throw new ManifestError(message, `${file}${line ? `:${line}` : ""}: document ${index}`, line);
+    }
+    // A collection as a mapping key (`? [a, b]`) has no JSON form: toJS would stringify it with a process
+    // warning on stderr. Kubernetes objects are JSON, so it is an error at the key.
+    let badKey: Node | null = null;
+    visit(doc, {
+      Pair(_k, pair) {
+        if (isCollection(pair.key)) {
+          badKey = pair.key;
+          return visit.BREAK;
+        }
+      },
+    });
+    if (badKey !== null) {
+      const line = (badKey as Node).range ? lines.linePos((badKey as Node).range![0]).line : undefined;
+      throw new ManifestError("a mapping key must be a string, not a collection", `${file}${line ? `:${line}` : ""}: document ${index}`, line);
     }
     let value: unknown;
     try {
