@@ -59,9 +59,29 @@ function parseRange(r: IpamRange, where: string): Range {
   return { subnet: c.addr, len: c.len, start, end, gateway };
 }
 
-/** The configured range sets (`ranges`, or the single-range `subnet` form). */
+/** allocator.Range.Overlaps: either range holds an end of the other. */
+const overlaps = (a: Range, b: Range) => inRange(a, b.start) || inRange(a, b.end) || inRange(b, a.start) || inRange(b, a.end);
+
+/**
+ * The configured range sets (`ranges`, or the single-range `subnet` form). As LoadIPAMConfig, ranges may not
+ * overlap within a set nor across sets (each set hands out one address per ADD: two sets over the same
+ * addresses would give the container the same address twice).
+ */
 function rangeSets(cfg: IpamConfig): Range[][] {
-  if (cfg.ranges !== undefined && cfg.ranges.length > 0) return cfg.ranges.map((set, i) => set.map((r, j) => parseRange(r, `stdin: ipam.ranges[${i}][${j}]`)));
+  if (cfg.ranges !== undefined && cfg.ranges.length > 0) {
+    const sets = cfg.ranges.map((set, i) => set.map((r, j) => parseRange(r, `stdin: ipam.ranges[${i}][${j}]`)));
+    sets.forEach((set, i) => {
+      for (let a = 0; a < set.length; a++) {
+        for (let b = a + 1; b < set.length; b++) {
+          if (overlaps(set[a]!, set[b]!)) throw new CniError(CniCode.INVALID_NETWORK_CONFIG, `subnets ${cfg.ranges![i]![a]!.subnet} and ${cfg.ranges![i]![b]!.subnet} overlap`, "", `stdin: ipam.ranges[${i}][${b}]`);
+        }
+      }
+      for (let j = i + 1; j < sets.length; j++) {
+        if (set.some((x) => sets[j]!.some((y) => overlaps(x, y)))) throw new CniError(CniCode.INVALID_NETWORK_CONFIG, `range set ${i} overlaps with ${j}`, "", `stdin: ipam.ranges[${j}]`);
+      }
+    });
+    return sets;
+  }
   if (cfg.subnet !== undefined) return [[parseRange({ subnet: cfg.subnet, rangeStart: cfg.rangeStart, rangeEnd: cfg.rangeEnd, gateway: cfg.gateway }, "stdin: ipam")]];
   throw new CniError(CniCode.INVALID_NETWORK_CONFIG, "no IP ranges specified", "", "stdin: ipam.ranges");
 }
