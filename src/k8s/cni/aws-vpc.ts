@@ -68,7 +68,7 @@ interface AwsConf extends NetConf {
  * subnet in order, skipping the 4 addresses AWS reserves at the start (.0 network, .1 router, .2 DNS, .3 future),
  * the broadcast address and `exclude` (other nodes' addresses).
  */
-export function planEnis(instanceType: string, nodeIP: string, subnet: string, exclude: Set<string>, idSeed = nodeIP): Eni[] {
+export function planEnis(instanceType: string, nodeIP: string, subnet: string, exclude: Set<string>, idSeed = nodeIP, where = "subnet"): Eni[] {
   const l = limitsOf(instanceType, "instanceType");
   const c = parseCidr(subnet);
   const last = c.addr + 2 ** (32 - c.len) - 2;
@@ -81,7 +81,7 @@ export function planEnis(instanceType: string, nodeIP: string, subnet: string, e
         return a;
       }
     }
-    throw new CniError(CniCode.INTERNAL, `subnet ${subnet} has no free addresses for another ENI`, "", "subnet");
+    throw new CniError(CniCode.INTERNAL, `subnet ${subnet} has no free addresses for another ENI`, "", where);
   };
   const enis: Eni[] = [];
   for (let d = 0; d < l.enis; d++) {
@@ -104,7 +104,7 @@ function nodeState(ctx: PluginContext, conf: AwsConf) {
     let enis = conf.enis;
     if (enis === undefined) {
       if (conf.nodeIP === undefined || conf.subnet === undefined) throw new CniError(CniCode.INVALID_NETWORK_CONFIG, "aws-cni needs nodeIP and subnet (or enis) to know the node's ENIs", "", "stdin: nodeIP");
-      enis = planEnis(instanceType, conf.nodeIP, conf.subnet, new Set());
+      enis = planEnis(instanceType, conf.nodeIP, conf.subnet, new Set(), conf.nodeIP, "stdin: subnet");
     }
     n = { instanceType, enis, assigned: {} };
     st.nodes[name] = n;

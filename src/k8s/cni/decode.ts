@@ -108,6 +108,10 @@ export function decodeConf(c: NetConf): NetConf {
   if (aws.nodeIP !== undefined) checkAddr(aws.nodeIP, "nodeIP", false);
   if (aws.subnet !== undefined && c.type === "aws-cni") checkAddr(aws.subnet, "subnet", true);
   conf.ipam?.ranges?.forEach((set, i) => set.forEach((r, j) => r.subnet === undefined && invalid(`ipam.ranges[${i}][${j}]`, "range without subnet")));
+  (conf as { enis?: { primaryIP?: string; secondaryIPs?: string[] }[] }).enis?.forEach((e, i) => {
+    if (e.primaryIP !== undefined) checkAddr(e.primaryIP, `enis[${i}].primaryIP`, false);
+    e.secondaryIPs?.forEach((a, j) => checkAddr(a, `enis[${i}].secondaryIPs[${j}]`, false));
+  });
   const bs = conf.ipam?.blockSize as number | undefined;
   if (bs !== undefined && (bs < 20 || bs > 32)) invalid("ipam.blockSize", `block size /${bs} is not between 20 and 32`);
   return conf;
