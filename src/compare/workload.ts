@@ -4,7 +4,8 @@
 // client pod through CoreDNS). For ICMP the port may be left out (echo has no ports). `packets` (default 1) is the
 // number of data packets each way; `count` (default 1) the number of connections. A bad entry is an error naming
 // the file, the entry and the field (`wl.yaml: flows[2].protocol`), before anything runs.
-import { parse } from "yaml";
+import { LineCounter, parseDocument } from "yaml";
+import { yamlDocValue } from "../k8s/manifest-reader.js";
 
 export type FlowProtocol = "TCP" | "UDP" | "ICMP";
 
@@ -94,12 +95,9 @@ export function checkFlow(f: unknown, at: (field: string) => string): WorkloadFl
 
 /** A workload file's text: every entry checked before anything runs. */
 export function parseWorkload(text: string, file: string): WorkloadFlow[] {
-  let doc: unknown;
-  try {
-    doc = parse(text);
-  } catch (e) {
-    throw new WorkloadError(`not YAML: ${(e as Error).message.split("\n")[0]}`, file);
-  }
+  const lines = new LineCounter();
+  const parsed = parseDocument(text, { lineCounter: lines });
+  const doc = yamlDocValue(parsed, lines, (message, line) => new WorkloadError(`not YAML: ${message}`, `${file}${line ? `:${line}` : ""}`));
   const flows = (doc as { flows?: unknown } | null)?.flows;
   if (doc === null || typeof doc !== "object" || !Array.isArray(flows)) throw new WorkloadError("expected a `flows:` list", `${file}: flows`);
   return flows.map((f: unknown, i: number) => checkFlow(f, (field) => `${file}: flows[${i}].${field}`));

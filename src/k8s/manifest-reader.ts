@@ -53,7 +53,41 @@ export class ManifestDoc {
 
 const TOO_DEEP = "collections nested too deeply for the YAML parser";
 
-/** Parse a file into documents; YAML syntax errors are ManifestErrors with the line. Empty documents are skipped. */
+/**
+ * One parsed YAML document as a plain JSON-like value, or `fail(message, line)`'s error: the first syntax error;
+ * a collection used as a mapping key (`? [a, b]`: no JSON form, and toJS would stringify it with a process
+ * warning on stderr); an undefined alias or an alias bomb (the yaml library's ReferenceError from toJS);
+ * nesting past the parser's stack (which it reports as "Maximum call stack size exceeded").
+ */
+export function yamlDocValue(doc: Document, lines: LineCounter, fail: (message: string, line?: number) => Error): unknown {
+  const first = doc.errors[0];
+  if (first) {
+    const message = first.code === "RESOURCE_EXHAUSTION" && /call stack/i.test(first.message) ? TOO_DEEP : first.message.split("\n")[0]!;
+    throw fail(message, first.linePos?.[0]?.line);
+  }
+  let badKey: Node | null = null;
+  visit(doc, {
+    Pair(_k, pair) {
+      if (isCollection(pair.key)) {
+        badKey = pair.key;
+        return visit.BREAK;
+      }
+    },
+  });
+  if (badKey !== null) {
+    const range = (badKey as Node).range;
+    throw fail("a mapping key must be a string, not a collection", range ? lines.linePos(range[0]).line : undefined);
+  }
+  try {
+    return doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (e) {
+    if (e instanceof ReferenceError) throw fail(e.message);
+    if (e instanceof RangeError && /call stack/i.test(e.message)) throw fail(TOO_DEEP);
+    throw e;
+  }
+}
+
+/** Parse a file into documents; YAML errors are ManifestErrors with the line. Empty documents are skipped. */
 export function readManifests(text: string, file: string): ManifestDoc[] {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true });
@@ -61,39 +95,7 @@ export function readManifests(text: string, file: string): ManifestDoc[] {
   let index = 0;
   for (const doc of Array.isArray(docs) ? docs : [docs]) {
     index++;
-    const first = doc.errors[0];
-    if (first) {
-      const line = first.linePos?.[0]?.line;
-      // The parser reports a stack overflow in its own words ("Maximum call stack size exceeded at ..."): say what
-      // in the file caused it.
-      const message = first.code === "RESOURCE_EXHAUSTION" && /call stack/i.test(first.message) ? TOO_DEEP : first.message.split("\n")[0]!;
-      throw new ManifestError(message, `${file}${line ? `:${line}` : ""}: document ${index}`, line);
-    }
-    // A collection as a mapping key (`? [a, b]`) has no JSON form: toJS would stringify it with a process
-    // warning on stderr. Kubernetes objects are JSON, so it is an error at the key.
-    let badKey: Node | null = null;
-    visit(doc, {
-      Pair(_k, pair) {
-        if (isCollection(pair.key)) {
-          badKey = pair.key;
-          return visit.BREAK;
-        }
-      },
-    });
-    if (badKey !== null) {
-      const line = (badKey as Node).range ? lines.linePos((badKey as Node).range![0]).line : undefined;
-      throw new ManifestError("a mapping key must be a string, not a collection", `${file}${line ? `:${line}` : ""}: document ${index}`, line);
-    }
-    let value: unknown;
-    try {
-      value = doc.toJS({ maxAliasCount: 100 });
-    } catch (e) {
-      // The yaml library resolves aliases here and throws ReferenceError for an undefined one or an alias bomb;
-      // a document that still nests too deeply to convert overflows the stack.
-      if (e instanceof ReferenceError) throw new ManifestError(e.message, `${file}: document ${index}`);
-      if (e instanceof RangeError && /call stack/i.test(e.message)) throw new ManifestError(TOO_DEEP, `${file}: document ${index}`);
-      throw e;
-    }
+    const value = yamlDocValue(doc, lines, (message, line) => new ManifestError(message, `${file}${line ? `:${line}` : ""}: document ${index}`, line));
     if (value === null || value === undefined) continue;
     out.push(new ManifestDoc(file, index, doc, lines, value));
   }
