@@ -29,6 +29,30 @@ function truncatedPcap(): Uint8Array {
   return b;
 }
 
+// A little-endian pcapng: SHB, IDB (Ethernet, default microsecond resolution), one EPB of a 60-byte frame whose
+// timestamp is `ts` units.
+function pcapngWithTimestamp(ts: bigint): Uint8Array {
+  const b = new Uint8Array(28 + 20 + 92);
+  const v = new DataView(b.buffer);
+  const block = (at: number, type: number, total: number) => {
+    v.setUint32(at, type, true);
+    v.setUint32(at + 4, total, true);
+    v.setUint32(at + total - 4, total, true);
+  };
+  block(0, 0x0a0d0d0a, 28);
+  v.setUint32(8, 0x1a2b3c4d, true);
+  v.setUint16(12, 1, true);
+  v.setBigInt64(16, -1n, true);
+  block(28, 1, 20);
+  v.setUint16(36, 1, true);
+  block(48, 6, 92);
+  v.setUint32(60, Number(ts >> 32n), true);
+  v.setUint32(64, Number(ts & 0xffffffffn), true);
+  v.setUint32(68, 60, true);
+  v.setUint32(72, 60, true);
+  return b;
+}
+
 async function run(args: string[]) {
   let out = "";
   let err = "";
@@ -69,4 +93,13 @@ describe("hostile input through every command: one-line located error, non-zero 
     expect(lines[0]).toMatch(/^tcbox: /);
     expect(lines[0]).toMatch(where);
   }, 60_000);
+});
+
+describe("valid but extreme captures are read, not crashed on", () => {
+  it("an EPB timestamp of all ones (year 586524) prints as an expanded ISO year", async () => {
+    const r = await run(["pcap", "inspect", "--json", file("far-future.pcapng", pcapngWithTimestamp(0xffff_ffff_ffff_ffffn))]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)[0].time).toBe("+586524-01-19T08:01:49.551615000Z");
+  });
 });
