@@ -4,8 +4,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it, vi } from "vitest";
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../../src/cli/main.js";
+import { customText, withCustomText } from "./wasm-sections.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tcbox-hostile-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -101,5 +103,39 @@ describe("valid but extreme captures are read, not crashed on", () => {
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
     expect(JSON.parse(r.out)[0].time).toBe("+586524-01-19T08:01:49.551615000Z");
+  });
+});
+
+// pass.wasm with its struct layouts (the tcbox.btf section) changed by `edit`: PassCount is layout 1, {packets: u64 @0,
+// bytes: u64 @8}, 16 bytes, the value type of the map pass_stats.
+describe("a program whose BTF section is corrupt is refused at load, naming the layout and field", () => {
+  let pass: Uint8Array;
+  beforeAll(async () => {
+    const out = join(dir, "pass.wasm");
+    expect((await run(["build", "programs/pass.ts", "-o", out])).code).toBe(0);
+    pass = readFileSync(out);
+  }, 60_000);
+  const corrupt = (name: string, edit: (layouts: { name: string; size: unknown; fields: Record<string, unknown>[] }[]) => void) => {
+    const layouts = JSON.parse(customText(pass, "tcbox.btf")!);
+    expect(layouts[0].name).toBe("PassCount");
+    edit(layouts);
+    return file(name, withCustomText(pass, "tcbox.btf", JSON.stringify(layouts)));
+  };
+  const cases: [string, () => string, RegExp][] = [
+    ["a field past the end of its struct", () => corrupt("btf-offset.wasm", (l) => (l[0]!.fields[1]!.offset = 100)), /^tcbox: program btf-offset\.wasm: tcbox\.btf section: layout 1: PassCount: field 2 \(bytes\): offset 100 \+ size 8 runs past the struct's 16 bytes$/],
+    ["a field type that is not a string", () => corrupt("btf-type.wasm", (l) => (l[0]!.fields[0]!.type = 7)), /^tcbox: program btf-type\.wasm: tcbox\.btf section: layout 1: PassCount: field 1 \(packets\): unknown type 7$/],
+    ["fields missing", () => corrupt("btf-fields.wasm", (l) => delete (l[0] as { fields?: unknown }).fields), /^tcbox: program btf-fields\.wasm: tcbox\.btf section: layout 1: PassCount: fields is not an array$/],
+    ["not JSON", () => file("btf-json.wasm", withCustomText(pass, "tcbox.btf", "[{")), /^tcbox: program btf-json\.wasm: tcbox\.btf section: not JSON \(.*\)$/],
+    // Consistent in itself, but 32 bytes for a 16-byte value: a dump would read past each value.
+    ["a struct bigger than the map's value", () => corrupt("btf-size.wasm", (l) => ((l[0]!.size = 32), (l[0]!.fields[1]!.offset = 24))), /^tcbox: program btf-size\.wasm: map pass_stats: value type PassCount is 32 bytes in the BTF, value_size is 16$/],
+  ];
+  it.each(cases)("%s", async (_n, make, want) => {
+    const prog = make();
+    for (const args of [["map", "dump", "pass_stats", "--program", prog], ["run", "--json", "--program", prog, "--pcap", "examples/lb4.pcap"]]) {
+      const r = await run(args);
+      expect(r.out).toBe("");
+      expect(r.code).not.toBe(0);
+      expect(r.err).toMatch(new RegExp(want.source.slice(0, -1) + "\n$"));
+    }
   });
 });
