@@ -108,13 +108,14 @@ describe("valid but extreme captures are read, not crashed on", () => {
 
 // pass.wasm with its struct layouts (the tcbox.btf section) changed by `edit`: PassCount is layout 1, {packets: u64 @0,
 // bytes: u64 @8}, 16 bytes, the value type of the map pass_stats.
+const passWasm = join(dir, "pass.wasm");
+let pass: Uint8Array;
+beforeAll(async () => {
+  expect((await run(["build", "programs/pass.ts", "-o", passWasm])).code).toBe(0);
+  pass = readFileSync(passWasm);
+}, 60_000);
+
 describe("a program whose BTF section is corrupt is refused at load, naming the layout and field", () => {
-  let pass: Uint8Array;
-  beforeAll(async () => {
-    const out = join(dir, "pass.wasm");
-    expect((await run(["build", "programs/pass.ts", "-o", out])).code).toBe(0);
-    pass = readFileSync(out);
-  }, 60_000);
   const corrupt = (name: string, edit: (layouts: { name: string; size: unknown; fields: Record<string, unknown>[] }[]) => void) => {
     const layouts = JSON.parse(customText(pass, "tcbox.btf")!);
     expect(layouts[0].name).toBe("PassCount");
@@ -137,5 +138,23 @@ describe("a program whose BTF section is corrupt is refused at load, naming the 
       expect(r.code).not.toBe(0);
       expect(r.err).toMatch(new RegExp(want.source.slice(0, -1) + "\n$"));
     }
+  });
+});
+
+describe("map update/delete: a key or value that is not what the map holds is refused, naming the map", () => {
+  const cases: [string, string[], RegExp][] = [
+    ["--key null", ["update", "pass_stats", "--key", "null", "value", ...Array(16).fill("00")], /^tcbox: map pass_stats: --key: want \{field: value, \.\.\.\} or a bare value, got null$/],
+    ["--key as an array", ["delete", "pass_stats", "--key", "[1]"], /^tcbox: map pass_stats: --key: want \{field: value, \.\.\.\} or a bare value, got \[1\]$/],
+    ["a field given an object", ["update", "pass_stats", "key", "00", "00", "00", "00", "--value", '{"packets":{}}'], /^tcbox: map pass_stats: --value\.packets: want a number, string or boolean, got \{\}$/],
+    ["an unknown field", ["update", "pass_stats", "key", "00", "00", "00", "00", "--value", '{"nope":1}'], /^tcbox: map pass_stats: --value: no field "nope" in PassCount \(fields: packets, bytes\)$/],
+    ["a key one byte short", ["update", "pass_stats", "key", "00", "00", "00", "value", ...Array(16).fill("00")], /^tcbox: map pass_stats: key: want 4 bytes, got 3$/],
+    ["a value byte that is not hex", ["update", "pass_stats", "key", "00", "00", "00", "00", "value", "0x0x1", ...Array(15).fill("00")], /^tcbox: map pass_stats: value: "0x0x1" is not a hex byte$/],
+  ];
+  it.each(cases)("%s", async (_n, args, want) => {
+    const r = await run(["map", ...args, "--program", passWasm]);
+    expect(r.out).toBe("");
+    expect(r.code).not.toBe(0);
+    expect(r.err.trimEnd()).toMatch(want);
+    expect(r.err.endsWith("\n") && r.err.indexOf("\n") === r.err.length - 1).toBe(true);
   });
 });

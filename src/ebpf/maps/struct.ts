@@ -52,6 +52,7 @@ export function encodeStruct(layout: StructLayout, value: StructValue | FieldVal
   out.fill(0);
   const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   // A primitive layout (one field named "value") accepts the bare value.
+  if (value === null || Array.isArray(value)) throw new StructError(`${what}: want {field: value, ...} or a bare value, got ${JSON.stringify(value)}`);
   const obj: StructValue = typeof value === "object" ? value : { [layout.fields[0]?.name ?? "value"]: value };
   const known = new Set(layout.fields.map((f) => f.name));
   for (const k of Object.keys(obj)) {
@@ -61,6 +62,7 @@ export function encodeStruct(layout: StructLayout, value: StructValue | FieldVal
     const v = obj[f.name];
     if (v === undefined) continue;
     const fw = `${what}.${f.name}`;
+    if (typeof v !== "number" && typeof v !== "string" && typeof v !== "boolean") throw new StructError(`${fw}: want a number, string or boolean, got ${JSON.stringify(v)}`);
     switch (f.type) {
       case "ipv4": {
         const n = typeof v === "string" && v.includes(".") ? parseIpv4(v) : Number(toInt(v, fw));
