@@ -83,6 +83,8 @@ describe("hostile input through every command: one-line located error, non-zero 
     ["capture into conntrack: truncated record", () => ["conntrack", "--json", "--pcap", file("trunc2.pcap", truncatedPcap())], /trunc2\.pcap/],
     ["program: syntax error", () => ["build", file("bad.ts", "export function cls_main(skb: i32): i32 { return ; ;; }} \n")], /bad\.ts/],
     ["program: not a program for run", () => ["run", "--json", "--program", file("bad2.ts", "export const x = ;"), "--pcap", "examples/lb4.pcap"], /bad2\.ts/],
+    // asc drops the unused memory import; the loader then failed inside binaryen with "load failed: undefined".
+    ["program: touches no memory", () => ["run", "--json", "--program", file("nomem.ts", "export function cls_main(skb: i32): i32 { while (true) {} return 0; }\n"), "--pcap", "examples/lb4.pcap"], /^tcbox: program nomem\.ts: program imports no memory \(env\.memory\)/],
     ["scenario: unknown name", () => ["scenario", "run", "nope", "--json"], /scenario run: unknown scenario "nope"/],
     ["scenario: bad --gens", () => ["scenario", "run", "ndots", "--gens", "1,7", "--json"], /--gens: invalid generation "7"/],
   ];

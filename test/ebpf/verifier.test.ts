@@ -23,6 +23,7 @@ describe("verifier", () => {
     { name: "a made-up helper", src: `${HDR}@external("tcbox", "bpf_override_return") declare function o(x: i32): void;\nexport function cls_main(skb: __sk_buff): i32 { o(1); return 0; }`, msg: /import "tcbox.bpf_override_return" is not a tcbox helper/ },
     { name: "an entry point with the wrong signature", src: `${HDR}export function cls_main(a: i32, b: i32): i32 { return a + b; }`, msg: /exported function "cls_main" is not an entry point/ },
     { name: "no entry point", src: `${HDR}function unused(skb: __sk_buff): i32 { return 0; }`, msg: /no entry point/ },
+    { name: "a program that touches no memory (asc drops the env.memory import)", src: `${HDR}export function cls_main(skb: __sk_buff): i32 { while (true) {} return 0; }`, msg: /program imports no memory \(env\.memory\)/ },
     { name: "memory.grow", src: `${HDR}export function cls_main(skb: __sk_buff): i32 { return memory.grow(1); }`, msg: /grows memory/ },
     { name: "allocation at run time", src: `${HDR}export function cls_main(skb: __sk_buff): i32 { const a = new Array<u32>(skb.len); return a.length; }`, msg: /grows memory|not a tcbox helper/ },
     { name: "max_entries 0", src: `${HDR}const M = map_def<u32, u32>(BPF_MAP_TYPE_HASH, 0, "m0");\n${OK_ENTRY}`, msg: /map m0: max_entries must be/ },
