@@ -31,7 +31,9 @@ describe("verifier", () => {
     { name: "LPM key without data", src: `${HDR}const M = map_def<u32, u32>(BPF_MAP_TYPE_LPM_TRIE, 8, "lpm");\n${OK_ENTRY}`, msg: /map lpm: LPM trie key must be/ },
     { name: "array with a u64 key", src: `${HDR}const M = map_def<u64, u32>(BPF_MAP_TYPE_ARRAY, 8, "arr");\n${OK_ENTRY}`, msg: /map arr: array maps need a 4-byte/ },
     { name: "a map declared twice", src: `${HDR}const A = map_def<u32, u32>(BPF_MAP_TYPE_HASH, 8, "dup");\nconst B = map_def<u32, u32>(BPF_MAP_TYPE_HASH, 8, "dup");\n${OK_ENTRY}`, msg: /map dup declared twice/ },
-    { name: "a bad map name", src: `${HDR}const A = map_def<u32, u32>(BPF_MAP_TYPE_HASH, 8, "no/slash");\n${OK_ENTRY}`, msg: /invalid name/ },
+    { name: "a bad map name", src: `${HDR}const A = map_def<u32, u32>(BPF_MAP_TYPE_HASH, 8, "no/slash");\n${OK_ENTRY}`, msg: /^map "no\/slash": invalid name/ },
+    // Quoted: a name is whatever bytes the program points at, a newline would cut the CLI's one-line error.
+    { name: "a map name with a newline", src: `${HDR}const A = map_def<u32, u32>(BPF_MAP_TYPE_HASH, 8, "a\\nb");\n${OK_ENTRY}`, msg: /^map "a\\nb": invalid name \(letters/ },
   ])("rejects $name", async ({ src, msg }) => {
     const r = await rejection(src);
     expect(r.message).toMatch(msg);
