@@ -143,6 +143,22 @@ describe("a program whose BTF section is corrupt is refused at load, naming the 
   });
 });
 
+// The map name is an AssemblyScript string in the program's static data: UTF-16 after a u32 byte length.
+describe("a program whose static data claims a 2 GiB string", () => {
+  it("is cut at MAX_STRING_BYTES and refused by the name check, not read until the host runs out of memory", async () => {
+    const name = Uint8Array.from([..."pass_stats"].flatMap((c) => [c.charCodeAt(0), 0]));
+    const at = Buffer.from(pass).indexOf(name);
+    expect(at).toBeGreaterThan(4);
+    const bad = Uint8Array.from(pass);
+    expect(new DataView(bad.buffer).getUint32(at - 4, true)).toBe(20);
+    new DataView(bad.buffer).setUint32(at - 4, 0x80000014, true);
+    const r = await run(["map", "dump", "pass_stats", "--program", file("long-name.wasm", bad)]);
+    expect(r.out).toBe("");
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/^tcbox: program long-name\.wasm: map "pass_stats.*\.\.\.": invalid name \(letters, digits, '_' and '\.', at most 64\)\n$/);
+  });
+});
+
 describe("map update/delete: a key or value that is not what the map holds is refused, naming the map", () => {
   const cases: [string, string[], RegExp][] = [
     ["--key null", ["update", "pass_stats", "--key", "null", "value", ...Array(16).fill("00")], /^tcbox: map pass_stats: --key: want \{field: value, \.\.\.\} or a bare value, got null$/],
