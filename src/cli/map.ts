@@ -111,7 +111,7 @@ function parseKv(m: BpfMap, words: string[], opts: { key?: string; value?: strin
       } catch (e) {
         throw new CliError(`--${word}: ${(e as Error).message}`, where);
       }
-      encodeStruct(layout, parsed as never, out, word);
+      encodeStruct(layout, parsed as never, out, `${where}: --${word}`);
       return out;
     }
     const at = words.indexOf(word);

@@ -2,6 +2,7 @@
 // of every @unmanaged class, so the host can print and parse map keys and values by field name. `tcbox build`
 // extracts them from the AST (an asc transform) and stores them in the custom section "tcbox.btf" as JSON;
 // the field type names are the declared ones (be16, be32, ipv4 are aliases the SDK gives integers).
+import { VerifierError } from "./errors.js";
 
 export type FieldType =
   | "u8" | "i8" | "bool" | "u16" | "i16" | "be16" | "u32" | "i32" | "be32" | "ipv4" | "u64" | "i64" | "f32" | "f64"
@@ -96,12 +97,53 @@ export class BtfTransform {
   }
 }
 
-export function decodeBtf(sections: ArrayBuffer[]): StructLayout[] {
-  if (sections.length === 0) return [];
-  try {
-    const parsed = JSON.parse(new TextDecoder().decode(sections[0]!)) as StructLayout[];
-    return Array.isArray(parsed) ? parsed : [];
-  } catch {
-    return [];
+const FIELD_TYPES = new Set<string>(["u8", "i8", "bool", "u16", "i16", "be16", "u32", "i32", "be32", "ipv4", "u64", "i64", "f32", "f64", "mac", "bytes"]);
+/** No struct is bigger than the largest map value (validateSpec's value_size limit). */
+const MAX_STRUCT = 65536;
+
+const show = (v: unknown) => (v === undefined ? "(none)" : JSON.stringify(v));
+const isCount = (v: unknown, max: number): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= max;
+
+/** Why `v` is not a struct layout a map key or value can be read and written by, or undefined if it is one. */
+function layoutProblem(v: unknown): string | undefined {
+  if (typeof v !== "object" || v === null) return "not an object";
+  const l = v as Partial<Record<keyof StructLayout, unknown>>;
+  if (typeof l.name !== "string" || l.name === "") return "no name";
+  if (!isCount(l.size, MAX_STRUCT)) return `${l.name}: size ${show(l.size)} is not an integer 0..${MAX_STRUCT}`;
+  if (!Array.isArray(l.fields)) return `${l.name}: fields is not an array`;
+  for (const [i, f] of (l.fields as unknown[]).entries()) {
+    const at = `${l.name}: field ${i + 1}`;
+    if (typeof f !== "object" || f === null) return `${at}: not an object`;
+    const { name, type, offset, size } = f as Partial<Record<keyof FieldLayout, unknown>>;
+    if (typeof name !== "string" || name === "") return `${at}: no name`;
+    if (typeof type !== "string" || !FIELD_TYPES.has(type)) return `${at} (${name}): unknown type ${show(type)}`;
+    const want = type === "mac" ? 6 : SIZES[type];
+    if (!isCount(size, MAX_STRUCT) || (want !== undefined ? size !== want : size === 0)) return `${at} (${name}): size ${show(size)} does not fit type ${type}`;
+    if (!isCount(offset, MAX_STRUCT) || offset + size > l.size) return `${at} (${name}): offset ${show(offset)} + size ${size} runs past the struct's ${l.size} bytes`;
   }
+  return undefined;
+}
+
+/**
+ * The layouts in a module's tcbox.btf section (none if it has no such section). A section that is not a JSON
+ * array of well-formed layouts is a malformed program: a VerifierError naming the layout and field, as the kernel
+ * refuses BTF it cannot check (btf_check_*), rather than layouts that would read outside the key or value later.
+ */
+export function decodeBtf(sections: ArrayBuffer[], where: string): StructLayout[] {
+  if (sections.length === 0) return [];
+  const fail = (msg: string): never => {
+    throw new VerifierError(`${BTF_SECTION} section: ${msg}`, where);
+  };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(sections[0]!));
+  } catch (e) {
+    return fail(`not JSON (${(e as Error).message})`);
+  }
+  if (!Array.isArray(parsed)) return fail("not an array of struct layouts");
+  for (const [i, l] of parsed.entries()) {
+    const problem = layoutProblem(l);
+    if (problem !== undefined) fail(`layout ${i + 1}: ${problem}`);
+  }
+  return parsed as StructLayout[];
 }

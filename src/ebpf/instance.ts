@@ -80,14 +80,22 @@ function tailCall(mem: SharedMemory, ctx: number, map: number, index: number, ho
   return prog.entryFn(ctx);
 }
 
-/** An AssemblyScript string (UTF-16, byte length at ptr - 4) from memory. */
+/** The most bytes readString takes: a string's length word is the program's to write, up to 4 GiB. */
+export const MAX_STRING_BYTES = 4096;
+
+/**
+ * An AssemblyScript string (UTF-16, its byte length in the word before it) from the program's memory: a map or
+ * type name, an abort message, a printk format. At most MAX_STRING_BYTES and never past the end of memory ("..."
+ * marks a cut), as bpf_probe_read_str takes a size: a corrupt length must not make the host build a 2 GiB string.
+ */
 export function readString(mem: SharedMemory, ptr: number): string {
   if (ptr === 0) return "";
   mem.refresh();
-  const len = mem.u32[(ptr - 4) >>> 2]!;
+  const claimed = mem.u32[(ptr - 4) >>> 2] ?? 0;
+  const len = Math.min(claimed, MAX_STRING_BYTES, Math.max(0, mem.u8.length - ptr));
   let s = "";
-  for (let i = 0; i < len; i += 2) s += String.fromCharCode(mem.u8[ptr + i]! | (mem.u8[ptr + i + 1]! << 8));
-  return s;
+  for (let i = 0; i + 1 < len; i += 2) s += String.fromCharCode(mem.u8[ptr + i]! | (mem.u8[ptr + i + 1]! << 8));
+  return len < claimed ? s + "..." : s;
 }
 
 /** bpf_printk formatting: %d %i %u %x %lld %llu %llx %pI4 and %%. */

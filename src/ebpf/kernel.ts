@@ -257,7 +257,7 @@ export class BpfKernel {
   loadWasm(bytes: Uint8Array, name: string, layouts?: StructLayout[]): BpfObject {
     const where = `program ${name}`;
     const v = verify(bytes, where);
-    const btf = layouts ?? decodeBtf(Wasm.Module.customSections(v.module, BTF_SECTION));
+    const btf = layouts ?? decodeBtf(Wasm.Module.customSections(v.module, BTF_SECTION), where);
     if (v.region) {
       const clash = this.mem.isFree(v.region.start, v.region.end);
       if (clash) {
@@ -314,11 +314,20 @@ export class BpfKernel {
       map = BpfMap.create(this.mem, spec, this.random(), this.opts.nrCpus ?? 1, this.nextMapId++);
       if (spec.pinning === PIN_GLOBAL_NS) this.pinned.set(spec.name, map);
     }
-    map.keyLayout ??= obj.layout(spec.keyType);
-    map.valueLayout ??= obj.layout(spec.valueType);
+    map.keyLayout ??= this.sizedLayout(obj, spec, "key", spec.keyType, spec.keySize);
+    map.valueLayout ??= this.sizedLayout(obj, spec, "value", spec.valueType, spec.valueSize);
     map.users.add(obj.name);
     obj.maps.set(spec.name, map);
     return map.base;
+  }
+
+  /** The layout of a map's key or value type; its size must be the map's (the kernel's map_check_btf: -EINVAL). */
+  private sizedLayout(obj: BpfObject, spec: MapSpec, what: "key" | "value", type: string, size: number): StructLayout | undefined {
+    const l = obj.layout(type);
+    if (l && l.size !== size) {
+      throw new VerifierError(`map ${spec.name}: ${what} type ${l.name} is ${l.size} bytes in the BTF, ${what}_size is ${size}`, `program ${obj.name}`);
+    }
+    return l;
   }
 
   /** Put a program into a program array slot (what a loader does with bpf_map_update_elem on a PROG_ARRAY). */

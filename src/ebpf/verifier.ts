@@ -47,7 +47,7 @@ export function verify(bytes: Uint8Array, where: string): Verified {
     if (kind === "memory") hasMemory = true;
   }
   const facts = moduleFacts(bytes);
-  // A module that touches no memory may import none; one that defines its own cannot share the kernel's.
+  // One that defines its own memory cannot share the kernel's.
   if (facts.definesMemory || (!hasMemory && facts.data.length > 0)) fail("program must import the kernel's shared memory as env.memory (build with tcbox build, or asc --importMemory)");
   if (facts.dynamicData > 0) fail("data segments with non-constant offsets are not supported");
   const region = dataRegion(facts);
@@ -76,6 +76,10 @@ export function verify(bytes: Uint8Array, where: string): Verified {
     if (entries.length === 0) fail("no entry point: export a function (skb: __sk_buff): i32, e.g. `export function cls_main(skb: __sk_buff): i32`");
     // memory.grow would move the kernel's memory under the host's feet; programs allocate nothing at run time.
     if (/\bmemory\.grow\b/.test(m.emitText())) fail("program grows memory (allocates at run time): use static buffers (memory.data) instead");
+    // The instrumentation (instrument.ts) keeps the budget's trap reason and the verdict counters in the kernel's
+    // control block, so every program needs the memory; asc drops the import from one that never reads its
+    // context (skb), a map or static data, and binaryen then failed deep inside its optimizer.
+    if (!hasMemory) fail("program imports no memory (env.memory): it never reads its skb, a map or static data; tcbox runs programs on the kernel's shared memory, so a program must use it");
     return { module, entries, region };
   } finally {
     m.dispose();

@@ -66,12 +66,32 @@ export function formatTimestamp(tsNs: bigint, nano = false): string {
   return `${two(Math.floor(secs / 3600))}:${two(Math.floor(secs / 60) % 60)}:${two(secs % 60)}.${f}`;
 }
 
-/** ISO 8601 UTC with nanoseconds, for JSON. */
+/** a / b rounded towards minus infinity (bigint division truncates towards zero). */
+const floorDiv = (a: bigint, b: bigint) => (a % b < 0n ? a / b - 1n : a / b);
+
+/**
+ * ISO 8601 UTC with nanoseconds, for JSON. Computed on the bigint itself (Howard Hinnant's civil_from_days), not
+ * through Date: a pcapng timestamp is 64 bits of units plus a 64-bit offset, far beyond Date's +-275760 years.
+ * Years outside 0000-9999 take the expanded form (sign and at least six digits), as Date.toISOString writes them.
+ */
 export function isoTimestamp(tsNs: bigint): string {
-  const ms = tsNs / 1_000_000n;
-  const base = new Date(Number(ms)).toISOString().slice(0, 19);
-  const frac = ((tsNs % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
-  return `${base}.${String(frac).padStart(9, "0")}Z`;
+  const secs = floorDiv(tsNs, 1_000_000_000n);
+  const frac = tsNs - secs * 1_000_000_000n;
+  const days = floorDiv(secs, 86_400n);
+  const sod = Number(secs - days * 86_400n);
+  const z = days + 719_468n;
+  const era = floorDiv(z, 146_097n);
+  const doe = z - era * 146_097n;
+  const yoe = (doe - doe / 1460n + doe / 36_524n - doe / 146_096n) / 365n;
+  const doy = doe - (365n * yoe + yoe / 4n - yoe / 100n);
+  const mp = (5n * doy + 2n) / 153n;
+  const day = doy - (153n * mp + 2n) / 5n + 1n;
+  const month = mp < 10n ? mp + 3n : mp - 9n;
+  const year = yoe + era * 400n + (month <= 2n ? 1n : 0n);
+  const two = (n: bigint | number) => String(n).padStart(2, "0");
+  const y = year >= 0n && year <= 9999n ? String(year).padStart(4, "0") : (year < 0n ? "-" : "+") + String(year < 0n ? -year : year).padStart(6, "0");
+  const time = `${two(Math.floor(sod / 3600))}:${two(Math.floor(sod / 60) % 60)}:${two(sod % 60)}`;
+  return `${y}-${two(month)}-${two(day)}T${time}.${String(frac).padStart(9, "0")}Z`;
 }
 
 /**

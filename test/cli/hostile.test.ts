@@ -1,11 +1,12 @@
 // Malformed manifests, rule dumps, captures and programs through the commands, in-process: each gives one line
 // `tcbox: WHERE: message` naming the file (and line/document/packet where the layer knows it), a non-zero exit,
 // and nothing on stdout (so `--json` consumers never parse half a document).
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../../src/cli/main.js";
+import { customText, withCustomText } from "./wasm-sections.js";
 
 const dir = mkdtempSync(join(tmpdir(), "tcbox-hostile-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,6 +27,30 @@ function truncatedPcap(): Uint8Array {
   v.setUint32(20, 1, true);
   v.setUint32(24 + 8, 60, true);
   v.setUint32(24 + 12, 60, true);
+  return b;
+}
+
+// A little-endian pcapng: SHB, IDB (Ethernet, default microsecond resolution), one EPB of a 60-byte frame whose
+// timestamp is `ts` units.
+function pcapngWithTimestamp(ts: bigint): Uint8Array {
+  const b = new Uint8Array(28 + 20 + 92);
+  const v = new DataView(b.buffer);
+  const block = (at: number, type: number, total: number) => {
+    v.setUint32(at, type, true);
+    v.setUint32(at + 4, total, true);
+    v.setUint32(at + total - 4, total, true);
+  };
+  block(0, 0x0a0d0d0a, 28);
+  v.setUint32(8, 0x1a2b3c4d, true);
+  v.setUint16(12, 1, true);
+  v.setBigInt64(16, -1n, true);
+  block(28, 1, 20);
+  v.setUint16(36, 1, true);
+  block(48, 6, 92);
+  v.setUint32(60, Number(ts >> 32n), true);
+  v.setUint32(64, Number(ts & 0xffffffffn), true);
+  v.setUint32(68, 60, true);
+  v.setUint32(72, 60, true);
   return b;
 }
 
@@ -65,6 +90,8 @@ describe("hostile input through every command: one-line located error, non-zero 
     ["maps seed: null where a field's value goes", () => ["run", "--json", "--program", "programs/lb4.ts", "--pcap", "examples/lb4.pcap", "--maps", file("null-field.json", '{"cilium_lb4_backends_v3":[{"key":1,"value":{"address":null,"port":80}}]}')], /null-field\.json: cilium_lb4_backends_v3\[0\]: value\.address: want a number or string, got null$/],
     ["maps seed: null key", () => ["run", "--json", "--program", "programs/lb4.ts", "--pcap", "examples/lb4.pcap", "--maps", file("null-key.json", '{"cilium_lb4_reverse_nat":[{"key":null,"value":{"port":80}}]}')], /null-key\.json: cilium_lb4_reverse_nat\[0\]: key: want an object .*got null$/],
     ["maps seed: an address number past 32 bits (was wrapped silently)", () => ["run", "--json", "--program", "programs/lb4.ts", "--pcap", "examples/lb4.pcap", "--maps", file("wide-addr.json", '{"cilium_lb4_backends_v3":[{"key":1,"value":{"address":4294967296,"port":80}}]}')], /wide-addr\.json: cilium_lb4_backends_v3\[0\]: value\.address: 4294967296 is not an IPv4 address/],
+    // asc drops the unused memory import; the loader then failed inside binaryen with "load failed: undefined".
+    ["program: touches no memory", () => ["run", "--json", "--program", file("nomem.ts", "export function cls_main(skb: i32): i32 { while (true) {} return 0; }\n"), "--pcap", "examples/lb4.pcap"], /^tcbox: program nomem\.ts: program imports no memory \(env\.memory\)/],
     ["scenario: unknown name", () => ["scenario", "run", "nope", "--json"], /scenario run: unknown scenario "nope"/],
     ["scenario: bad --gens", () => ["scenario", "run", "ndots", "--gens", "1,7", "--json"], /--gens: invalid generation "7"/],
   ];
@@ -110,5 +137,82 @@ describe("hostile CNI input: one-line located error, exit 1, the spec's error ob
     } finally {
       vi.unstubAllEnvs();
     }
+  });
+});
+describe("valid but extreme captures are read, not crashed on", () => {
+  it("an EPB timestamp of all ones (year 586524) prints as an expanded ISO year", async () => {
+    const r = await run(["pcap", "inspect", "--json", file("far-future.pcapng", pcapngWithTimestamp(0xffff_ffff_ffff_ffffn))]);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)[0].time).toBe("+586524-01-19T08:01:49.551615000Z");
+  });
+});
+
+// pass.wasm with its struct layouts (the tcbox.btf section) changed by `edit`: PassCount is layout 1, {packets: u64 @0,
+// bytes: u64 @8}, 16 bytes, the value type of the map pass_stats.
+const passWasm = join(dir, "pass.wasm");
+let pass: Uint8Array;
+beforeAll(async () => {
+  expect((await run(["build", "programs/pass.ts", "-o", passWasm])).code).toBe(0);
+  pass = readFileSync(passWasm);
+}, 60_000);
+
+describe("a program whose BTF section is corrupt is refused at load, naming the layout and field", () => {
+  const corrupt = (name: string, edit: (layouts: { name: string; size: unknown; fields: Record<string, unknown>[] }[]) => void) => {
+    const layouts = JSON.parse(customText(pass, "tcbox.btf")!);
+    expect(layouts[0].name).toBe("PassCount");
+    edit(layouts);
+    return file(name, withCustomText(pass, "tcbox.btf", JSON.stringify(layouts)));
+  };
+  const cases: [string, () => string, RegExp][] = [
+    ["a field past the end of its struct", () => corrupt("btf-offset.wasm", (l) => (l[0]!.fields[1]!.offset = 100)), /^tcbox: program btf-offset\.wasm: tcbox\.btf section: layout 1: PassCount: field 2 \(bytes\): offset 100 \+ size 8 runs past the struct's 16 bytes$/],
+    ["a field type that is not a string", () => corrupt("btf-type.wasm", (l) => (l[0]!.fields[0]!.type = 7)), /^tcbox: program btf-type\.wasm: tcbox\.btf section: layout 1: PassCount: field 1 \(packets\): unknown type 7$/],
+    ["fields missing", () => corrupt("btf-fields.wasm", (l) => delete (l[0] as { fields?: unknown }).fields), /^tcbox: program btf-fields\.wasm: tcbox\.btf section: layout 1: PassCount: fields is not an array$/],
+    ["not JSON", () => file("btf-json.wasm", withCustomText(pass, "tcbox.btf", "[{")), /^tcbox: program btf-json\.wasm: tcbox\.btf section: not JSON \(.*\)$/],
+    // Consistent in itself, but 32 bytes for a 16-byte value: a dump would read past each value.
+    ["a struct bigger than the map's value", () => corrupt("btf-size.wasm", (l) => ((l[0]!.size = 32), (l[0]!.fields[1]!.offset = 24))), /^tcbox: program btf-size\.wasm: map pass_stats: value type PassCount is 32 bytes in the BTF, value_size is 16$/],
+  ];
+  it.each(cases)("%s", async (_n, make, want) => {
+    const prog = make();
+    for (const args of [["map", "dump", "pass_stats", "--program", prog], ["run", "--json", "--program", prog, "--pcap", "examples/lb4.pcap"]]) {
+      const r = await run(args);
+      expect(r.out).toBe("");
+      expect(r.code).not.toBe(0);
+      expect(r.err).toMatch(new RegExp(want.source.slice(0, -1) + "\n$"));
+    }
+  });
+});
+
+// The map name is an AssemblyScript string in the program's static data: UTF-16 after a u32 byte length.
+describe("a program whose static data claims a 2 GiB string", () => {
+  it("is cut at MAX_STRING_BYTES and refused by the name check, not read until the host runs out of memory", async () => {
+    const name = Uint8Array.from([..."pass_stats"].flatMap((c) => [c.charCodeAt(0), 0]));
+    const at = Buffer.from(pass).indexOf(name);
+    expect(at).toBeGreaterThan(4);
+    const bad = Uint8Array.from(pass);
+    expect(new DataView(bad.buffer).getUint32(at - 4, true)).toBe(20);
+    new DataView(bad.buffer).setUint32(at - 4, 0x80000014, true);
+    const r = await run(["map", "dump", "pass_stats", "--program", file("long-name.wasm", bad)]);
+    expect(r.out).toBe("");
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/^tcbox: program long-name\.wasm: map "pass_stats.*\.\.\.": invalid name \(letters, digits, '_' and '\.', at most 64\)\n$/);
+  });
+});
+
+describe("map update/delete: a key or value that is not what the map holds is refused, naming the map", () => {
+  const cases: [string, string[], RegExp][] = [
+    ["--key null", ["update", "pass_stats", "--key", "null", "value", ...Array(16).fill("00")], /^tcbox: map pass_stats: --key: want an object of \w+'s fields or a number or string, got null$/],
+    ["--key as an array", ["delete", "pass_stats", "--key", "[1]"], /^tcbox: map pass_stats: --key: want an object of \w+'s fields or a number or string, got a list$/],
+    ["a field given an object", ["update", "pass_stats", "key", "00", "00", "00", "00", "--value", '{"packets":{}}'], /^tcbox: map pass_stats: --value\.packets: want a number or string, got an object$/],
+    ["an unknown field", ["update", "pass_stats", "key", "00", "00", "00", "00", "--value", '{"nope":1}'], /^tcbox: map pass_stats: --value: no field "nope" in PassCount \(fields: packets, bytes\)$/],
+    ["a key one byte short", ["update", "pass_stats", "key", "00", "00", "00", "value", ...Array(16).fill("00")], /^tcbox: map pass_stats: key: want 4 bytes, got 3$/],
+    ["a value byte that is not hex", ["update", "pass_stats", "key", "00", "00", "00", "00", "value", "0x0x1", ...Array(15).fill("00")], /^tcbox: map pass_stats: value: "0x0x1" is not a hex byte$/],
+  ];
+  it.each(cases)("%s", async (_n, args, want) => {
+    const r = await run(["map", ...args, "--program", passWasm]);
+    expect(r.out).toBe("");
+    expect(r.code).not.toBe(0);
+    expect(r.err.trimEnd()).toMatch(want);
+    expect(r.err.endsWith("\n") && r.err.indexOf("\n") === r.err.length - 1).toBe(true);
   });
 });

@@ -23,6 +23,7 @@ describe("verifier", () => {
     { name: "a made-up helper", src: `${HDR}@external("tcbox", "bpf_override_return") declare function o(x: i32): void;\nexport function cls_main(skb: __sk_buff): i32 { o(1); return 0; }`, msg: /import "tcbox.bpf_override_return" is not a tcbox helper/ },
     { name: "an entry point with the wrong signature", src: `${HDR}export function cls_main(a: i32, b: i32): i32 { return a + b; }`, msg: /exported function "cls_main" is not an entry point/ },
     { name: "no entry point", src: `${HDR}function unused(skb: __sk_buff): i32 { return 0; }`, msg: /no entry point/ },
+    { name: "a program that touches no memory (asc drops the env.memory import)", src: `${HDR}export function cls_main(skb: __sk_buff): i32 { while (true) {} return 0; }`, msg: /program imports no memory \(env\.memory\)/ },
     { name: "memory.grow", src: `${HDR}export function cls_main(skb: __sk_buff): i32 { return memory.grow(1); }`, msg: /grows memory/ },
     { name: "allocation at run time", src: `${HDR}export function cls_main(skb: __sk_buff): i32 { const a = new Array<u32>(skb.len); return a.length; }`, msg: /grows memory|not a tcbox helper/ },
     { name: "max_entries 0", src: `${HDR}const M = map_def<u32, u32>(BPF_MAP_TYPE_HASH, 0, "m0");\n${OK_ENTRY}`, msg: /map m0: max_entries must be/ },
@@ -30,7 +31,9 @@ describe("verifier", () => {
     { name: "LPM key without data", src: `${HDR}const M = map_def<u32, u32>(BPF_MAP_TYPE_LPM_TRIE, 8, "lpm");\n${OK_ENTRY}`, msg: /map lpm: LPM trie key must be/ },
     { name: "array with a u64 key", src: `${HDR}const M = map_def<u64, u32>(BPF_MAP_TYPE_ARRAY, 8, "arr");\n${OK_ENTRY}`, msg: /map arr: array maps need a 4-byte/ },
     { name: "a map declared twice", src: `${HDR}const A = map_def<u32, u32>(BPF_MAP_TYPE_HASH, 8, "dup");\nconst B = map_def<u32, u32>(BPF_MAP_TYPE_HASH, 8, "dup");\n${OK_ENTRY}`, msg: /map dup declared twice/ },
-    { name: "a bad map name", src: `${HDR}const A = map_def<u32, u32>(BPF_MAP_TYPE_HASH, 8, "no/slash");\n${OK_ENTRY}`, msg: /invalid name/ },
+    { name: "a bad map name", src: `${HDR}const A = map_def<u32, u32>(BPF_MAP_TYPE_HASH, 8, "no/slash");\n${OK_ENTRY}`, msg: /^map "no\/slash": invalid name/ },
+    // Quoted: a name is whatever bytes the program points at, a newline would cut the CLI's one-line error.
+    { name: "a map name with a newline", src: `${HDR}const A = map_def<u32, u32>(BPF_MAP_TYPE_HASH, 8, "a\\nb");\n${OK_ENTRY}`, msg: /^map "a\\nb": invalid name \(letters/ },
   ])("rejects $name", async ({ src, msg }) => {
     const r = await rejection(src);
     expect(r.message).toMatch(msg);

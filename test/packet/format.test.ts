@@ -24,6 +24,22 @@ describe("format: capture records", () => {
     expect(formatTimestamp(1_000_000_000n)).toBe("00:00:01.000000");
   });
 
+  it("ISO timestamps cover the whole range a pcapng can give, before 1970 and past Date's year 275760", () => {
+    expect(isoTimestamp(-1n)).toBe("1969-12-31T23:59:59.999999999Z");
+    expect(isoTimestamp(-62_167_219_200_000_000_001n)).toBe("-000001-12-31T23:59:59.999999999Z");
+    expect(isoTimestamp(951_782_400_000_000_000n)).toBe("2000-02-29T00:00:00.000000000Z");
+    // 2^64-1 microseconds (an EPB timestamp of all ones at the default resolution): Date cannot hold it.
+    expect(isoTimestamp(0xffff_ffff_ffff_ffffn * 1000n)).toBe("+586524-01-19T08:01:49.551615000Z");
+    // Agrees with Date wherever Date reaches.
+    fc.assert(
+      fc.property(fc.bigInt({ min: -8_640_000_000_000_000_000_000n, max: 8_640_000_000_000_000_000_000n }), (ns) => {
+        const ms = ns >= 0n ? ns / 1_000_000n : -((-ns + 999_999n) / 1_000_000n);
+        const frac = String(((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n).padStart(9, "0");
+        expect(isoTimestamp(ns)).toBe(new Date(Number(ms)).toISOString().slice(0, -5) + "." + frac + "Z");
+      }),
+    );
+  });
+
   it("shows the interface and direction when asked", () => {
     const rec = { index: 1, ifIndex: 1, ifName: "node-2/eth0", linktype: 1, tsNs: 1_000_000_000n, data: arpReq, origLen: 42, direction: "outbound" as const };
     expect(formatRecord(rec, { showInterface: true })).toBe(`00:00:01.000000 node-2/eth0 Out ${table.find((t) => t.name === "ARP request")!.line}`);

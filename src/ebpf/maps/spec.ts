@@ -24,10 +24,13 @@ const MAX_NAME = 64;
 const PAGE = 4096;
 
 export function validateSpec(s: MapSpec, where: string): void {
+  const validName = /^[A-Za-z0-9_.]+$/.test(s.name) && s.name.length <= MAX_NAME;
+  // An invalid name is quoted (and cut): it comes from the program's memory and may hold any bytes.
+  const shown = validName ? s.name : JSON.stringify(s.name.length > MAX_NAME ? s.name.slice(0, MAX_NAME) + "..." : s.name);
   const fail = (msg: string) => {
-    throw new VerifierError(`map ${s.name || "(unnamed)"}: ${msg}`, where);
+    throw new VerifierError(`map ${shown}: ${msg}`, where);
   };
-  if (!/^[A-Za-z0-9_.]+$/.test(s.name) || s.name.length > MAX_NAME) fail(`invalid name (letters, digits, '_' and '.', at most ${MAX_NAME})`);
+  if (!validName) fail(`invalid name (letters, digits, '_' and '.', at most ${MAX_NAME})`);
   if (MAP_TYPE_NAMES[s.type] === undefined) fail(`unsupported map type ${s.type}`);
   if (![PIN_NONE, PIN_OBJECT_NS, PIN_GLOBAL_NS].includes(s.pinning)) fail(`invalid pinning ${s.pinning}`);
   if (!(s.maxEntries > 0) || s.maxEntries > 1 << 24) fail(`max_entries must be 1..${1 << 24} (got ${s.maxEntries})`);
