@@ -68,6 +68,8 @@ export class BpfObject {
   source?: { file: string; opts: LoadOptions };
   /** Static data regions of its lane builds (freed with the object). */
   readonly laneRegions: number[] = [];
+  /** Maps its load created and pinned: unpinned again if the load fails (libbpf's bpf_object__load does too). */
+  readonly pinnedByLoad: BpfMap[] = [];
   constructor(
     readonly kernel: BpfKernel,
     readonly name: string,
@@ -282,6 +284,7 @@ export class BpfKernel {
       }
     } catch (e) {
       this.release(obj);
+      for (const m of obj.pinnedByLoad) if (this.pinned.get(m.name) === m) this.unpin(m.name);
       if (e instanceof BpfError) throw e;
       if (this.mem.shared && e instanceof Wasm.LinkError) {
         throw new VerifierError(`load failed: the kernel's memory is shared (worker threads) and the module was built for an unshared one: load the .ts source (${(e as Error).message})`, where);
@@ -297,6 +300,9 @@ export class BpfKernel {
     const where = `program ${obj.name}`;
     validateSpec(spec, where);
     if (obj.maps.has(spec.name)) throw new VerifierError(`map ${spec.name} declared twice`, where);
+    // Checked before a map is created or pinned: a refused load leaves no map behind.
+    const keyLayout = this.sizedLayout(obj, spec, "key", spec.keyType, spec.keySize);
+    const valueLayout = this.sizedLayout(obj, spec, "value", spec.valueType, spec.valueSize);
     let map: BpfMap | undefined;
     if (spec.pinning === PIN_GLOBAL_NS) {
       map = this.pinned.get(spec.name);
@@ -312,10 +318,13 @@ export class BpfKernel {
     }
     if (!map) {
       map = BpfMap.create(this.mem, spec, this.random(), this.opts.nrCpus ?? 1, this.nextMapId++);
-      if (spec.pinning === PIN_GLOBAL_NS) this.pinned.set(spec.name, map);
+      if (spec.pinning === PIN_GLOBAL_NS) {
+        this.pinned.set(spec.name, map);
+        obj.pinnedByLoad.push(map);
+      }
     }
-    map.keyLayout ??= this.sizedLayout(obj, spec, "key", spec.keyType, spec.keySize);
-    map.valueLayout ??= this.sizedLayout(obj, spec, "value", spec.valueType, spec.valueSize);
+    map.keyLayout ??= keyLayout;
+    map.valueLayout ??= valueLayout;
     map.users.add(obj.name);
     obj.maps.set(spec.name, map);
     return map.base;

@@ -63,6 +63,17 @@ describe("verifier", () => {
     expect(again.program().run(new Uint8Array(60)).retval).toBe(2);
   });
 
+  it("a map whose BTF layout has the wrong size is refused before the map is created or pinned", async () => {
+    // pass.ts pins nothing; lb4's maps are pinned (PIN_GLOBAL_NS): its backend value type made 4 bytes too long.
+    const built = await compileProgram("programs/lb4.ts", { memoryBase: 0x200000 });
+    const layouts = built.layouts.map((l) => (l.name === "lb4_backend" ? { ...l, size: l.size + 4 } : l));
+    const kernel = new BpfKernel();
+    expect(() => kernel.loadWasm(built.wasm, "lb4.wasm", layouts)).toThrow(/map cilium_lb4_backends_v3: value type lb4_backend is 16 bytes in the BTF, value_size is 12/);
+    expect(kernel.maps().map((m) => m.name)).toEqual([]);
+    // The same module with its own layouts loads, into the region the refused load gave back.
+    expect(kernel.loadWasm(built.wasm, "lb4.wasm", built.layouts).map("cilium_lb4_backends_v3").spec.valueSize).toBe(12);
+  });
+
   it("non-WebAssembly bytes", () => {
     expect(() => new BpfKernel().loadWasm(new Uint8Array([1, 2, 3, 4]), "junk.wasm")).toThrow(/not a valid WebAssembly module/);
   });
