@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
+import binaryen from "binaryen";
 import { BtfTransform, type StructLayout } from "./btf.js";
 import { CompileError } from "./errors.js";
 import { SHARED_MAX_PAGES } from "./memory.js";
@@ -131,10 +132,30 @@ export async function compileProgram(file: string, opts: CompileOptions): Promis
       diagnostics.length > 0 ? diagnostics : [first],
     );
   }
-  const out: CompileResult = { wasm, layouts: btf.layouts, ms: performance.now() - t0 };
+  const out: CompileResult = { wasm: withMemoryImport(wasm, opts), layouts: btf.layouts, ms: performance.now() - t0 };
   cache.set(key, out);
   diskCachePut(abs, source, opts, out, deps);
   return out;
+}
+
+/**
+ * asc drops the env.memory import from a program that never touches memory (`return TC_ACT_OK;`), but every
+ * program runs on the kernel's memory: its batch runner keeps the budget's trap reason and the verdict counts in
+ * the control block (instrument.ts). Such a module gets the import back, as asc declares it for the others (no
+ * maximum; for a shared kernel memory shared, with its maximum).
+ */
+function withMemoryImport(wasm: Uint8Array, opts: CompileOptions): Uint8Array {
+  const m = binaryen.readBinary(wasm);
+  try {
+    if (m.hasMemory()) return wasm;
+    m.setFeatures(binaryen.Features.All);
+    const shared = opts.shared === true;
+    m.setMemory(1, shared ? SHARED_MAX_PAGES : -1, null, [], shared, false, "0");
+    m.addMemoryImport("0", "env", "memory", shared);
+    return m.emitBinary();
+  } finally {
+    m.dispose();
+  }
 }
 
 function readSource(abs: string, display: string): string {
@@ -167,6 +188,8 @@ interface CacheDeps {
 }
 
 const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+/** Bumped when what compileProgram makes of asc's output changes (2: withMemoryImport), so older entries miss. */
+const CACHE_FORMAT = 2;
 
 function cacheKey(abs: string, source: string, opts: CompileOptions): string {
   if (sdkDigest === undefined) {
@@ -176,7 +199,7 @@ function cacheKey(abs: string, source: string, opts: CompileOptions): string {
     if (existsSync(ascPkg)) h.update(readFileSync(ascPkg));
     sdkDigest = h.digest("hex");
   }
-  return createHash("sha256").update(sdkDigest).update(`${opts.memoryBase}|${opts.optimize !== false}${threadKey(opts)}|${abs}|`).update(source).digest("hex").slice(0, 40);
+  return createHash("sha256").update(sdkDigest).update(`${CACHE_FORMAT}|${opts.memoryBase}|${opts.optimize !== false}${threadKey(opts)}|${abs}|`).update(source).digest("hex").slice(0, 40);
 }
 
 function depsUnchanged(deps: CacheDeps): boolean {

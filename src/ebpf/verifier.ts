@@ -77,9 +77,10 @@ export function verify(bytes: Uint8Array, where: string): Verified {
     // memory.grow would move the kernel's memory under the host's feet; programs allocate nothing at run time.
     if (/\bmemory\.grow\b/.test(m.emitText())) fail("program grows memory (allocates at run time): use static buffers (memory.data) instead");
     // The instrumentation (instrument.ts) keeps the budget's trap reason and the verdict counters in the kernel's
-    // control block, so every program needs the memory; asc drops the import from one that never reads its
-    // context (skb), a map or static data, and binaryen then failed deep inside its optimizer.
-    if (!hasMemory) fail("program imports no memory (env.memory): it never reads its skb, a map or static data; tcbox runs programs on the kernel's shared memory, so a program must use it");
+    // control block, so every program needs the memory. asc drops the import from one that never reads its
+    // context (skb), a map or static data; tcbox's compiler puts it back (compile.ts withMemoryImport), so only a
+    // module built some other way gets here.
+    if (!hasMemory) fail("program imports no memory (env.memory): tcbox runs every program on the kernel's memory; build it with tcbox build, or import env.memory");
     return { module, entries, region };
   } finally {
     m.dispose();

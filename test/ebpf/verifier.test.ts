@@ -1,4 +1,5 @@
 // Load-time rejections: each names the program and says what is wrong.
+import binaryen from "binaryen";
 import { describe, expect, it } from "vitest";
 import { BpfKernel } from "../../src/ebpf/kernel.js";
 import { compileProgram } from "../../src/ebpf/compile.js";
@@ -23,7 +24,6 @@ describe("verifier", () => {
     { name: "a made-up helper", src: `${HDR}@external("tcbox", "bpf_override_return") declare function o(x: i32): void;\nexport function cls_main(skb: __sk_buff): i32 { o(1); return 0; }`, msg: /import "tcbox.bpf_override_return" is not a tcbox helper/ },
     { name: "an entry point with the wrong signature", src: `${HDR}export function cls_main(a: i32, b: i32): i32 { return a + b; }`, msg: /exported function "cls_main" is not an entry point/ },
     { name: "no entry point", src: `${HDR}function unused(skb: __sk_buff): i32 { return 0; }`, msg: /no entry point/ },
-    { name: "a program that touches no memory (asc drops the env.memory import)", src: `${HDR}export function cls_main(skb: __sk_buff): i32 { while (true) {} return 0; }`, msg: /program imports no memory \(env\.memory\)/ },
     { name: "memory.grow", src: `${HDR}export function cls_main(skb: __sk_buff): i32 { return memory.grow(1); }`, msg: /grows memory/ },
     { name: "allocation at run time", src: `${HDR}export function cls_main(skb: __sk_buff): i32 { const a = new Array<u32>(skb.len); return a.length; }`, msg: /grows memory|not a tcbox helper/ },
     { name: "max_entries 0", src: `${HDR}const M = map_def<u32, u32>(BPF_MAP_TYPE_HASH, 0, "m0");\n${OK_ENTRY}`, msg: /map m0: max_entries must be/ },
@@ -72,6 +72,25 @@ describe("verifier", () => {
     expect(kernel.maps().map((m) => m.name)).toEqual([]);
     // The same module with its own layouts loads, into the region the refused load gave back.
     expect(kernel.loadWasm(built.wasm, "lb4.wasm", built.layouts).map("cilium_lb4_backends_v3").spec.valueSize).toBe(12);
+  });
+
+  it("a program that touches no memory loads and runs: the compiler puts back the env.memory import asc drops", async () => {
+    const kernel = new BpfKernel({ budget: 10_000 });
+    const pass = await kernel.load("programs/examples/inline.ts", { source: `${HDR}export function cls_main(skb: __sk_buff): i32 { return TC_ACT_OK; }\n`, name: "nomem.ts" });
+    expect(pass.program().run(new Uint8Array(60)).retval).toBe(0);
+    const spin = (await kernel.load("programs/examples/inline.ts", { source: `${HDR}export function cls_main(skb: __sk_buff): i32 { while (true) {} return 0; }\n`, name: "spin.ts" })).program();
+    const r = spin.run(new Uint8Array(60));
+    expect(r.retval).toBe(2); // TC_ACT_SHOT: stopped by the budget
+    expect(spin.stats.traps.budget).toBe(1);
+  });
+
+  it("a module built without the kernel's memory is refused with a reason", () => {
+    const m = new binaryen.Module();
+    m.addFunction("main", binaryen.createType([binaryen.i32]), binaryen.i32, [], m.i32.const(0));
+    m.addFunctionExport("main", "cls_main");
+    const bytes = m.emitBinary();
+    m.dispose();
+    expect(() => new BpfKernel().loadWasm(bytes, "nomem.wasm")).toThrow(/program imports no memory \(env\.memory\): tcbox runs every program on the kernel's memory/);
   });
 
   it("non-WebAssembly bytes", () => {
