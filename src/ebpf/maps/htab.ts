@@ -8,10 +8,28 @@ import type { SharedMemory } from "../memory.js";
 import { jhashBytes } from "./jhash.js";
 import {
   BPF_EXIST, BPF_MAP_TYPE_LPM_TRIE, BPF_NOEXIST, E_HASH, E_KEY, E_NEXT, HASH_MASK, L_CPREV, L_NEXT, L_PREV, LRU_LINK_SIZE, LRU_REF, isLruType, isPercpuType,
-  M_BUCKETS, M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LPM_COUNTS, M_LRU_HEAD, M_LRU_LINKS, M_LRU_TAIL, M_N_BUCKETS,
+  M_BUCKETS, M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FREE, M_KEY_SIZE, M_LPM_COUNTS, M_LRU_HEAD, M_MAX_ENTRIES, M_LRU_LINKS, M_LRU_TAIL, M_N_BUCKETS,
   M_SEED, M_TYPE, M_VALUE_SIZE, M_VALUE_STRIDE, M_NCPUS, align8,
 } from "./layout.js";
 import { E2BIG, EEXIST, EINVAL, ENOENT, ENOSPC } from "../abi.js";
+
+/**
+ * A program's raw store (outside the SDK's accessors) broke a map's links: an element index out of range, a
+ * chain or list longer than the map holds (a cycle). BpfMap turns it into a MapError naming the map. The host
+ * walks are bounded and index-checked, so they stop here instead of looping or writing outside the map.
+ */
+export class MapCorrupt extends Error {}
+
+function corrupt(why: string): never {
+  throw new MapCorrupt(why);
+}
+
+/** `idx` (element index + 1, read from memory) checked against max_entries. */
+function checkIdx(m: SharedMemory, map: number, idx: number, what: string): number {
+  const max = rd(m, map + M_MAX_ENTRIES);
+  if (!(idx >= 1 && idx <= max)) corrupt(`${what} ${idx} is not an element 1..${max}`);
+  return idx;
+}
 
 const rd = (m: SharedMemory, a: number) => m.u32[a >>> 2]!;
 const wr = (m: SharedMemory, a: number, v: number) => {
@@ -19,6 +37,7 @@ const wr = (m: SharedMemory, a: number, v: number) => {
 };
 
 export function elemAddr(m: SharedMemory, map: number, idx: number): number {
+  checkIdx(m, map, idx, "element index");
   return rd(m, map + M_ELEMS) + (idx - 1) * rd(m, map + M_ELEM_SIZE);
 }
 export function valueOff(m: SharedMemory, map: number): number {
@@ -38,8 +57,10 @@ export function htabHash(m: SharedMemory, map: number, key: Uint8Array): number 
 /** Element index + 1 holding `key`, 0 if absent. */
 export function htabFind(m: SharedMemory, map: number, key: Uint8Array, h = htabHash(m, map, key)): number {
   const ks = rd(m, map + M_KEY_SIZE);
+  const max = rd(m, map + M_MAX_ENTRIES);
   let idx = rd(m, rd(m, map + M_BUCKETS) + ((h & (rd(m, map + M_N_BUCKETS) - 1)) << 2));
-  while (idx !== 0) {
+  for (let steps = 0; idx !== 0; steps++) {
+    if (steps === max) chainLoops(h & (rd(m, map + M_N_BUCKETS) - 1), max);
     const e = elemAddr(m, map, idx);
     if (((rd(m, e + E_HASH) ^ h) & HASH_MASK) === 0 && keyEq(m, e + E_KEY, key, ks)) return idx;
     idx = rd(m, e + E_NEXT);
@@ -47,17 +68,26 @@ export function htabFind(m: SharedMemory, map: number, key: Uint8Array, h = htab
   return 0;
 }
 
+function chainLoops(bucket: number, max: number): never {
+  corrupt(`the chain of bucket ${bucket} is longer than max_entries ${max} (a cycle)`);
+}
+
 function linkTo(m: SharedMemory, map: number, idx: number): number {
   const h = rd(m, elemAddr(m, map, idx) + E_HASH);
-  let link = rd(m, map + M_BUCKETS) + ((h & (rd(m, map + M_N_BUCKETS) - 1)) << 2);
-  while (rd(m, link) !== idx) link = elemAddr(m, map, rd(m, link)) + E_NEXT;
+  const max = rd(m, map + M_MAX_ENTRIES);
+  const bucket = h & (rd(m, map + M_N_BUCKETS) - 1);
+  let link = rd(m, map + M_BUCKETS) + (bucket << 2);
+  for (let steps = 0; rd(m, link) !== idx; steps++) {
+    if (steps === max) chainLoops(bucket, max);
+    link = elemAddr(m, map, rd(m, link)) + E_NEXT;
+  }
   return link;
 }
 
 // LRU list as in the SDK (assembly/maps.ts): links in the M_LRU_LINKS array, the reference bit in the top bit
 // of the element's hash word; lookups set it and eviction gives referenced tail elements a second chance, like
 // the kernel's bpf_lru.
-const link = (m: SharedMemory, map: number, idx: number) => rd(m, map + M_LRU_LINKS) + (idx - 1) * LRU_LINK_SIZE;
+const link = (m: SharedMemory, map: number, idx: number) => rd(m, map + M_LRU_LINKS) + (checkIdx(m, map, idx, "LRU link") - 1) * LRU_LINK_SIZE;
 
 /** LRU types: take `idx` out of its bucket's chain through its chain predecessor link (L_CPREV). */
 function lruChainUnlink(m: SharedMemory, map: number, idx: number): void {
@@ -115,7 +145,10 @@ export function lruReferenced(m: SharedMemory, map: number, idx: number): boolea
 /** The element to evict: referenced tail elements rotate to the head (bit cleared) first. */
 function lruVictim(m: SharedMemory, map: number): number {
   let idx = rd(m, map + M_LRU_TAIL);
-  while (idx !== 0 && lruReferenced(m, map, idx)) {
+  // Each rotation clears a reference bit: more rotations than elements means the list loops.
+  const max = rd(m, map + M_MAX_ENTRIES);
+  for (let steps = 0; idx !== 0 && lruReferenced(m, map, idx); steps++) {
+    if (steps > max) corrupt(`the LRU list rotates more than max_entries ${max} times (a cycle)`);
     lruUnlink(m, map, idx);
     lruPushHead(m, map, idx);
     idx = rd(m, map + M_LRU_TAIL);
@@ -153,8 +186,12 @@ export function htabUpdate(m: SharedMemory, map: number, key: Uint8Array, values
     lruChainUnlink(m, map, idx);
     lruUnlink(m, map, idx);
   } else {
-    wr(m, map + M_FREE, rd(m, e + E_NEXT));
-    wr(m, map + M_COUNT, rd(m, map + M_COUNT) + 1);
+    const next = rd(m, e + E_NEXT);
+    const count = rd(m, map + M_COUNT);
+    // A free list that loops onto itself, or more elements taken than the map holds.
+    if (next === idx || count >= rd(m, map + M_MAX_ENTRIES)) corrupt(`free list at ${idx} (next ${next}, count ${count})`);
+    wr(m, map + M_FREE, next);
+    wr(m, map + M_COUNT, count + 1);
   }
   m.u8.set(key.subarray(0, ks), e + E_KEY);
   writeValues(m, map, e, values);
@@ -202,9 +239,12 @@ export function htabDelete(m: SharedMemory, map: number, key: Uint8Array): numbe
 export function* htabElements(m: SharedMemory, map: number): Generator<number> {
   const nb = rd(m, map + M_N_BUCKETS);
   const buckets = rd(m, map + M_BUCKETS);
+  const max = rd(m, map + M_MAX_ENTRIES);
+  let seen = 0;
   for (let b = 0; b < nb; b++) {
     let idx = rd(m, buckets + b * 4);
     while (idx !== 0) {
+      if (seen++ === max) corrupt(`the buckets chain more than max_entries ${max} elements (a cycle)`);
       const e = elemAddr(m, map, idx);
       const next = rd(m, e + E_NEXT);
       yield e;
@@ -216,7 +256,11 @@ export function* htabElements(m: SharedMemory, map: number): Generator<number> {
 /** LRU order, most recently used first (tests check eviction order with it). */
 export function lruOrder(m: SharedMemory, map: number): number[] {
   const out: number[] = [];
-  for (let idx = rd(m, map + M_LRU_HEAD); idx !== 0; idx = rd(m, link(m, map, idx) + L_NEXT)) out.push(idx);
+  const max = rd(m, map + M_MAX_ENTRIES);
+  for (let idx = rd(m, map + M_LRU_HEAD); idx !== 0; idx = rd(m, link(m, map, idx) + L_NEXT)) {
+    if (out.length === max) corrupt(`the LRU list is longer than max_entries ${max} (a cycle)`);
+    out.push(idx);
+  }
   return out;
 }
 

@@ -4,7 +4,7 @@
 import { MapError, errnoName } from "../errors.js";
 import type { SharedMemory } from "../memory.js";
 import type { StructLayout } from "../btf.js";
-import { htabDelete, htabElements, htabFind, htabUpdate, elemAddr, lpmDelete, lpmLookup, lpmUpdate, lruTouch, valueOff } from "./htab.js";
+import { MapCorrupt, htabDelete, htabElements, htabFind, htabUpdate, elemAddr, lpmDelete, lpmLookup, lpmUpdate, lruTouch, valueOff } from "./htab.js";
 import {
   BPF_ANY, BPF_EXIST, BPF_F_ZERO_SEED, BPF_MAP_TYPE_LPM_TRIE, BPF_MAP_TYPE_PROG_ARRAY, BPF_MAP_TYPE_RINGBUF, BPF_NOEXIST,
   E_KEY, E_NEXT, LPM_HDR_SIZE, MAP_HDR_SIZE, MAP_TYPE_NAMES, M_BUCKETS, M_COUNT, M_ELEMS, M_ELEM_SIZE, M_FLAGS, M_FREE,
@@ -17,6 +17,17 @@ import { decodeStruct, encodeStruct, hexBytes, type FieldValue, type StructValue
 import { E2BIG, EEXIST, EINVAL, ENOENT } from "../abi.js";
 
 export type MapEntry = [key: Uint8Array, value: Uint8Array];
+
+/**
+ * Header fields that never change after the map is created (its geometry: where buckets, elements and LRU links
+ * are, their sizes, the seed). A program's raw store can overwrite them; the host keeps its own copy and writes
+ * it back before each host operation, so its walks and writes stay inside the map (and programs see the map
+ * whole again). Ring buffers keep their positions and drop count where hashes have geometry: theirs are the
+ * mask and the data address.
+ */
+const FIXED_COMMON = [M_TYPE, M_KEY_SIZE, M_VALUE_SIZE, M_MAX_ENTRIES, M_FLAGS, M_VALUE_STRIDE, M_NCPUS, M_LOOKUPS_PCPU];
+const FIXED_FIELDS = [...FIXED_COMMON, M_N_BUCKETS, M_ELEM_SIZE, M_BUCKETS, M_ELEMS, M_SEED, M_LRU_LINKS];
+const FIXED_RINGBUF = [...FIXED_COMMON, RB_MASK, RB_DATA];
 
 export class BpfMap {
   /** Programs (object names) using this map, for `tcbox map list`. */
@@ -33,7 +44,46 @@ export class BpfMap {
     readonly id: number,
     /** The kernel's possible CPUs (per-CPU lookup counts on a shared memory). */
     readonly cpus = 1,
-  ) {}
+  ) {
+    this.fixedFields = spec.type === BPF_MAP_TYPE_RINGBUF ? FIXED_RINGBUF : FIXED_FIELDS;
+    this.fixed = this.fixedFields.map((off) => mem.u32[(base + off) >>> 2]!);
+  }
+
+  /** The immutable header fields as created (FIXED_FIELDS), read once when this BpfMap is made. */
+  private readonly fixedFields: number[];
+  private readonly fixed: number[];
+  /** Times the host found its immutable header fields overwritten by a program and wrote them back. */
+  headerRestores = 0;
+
+  /**
+   * Before a host operation: write back any immutable header field a program overwrote (counted in
+   * headerRestores). The links (free list, chains, LRU list) are checked as they are walked (htab.ts MapCorrupt).
+   */
+  restoreHeader(): void {
+    const u32 = this.mem.u32;
+    let restored = false;
+    for (let i = 0; i < this.fixedFields.length; i++) {
+      const a = (this.base + this.fixedFields[i]!) >>> 2;
+      if (u32[a] !== this.fixed[i]) {
+        u32[a] = this.fixed[i]!;
+        restored = true;
+      }
+    }
+    if (restored) this.headerRestores++;
+  }
+
+  /** Run a host walk of the map's links; a MapCorrupt becomes a MapError naming the map. */
+  private guarded<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof MapCorrupt) throw this.corruptError(e);
+      throw e;
+    }
+  }
+  private corruptError(e: MapCorrupt): MapError {
+    return new MapError(`corrupt (${e.message}): a program wrote over it`, `map ${this.name}`, EINVAL);
+  }
 
   /** Allocate and initialise a map in shared memory: header, buckets, free list (like the kernel's prealloc). */
   static create(mem: SharedMemory, spec: MapSpec, seed: number, ncpus: number, id: number): BpfMap {
@@ -120,6 +170,10 @@ export class BpfMap {
   /** Address of the first value slot for `key`, or 0 (no LRU touch: the syscall lookup does not mark it used either). */
   valueAddr(key: Uint8Array): number {
     this.mem.refresh();
+    this.restoreHeader();
+    return this.guarded(() => this.findValue(key));
+  }
+  private findValue(key: Uint8Array): number {
     const t = this.spec.type;
     const m = this.mem;
     if (isArrayType(t)) {
@@ -155,6 +209,7 @@ export class BpfMap {
   update(key: Uint8Array, value: Uint8Array, flags = BPF_ANY): void {
     this.checkKey(key);
     this.mem.refresh();
+    this.restoreHeader();
     const t = this.spec.type;
     if (flags > BPF_EXIST) this.fail("update", key, EINVAL, `flags ${flags}`);
     if (value.length !== this.spec.valueSize && value.length !== this.valueBytes) {
@@ -172,8 +227,8 @@ export class BpfMap {
         this.mem.u8.set(value.subarray(src, src + vs), a + c * align8(vs));
       }
       return;
-    } else if (t === BPF_MAP_TYPE_LPM_TRIE) r = withMapLock(this.mem, this.base, () => lpmUpdate(this.mem, this.base, key, value, flags));
-    else r = withMapLock(this.mem, this.base, () => htabUpdate(this.mem, this.base, key, value, flags));
+    } else if (t === BPF_MAP_TYPE_LPM_TRIE) r = this.guarded(() => withMapLock(this.mem, this.base, () => lpmUpdate(this.mem, this.base, key, value, flags)));
+    else r = this.guarded(() => withMapLock(this.mem, this.base, () => htabUpdate(this.mem, this.base, key, value, flags)));
     if (r === -EEXIST) this.fail("update", key, EEXIST, "key exists and BPF_NOEXIST was given");
     if (r === -ENOENT) this.fail("update", key, ENOENT, "no such key and BPF_EXIST was given");
     if (r < 0) this.fail("update", key, -r, `map full: max_entries ${this.spec.maxEntries}`);
@@ -183,22 +238,27 @@ export class BpfMap {
   delete(key: Uint8Array): void {
     this.checkKey(key);
     this.mem.refresh();
+    this.restoreHeader();
     const t = this.spec.type;
     if (isArrayType(t) || t === BPF_MAP_TYPE_RINGBUF) this.fail("delete", key, EINVAL, "array elements cannot be deleted");
-    const r = withMapLock(this.mem, this.base, () => (t === BPF_MAP_TYPE_LPM_TRIE ? lpmDelete(this.mem, this.base, key) : htabDelete(this.mem, this.base, key)));
+    const r = this.guarded(() => withMapLock(this.mem, this.base, () => (t === BPF_MAP_TYPE_LPM_TRIE ? lpmDelete(this.mem, this.base, key) : htabDelete(this.mem, this.base, key))));
     if (r === -ENOENT) this.fail("delete", key, ENOENT, "no such key");
     if (r < 0) this.fail("delete", key, -r, "invalid key");
   }
 
   /** Mark a key referenced, as a program's lookup does (LRU maps: bpf_lru_node_set_ref). */
   touch(key: Uint8Array): void {
-    const idx = htabFind(this.mem, this.base, key);
-    if (idx !== 0) lruTouch(this.mem, this.base, idx);
+    this.restoreHeader();
+    this.guarded(() => {
+      const idx = htabFind(this.mem, this.base, key);
+      if (idx !== 0) lruTouch(this.mem, this.base, idx);
+    });
   }
 
   /** Every element as [key, value] copies: arrays by index, hashes in bucket order (bpftool map dump's order). */
   *entries(): Generator<MapEntry> {
     this.mem.refresh();
+    this.restoreHeader();
     const t = this.spec.type;
     if (t === BPF_MAP_TYPE_RINGBUF) return;
     if (isArrayType(t)) {
@@ -215,7 +275,17 @@ export class BpfMap {
     const vo = valueOff(this.mem, this.base);
     const vs = this.spec.valueSize;
     const stride = align8(vs);
-    for (const e of htabElements(this.mem, this.base)) {
+    const it = htabElements(this.mem, this.base);
+    for (;;) {
+      let r: IteratorResult<number>;
+      try {
+        r = it.next();
+      } catch (e) {
+        if (e instanceof MapCorrupt) throw this.corruptError(e);
+        throw e;
+      }
+      if (r.done) return;
+      const e = r.value;
       const key = this.mem.u8.slice(e + E_KEY, e + E_KEY + ks);
       const val = new Uint8Array(vs * this.ncpus);
       for (let c = 0; c < this.ncpus; c++) val.set(this.mem.u8.subarray(e + vo + c * stride, e + vo + c * stride + vs), c * vs);
@@ -225,6 +295,7 @@ export class BpfMap {
 
   /** Delete every element (hash types) or zero every value (arrays). */
   clear(): void {
+    this.restoreHeader();
     if (isArrayType(this.spec.type)) {
       const elems = this.mem.u32[(this.base + M_ELEMS) >>> 2]!;
       this.mem.u8.fill(0, elems, elems + this.spec.maxEntries * this.mem.u32[(this.base + M_ELEM_SIZE) >>> 2]!);
@@ -249,6 +320,7 @@ export class BpfMap {
    */
   get lookups(): number {
     this.mem.refresh();
+    this.restoreHeader();
     let n = this.header(M_LOOKUPS);
     const pcpu = this.header(M_LOOKUPS_PCPU);
     if (pcpu !== 0) for (let c = 0; c < this.cpus; c++) n += this.mem.u32[(pcpu + c * LOOKUPS_PCPU_STRIDE) >>> 2]!;
