@@ -16,7 +16,7 @@ export const SHARED_MEMORY: bool = isDefined(TCBOX_SHARED);
 
 /** Control block: per-run state the host writes before a call and reads after it. */
 export const CB_TRAP_REASON: usize = LANE_BASE + 0x100; // u32: why the last call trapped (TRAP_*), 0 if it did not
-export const CB_BATCH_INDEX: usize = LANE_BASE + 0x104; // u32: index of the context being run in a batch
+export const CB_BATCH_INDEX: usize = LANE_BASE + 0x104; // reserved (the batch runner keeps its index in a wasm global)
 export const CB_BUDGET: usize = LANE_BASE + 0x108; // u32: budget units per packet (see src/ebpf/budget.ts)
 export const CB_CPU: usize = LANE_BASE + 0x10c; // u32: bpf_get_smp_processor_id()
 export const CB_KTIME: usize = LANE_BASE + 0x110; // u64: bpf_ktime_get_ns(), set by the host (virtual clock)

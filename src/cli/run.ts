@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { formatFrame } from "../packet/format.js";
 import { PcapngWriter, readCapture } from "../packet/pcapng.js";
 import { runCapture } from "../ebpf/runner.js";
+import { MAX_BUDGET } from "../ebpf/instrument.js";
 import { loadWithSeed } from "./map.js";
 import { CliError, print, printJson } from "./output.js";
 
@@ -42,7 +43,7 @@ export function register(program: Command): void {
       const { kernel, obj } = await loadWithSeed(opts.program, opts.maps);
       if (opts.budget !== undefined) {
         const b = Number(opts.budget);
-        if (!Number.isInteger(b) || b <= 0) throw new CliError("--budget must be a positive integer", opts.program);
+        if (!Number.isInteger(b) || b <= 0 || b > MAX_BUDGET) throw new CliError(`--budget must be an integer 1..${MAX_BUDGET}`, opts.program);
         kernel.budget = b;
       }
       const prog = obj.program(opts.entry);

@@ -3,7 +3,7 @@
 
 // Control block (kernel-owned, low memory).
 export const CB_TRAP_REASON = 0x100;
-export const CB_BATCH_INDEX = 0x104;
+export const CB_BATCH_INDEX = 0x104; // reserved: the batch runner keeps its index in a global now (instrument.ts INDEX_GLOBAL)
 export const CB_BUDGET = 0x108;
 export const CB_CPU = 0x10c;
 export const CB_KTIME = 0x110;

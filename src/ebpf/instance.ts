@@ -60,6 +60,7 @@ export function instantiate(
         instance.exports[e.batch] as (c: number, n: number) => void,
         instance.exports[e.name] as (c: number) => number,
         budget,
+        instance.exports.__tcbox_index as WasmGlobal,
         () => abortMsg,
         lane,
       ),

@@ -13,16 +13,21 @@
 //   The walk that finds the loops knows the expressions asc emits; a module with any other kind of expression
 //   gets binaryen's log-execution pass instead (a tick at every function entry, exit and loop header).
 // A batch runner `__tcbox_batch_<entry>(ctx, n)` is added for every entry point: it runs the entry on n
-// consecutive contexts, resets the budget from CB_BUDGET before each one, writes each verdict into the
-// context, counts it (CB_VERDICTS: so the host does not visit every packet for its statistics), and records
-// the index it is at (CB_BATCH_INDEX) so the host knows which packet a trap stopped. A program built for a
+// consecutive contexts, resets the budget from CB_BUDGET before each one (capped at MAX_BUDGET: the control block
+// is in the program's memory, and a raw store there must not lift the bound off the packets after it), writes
+// each verdict into the context, counts it (CB_VERDICTS: so the host does not visit every packet for its
+// statistics), and records the index it is at in a global (INDEX_GLOBAL, out of the program's reach, not
+// CB_BATCH_INDEX) so the host knows which packet a trap stopped. A program built for a
 // worker's lane (lanes.ts) uses that lane's control block: `lane` is its base address.
 import binaryen from "binaryen";
-import { CB_BATCH_INDEX, CB_BUDGET, CB_TRAP_REASON, CB_VERDICTS, CTX_SIZE, SKB_RETVAL, TRAP_BUDGET, VERDICT_SLOTS } from "./abi.js";
+import { CB_BUDGET, CB_TRAP_REASON, CB_VERDICTS, CTX_SIZE, SKB_RETVAL, TRAP_BUDGET, VERDICT_SLOTS } from "./abi.js";
 
 export const BUDGET_GLOBAL = "__tcbox_budget";
 export const BATCH_PREFIX = "__tcbox_batch_";
+export const INDEX_GLOBAL = "__tcbox_index";
 export const DEFAULT_BUDGET = 1_000_000;
+/** The most budget units a packet gets, whatever CB_BUDGET holds (~16x the default; a runaway packet: tens of ms). */
+export const MAX_BUDGET = 1 << 24;
 /** The tick function (log-execution's logger name, so its calls resolve to it too); inlined everywhere. */
 const TICK = "log_execution";
 
@@ -50,6 +55,8 @@ export function instrument(bytes: Uint8Array, entries: string[], lane = 0): Inst
     }
     m.addGlobal(BUDGET_GLOBAL, binaryen.i32, true, m.i32.const(0x7fffffff));
     m.addGlobalExport(BUDGET_GLOBAL, BUDGET_GLOBAL);
+    m.addGlobal(INDEX_GLOBAL, binaryen.i32, true, m.i32.const(0));
+    m.addGlobalExport(INDEX_GLOBAL, INDEX_GLOBAL);
     if (!addBudgetTicks(m)) {
       m.runPasses(["log-execution"]);
       // Replace the imported logger the pass added with the tick (same name: calls resolve by name).
@@ -77,7 +84,7 @@ export function instrument(bytes: Uint8Array, entries: string[], lane = 0): Inst
 
 /**
  * (func $batch (param $ctx i32) (param $n i32) (local $i i32) (local $r i32) (local $slot i32)
- *   loop: if i < n { store CB_BATCH_INDEX i; budget = load CB_BUDGET; r = entry(ctx); ctx.retval = r;
+ *   loop: if i < n { index = i; budget = min_u(load CB_BUDGET, MAX_BUDGET); r = entry(ctx); ctx.retval = r;
  *                    slot = min_u(r + 1, VERDICT_SLOTS - 1); CB_VERDICTS[slot]++; ctx += CTX_SIZE; i++ })
  */
 function addBatchRunner(m: binaryen.Module, name: string, entry: string, lane: number): void {
@@ -93,8 +100,9 @@ function addBatchRunner(m: binaryen.Module, name: string, entry: string, lane: n
       "next",
       m.block(null, [
         m.br("done", m.i32.ge_u(i(), n())),
-        m.i32.store(0, 4, m.i32.const(lane + CB_BATCH_INDEX), i()),
+        m.global.set(INDEX_GLOBAL, i()),
         m.global.set(BUDGET_GLOBAL, m.i32.load(0, 4, m.i32.const(lane + CB_BUDGET))),
+        m.if(m.i32.gt_u(m.global.get(BUDGET_GLOBAL, i32), m.i32.const(MAX_BUDGET)), m.global.set(BUDGET_GLOBAL, m.i32.const(MAX_BUDGET))),
         m.local.set(3, m.call(entry, [ctx()], i32)),
         m.i32.store(SKB_RETVAL, 4, ctx(), r()),
         m.local.set(4, m.i32.add(r(), m.i32.const(1))), // slot, then its address

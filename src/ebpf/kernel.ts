@@ -8,7 +8,7 @@ import { CB_BUDGET, CB_CPU, CB_HASHRND, CB_KTIME, CB_NR_CPUS, CB_PRANDOM, LANE_S
 import { BTF_SECTION, decodeBtf, primitiveLayout, type StructLayout } from "./btf.js";
 import { compileProgram, type CompileOptions, type CompileResult } from "./compile.js";
 import { BpfError, VerifierError } from "./errors.js";
-import { DEFAULT_BUDGET, instrument, type EntryPoint, type Instrumented } from "./instrument.js";
+import { DEFAULT_BUDGET, MAX_BUDGET, instrument, type EntryPoint, type Instrumented } from "./instrument.js";
 import { instantiate, readString } from "./instance.js";
 import { BpfMap } from "./maps/map.js";
 import { PIN_GLOBAL_NS } from "./maps/layout.js";
@@ -22,7 +22,7 @@ import type { DataRange } from "./wasm.js";
 export interface KernelOptions {
   /** Seed of map hash seeds, bpf_get_prandom_u32 and the flow hash: same seed, same run. */
   seed?: number;
-  /** Budget units per packet (see instrument.ts); default 1,000,000. */
+  /** Budget units per packet (see instrument.ts); default 1,000,000, at most MAX_BUDGET (2^24). */
   budget?: number;
   /** Possible CPUs (per-CPU map slots; with worker threads, one per worker: lanes.ts). */
   nrCpus?: number;
@@ -141,7 +141,7 @@ export class BpfKernel {
     this.mem = new SharedMemory(undefined, { shared: opts.shared === true });
     this.rng = (opts.seed ?? 0x7cb0c5) >>> 0;
     const u32 = this.mem.u32;
-    u32[CB_BUDGET >>> 2] = opts.budget ?? DEFAULT_BUDGET;
+    this.budget = opts.budget ?? DEFAULT_BUDGET;
     u32[CB_CPU >>> 2] = 0;
     u32[CB_NR_CPUS >>> 2] = opts.nrCpus ?? 1;
     for (let i = 0; i < 4; i++) u32[(CB_PRANDOM >>> 2) + i] = this.random() || 1;
@@ -206,10 +206,14 @@ export class BpfKernel {
     return (z ^ (z >>> 16)) >>> 0;
   }
 
+  /** The host's copy (CB_BUDGET is in the programs' memory, where a raw store can change it). */
+  private budgetUnits = DEFAULT_BUDGET;
   get budget(): number {
-    return this.mem.u32[CB_BUDGET >>> 2]!;
+    return this.budgetUnits;
   }
   set budget(v: number) {
+    if (!Number.isInteger(v) || v <= 0 || v > MAX_BUDGET) throw new BpfError(`budget ${v} is not an integer 1..${MAX_BUDGET}`, "kernel");
+    this.budgetUnits = v;
     for (const l of this.lanes.values()) this.mem.u32[(l + CB_BUDGET) >>> 2] = v;
   }
   /** bpf_ktime_get_ns(): a virtual clock the host advances (on every lane). */

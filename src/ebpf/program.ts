@@ -2,10 +2,11 @@
 // like BPF_PROG_TEST_RUN. A program that traps (budget exhausted, out-of-bounds packet access, abort, any
 // WebAssembly trap) has its packet dropped with TC_ACT_SHOT and counted by reason; the batch goes on with the
 // next packet and the instance keeps working (maps live in memory the host owns).
-import { CB_BATCH_INDEX, CB_BUDGET, CB_LOCK_HELD, CB_TRAP_REASON, CB_VERDICTS, CTX_BASE, CTX_SIZE, SKB_RETVAL, TC_ACT_SHOT, TRAP_ABORT, TRAP_BUDGET, TRAP_NONE, TRAP_OOB, VERDICT_SLOTS } from "./abi.js";
+import { CB_BUDGET, CB_LOCK_HELD, CB_TRAP_REASON, CB_VERDICTS, CTX_BASE, CTX_SIZE, SKB_RETVAL, TC_ACT_SHOT, TRAP_ABORT, TRAP_BUDGET, TRAP_NONE, TRAP_OOB, VERDICT_SLOTS } from "./abi.js";
 import { PacketBatch, type PacketMeta } from "./batch.js";
 import type { SharedMemory } from "./memory.js";
 import { Wasm } from "./wasm-api.js";
+import { MAX_BUDGET } from "./instrument.js";
 
 /** Why a program was stopped. "trap" = any other WebAssembly trap (division by zero, unreachable, stack). */
 export type TrapReason = "oob" | "budget" | "abort" | "trap";
@@ -59,7 +60,9 @@ export class BpfProgram {
     readonly mem: SharedMemory,
     private readonly batchFn: BatchFn,
     readonly entryFn: EntryFn,
+    /** The instance's budget global and the batch runner's packet index (instrument.ts). */
     private readonly budget: { value: number },
+    private readonly index: { value: number },
     private readonly lastAbort: () => string | undefined,
     /** Base address of the lane (control block, contexts, packets) it was built for: 0, or a worker's (lanes.ts). */
     readonly lane = 0,
@@ -71,7 +74,7 @@ export class BpfProgram {
 
   /** Set the budget before a direct entry call (tail calls). */
   resetBudget(): void {
-    this.budget.value = this.mem.u32[(this.lane + CB_BUDGET) >>> 2]!;
+    this.budget.value = Math.min(this.mem.u32[(this.lane + CB_BUDGET) >>> 2]!, MAX_BUDGET);
   }
 
   /**
@@ -92,8 +95,9 @@ export class BpfProgram {
         this.batchFn(lane + CTX_BASE + i * CTX_SIZE, end - i);
         break;
       } catch (e) {
-        // The batch runner records which packet it was on (relative to the call's first context).
-        const at = i + this.mem.u32[(lane + CB_BATCH_INDEX) >>> 2]!;
+        // The batch runner records which packet it was on (relative to the call's first context), in a global a
+        // program cannot store to.
+        const at = i + this.index.value;
         const code = this.classify(e);
         batch.setRetval(at, TC_ACT_SHOT);
         batch.traps[at] = code;

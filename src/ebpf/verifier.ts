@@ -5,7 +5,7 @@
 import binaryen from "binaryen";
 import { PKT_BASE, PKT_ARENA } from "./abi.js";
 import { VerifierError } from "./errors.js";
-import { BATCH_PREFIX, BUDGET_GLOBAL } from "./instrument.js";
+import { BATCH_PREFIX, BUDGET_GLOBAL, INDEX_GLOBAL } from "./instrument.js";
 import { Wasm, type WasmModule } from "./wasm-api.js";
 import { dataRegion, moduleFacts, type DataRange } from "./wasm.js";
 
@@ -63,7 +63,7 @@ export function verify(bytes: Uint8Array, where: string): Verified {
     const entries: string[] = [];
     for (let i = 0; i < m.getNumExports(); i++) {
       const e = binaryen.getExportInfo(m.getExportByIndex(i));
-      if (e.name.startsWith(BATCH_PREFIX) || e.name === BUDGET_GLOBAL) fail(`export "${e.name}" uses a name reserved for tcbox`);
+      if (e.name.startsWith(BATCH_PREFIX) || e.name === BUDGET_GLOBAL || e.name === INDEX_GLOBAL) fail(`export "${e.name}" uses a name reserved for tcbox`);
       if (e.kind !== binaryen.ExternalFunction) continue;
       const f = binaryen.getFunctionInfo(m.getFunction(e.value));
       const params = binaryen.expandType(f.params);

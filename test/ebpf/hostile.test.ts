@@ -6,6 +6,9 @@ import { describe, expect, it } from "vitest";
 import { BpfKernel } from "../../src/ebpf/kernel.js";
 import { MapError } from "../../src/ebpf/errors.js";
 import { M_ELEMS } from "../../src/ebpf/maps/layout.js";
+import { CB_BATCH_INDEX, CB_BUDGET, TC_ACT_OK, TC_ACT_SHOT } from "../../src/ebpf/abi.js";
+import { PacketBatch } from "../../src/ebpf/batch.js";
+import { MAX_BUDGET } from "../../src/ebpf/instrument.js";
 
 const key = (n: number) => new Uint8Array([n, 0, 0, 0]);
 // mark selects the store: 1 the geometry, 2 a chain cycle, 3 a free list looping onto itself, 4 a free head out
@@ -89,5 +92,44 @@ describe("hostile programs: the host's maps survive raw stores", () => {
     hit(5);
     expect(() => map.update(key(9), key(90))).toThrow(/corrupt \(element index 77 is not an element 1\.\.8\)/);
     expect(walk(map.entries())).toBe(8);
+  });
+});
+
+// The control block is in the programs' memory too: mark 1 raises CB_BUDGET, 2 loops forever (counting in cb0),
+// 3 writes a wild packet index into CB_BATCH_INDEX and traps.
+const CB_SOURCE = `import { __sk_buff, TC_ACT_OK } from "tcbox";
+export function cls_main(skb: __sk_buff): i32 {
+  if (skb.mark == 1) store<u32>(${CB_BUDGET}, 0x7fffffff);
+  let n: u32 = 0;
+  while (skb.mark == 2) { n++; skb.cb0 = n; }
+  if (skb.mark == 3) { store<u32>(${CB_BATCH_INDEX}, 0x10000000); unreachable(); }
+  return TC_ACT_OK;
+}
+`;
+
+describe("hostile programs: the control block", () => {
+  it("a raised CB_BUDGET does not lift the bound: the runaway packet after it stops within MAX_BUDGET units", async () => {
+    const kernel = new BpfKernel();
+    const prog = (await kernel.load("programs/examples/inline.ts", { source: CB_SOURCE, name: "cb.ts" })).program();
+    const batch = new PacketBatch(kernel.mem);
+    for (const mark of [1, 2]) batch.add(new Uint8Array(60), { mark });
+    expect(prog.runBatch(batch)).toBe(1);
+    expect(batch.traps[1]).toBe(2); // TRAP_BUDGET
+    expect(batch.field(1, 48)).toBeGreaterThan(1000);
+    expect(batch.field(1, 48)).toBeLessThanOrEqual(MAX_BUDGET);
+    expect(kernel.budget).toBe(1_000_000); // the host's own value
+    expect(() => (kernel.budget = 0x7fffffff)).toThrow(/budget 2147483647 is not an integer 1\.\.16777216/);
+  });
+
+  it("a wild CB_BATCH_INDEX: the trap is still charged to the packet that trapped, the others run", async () => {
+    const kernel = new BpfKernel();
+    const prog = (await kernel.load("programs/examples/inline.ts", { source: CB_SOURCE, name: "cb.ts" })).program();
+    const batch = new PacketBatch(kernel.mem);
+    const marks = [0, 3, 0, 0];
+    for (const mark of marks) batch.add(new Uint8Array(60), { mark });
+    expect(prog.runBatch(batch)).toBe(1);
+    expect(marks.map((_, i) => batch.retval(i))).toEqual([TC_ACT_OK, TC_ACT_SHOT, TC_ACT_OK, TC_ACT_OK]);
+    expect(marks.map((_, i) => batch.traps[i] !== 0)).toEqual([false, true, false, false]);
+    expect(prog.stats.runs).toBe(4);
   });
 });
