@@ -53,7 +53,7 @@ export function instrument(bytes: Uint8Array, entries: string[], lane = 0): Inst
       const e = binaryen.getExportInfo(m.getExportByIndex(i));
       if (e.kind === binaryen.ExternalFunction) internal.set(e.name, e.value);
     }
-    m.addGlobal(BUDGET_GLOBAL, binaryen.i32, true, m.i32.const(0x7fffffff));
+    m.addGlobal(BUDGET_GLOBAL, binaryen.i32, true, m.i32.const(MAX_BUDGET)); // the start function (top-level code) runs on it
     m.addGlobalExport(BUDGET_GLOBAL, BUDGET_GLOBAL);
     m.addGlobal(INDEX_GLOBAL, binaryen.i32, true, m.i32.const(0));
     m.addGlobalExport(INDEX_GLOBAL, INDEX_GLOBAL);

@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { basename, extname } from "node:path";
-import { CB_BUDGET, CB_CPU, CB_HASHRND, CB_KTIME, CB_NR_CPUS, CB_PRANDOM, LANE_SIZE } from "./abi.js";
+import { CB_BUDGET, CB_CPU, CB_HASHRND, CB_KTIME, CB_NR_CPUS, CB_PRANDOM, CB_TRAP_REASON, LANE_SIZE, TRAP_BUDGET, TRAP_NONE } from "./abi.js";
 import { BTF_SECTION, decodeBtf, primitiveLayout, type StructLayout } from "./btf.js";
 import { compileProgram, type CompileOptions, type CompileResult } from "./compile.js";
 import { BpfError, VerifierError } from "./errors.js";
@@ -293,6 +293,10 @@ export class BpfKernel {
       if (this.mem.shared && e instanceof Wasm.LinkError) {
         throw new VerifierError(`load failed: the kernel's memory is shared (worker threads) and the module was built for an unshared one: load the .ts source (${(e as Error).message})`, where);
       }
+      // The start function (top-level code) ran out of its budget: the budget tick left its reason.
+      const budget = e instanceof Wasm.RuntimeError && this.mem.u32[CB_TRAP_REASON >>> 2] === TRAP_BUDGET;
+      this.mem.u32[CB_TRAP_REASON >>> 2] = TRAP_NONE;
+      if (budget) throw new VerifierError(`load failed: its top-level code ran past the budget (${MAX_BUDGET} units)`, where);
       throw new VerifierError(`load failed: ${(e as Error).message}`, where);
     }
     this.objects.add(obj);

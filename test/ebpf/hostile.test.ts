@@ -132,4 +132,12 @@ describe("hostile programs: the control block", () => {
     expect(marks.map((_, i) => batch.traps[i] !== 0)).toEqual([false, true, false, false]);
     expect(prog.stats.runs).toBe(4);
   });
+
+  it("top-level code that never ends: the load stops within MAX_BUDGET units and says why; the kernel goes on", async () => {
+    const kernel = new BpfKernel();
+    const spin = `import { __sk_buff, TC_ACT_OK } from "tcbox";\nlet n: u32 = 0;\nwhile (true) { n++; }\nexport function cls_main(skb: __sk_buff): i32 { return TC_ACT_OK; }\n`;
+    await expect(kernel.load("programs/examples/inline.ts", { source: spin, name: "spin.ts" })).rejects.toThrow(/load failed: its top-level code ran past the budget \(16777216 units\)/);
+    const ok = await kernel.load("programs/examples/inline.ts", { source: CB_SOURCE, name: "cb.ts" });
+    expect(ok.program().run(new Uint8Array(60)).retval).toBe(TC_ACT_OK);
+  });
 });
