@@ -9,6 +9,7 @@ import { M_ELEMS } from "../../src/ebpf/maps/layout.js";
 import { CB_BATCH_INDEX, CB_BUDGET, TC_ACT_OK, TC_ACT_SHOT } from "../../src/ebpf/abi.js";
 import { PacketBatch } from "../../src/ebpf/batch.js";
 import { MAX_BUDGET } from "../../src/ebpf/instrument.js";
+import { ringbufConsume } from "../../src/ebpf/maps/ringbuf.js";
 
 const key = (n: number) => new Uint8Array([n, 0, 0, 0]);
 // mark selects the store: 1 the geometry, 2 a chain cycle, 3 a free list looping onto itself, 4 a free head out
@@ -139,5 +140,32 @@ describe("hostile programs: the control block", () => {
     await expect(kernel.load("programs/examples/inline.ts", { source: spin, name: "spin.ts" })).rejects.toThrow(/load failed: its top-level code ran past the budget \(16777216 units\)/);
     const ok = await kernel.load("programs/examples/inline.ts", { source: CB_SOURCE, name: "cb.ts" });
     expect(ok.program().run(new Uint8Array(60)).retval).toBe(TC_ACT_OK);
+  });
+});
+
+// mark 1: a producer position far past the ring; 2: a committed record's length made huge.
+const RB_SOURCE = `import { __sk_buff, ringbuf_def, ringbuf_output, TC_ACT_OK } from "tcbox";
+const R = ringbuf_def(4096, "events");
+export function cls_main(skb: __sk_buff): i32 {
+  const buf = memory.data(8);
+  store<u64>(buf, 42);
+  ringbuf_output(R, buf, 8, 0);
+  if (skb.mark == 1) store<u32>(R + 24, load<u32>(R + 20) + 0x100000);
+  if (skb.mark == 2) store<u32>(load<u32>(R + 32), 0x100000);
+  return TC_ACT_OK;
+}
+`;
+
+describe("hostile programs: ring buffers", () => {
+  it.each([
+    { mark: 1, msg: /corrupt \(producer 1048576 is more than the ring's 4096 bytes ahead of consumer 0\)/ },
+    { mark: 2, msg: /corrupt \(record of 1048576 bytes at 0, 16 bytes produced\)/ },
+  ])("mark $mark: consuming stops with a MapError instead of reading past the ring", async ({ mark, msg }) => {
+    const kernel = new BpfKernel();
+    const obj = await kernel.load("programs/examples/inline.ts", { source: RB_SOURCE, name: "rb.ts" });
+    obj.program().run(new Uint8Array(60), { mark });
+    let records = 0;
+    expect(() => ringbufConsume(obj.map("events"), () => records++)).toThrow(msg);
+    expect(records).toBe(0);
   });
 });
