@@ -322,6 +322,8 @@ export class BpfKernel {
             where,
           );
         }
+        // A program using it before may have stored over its header: the new one starts from the real geometry.
+        map.restoreHeader();
       }
     }
     if (!map) {

@@ -169,3 +169,25 @@ describe("hostile programs: ring buffers", () => {
     expect(records).toBe(0);
   });
 });
+
+describe("hostile programs: pinned maps", () => {
+  it("a pinned map whose header a program overwrote is whole again for the next program that pins it", async () => {
+    const kernel = new BpfKernel();
+    const src = (what: string) => `import { __sk_buff, map_def, map_lookup_elem, BPF_MAP_TYPE_HASH, PIN_GLOBAL_NS, TC_ACT_OK, TC_ACT_SHOT } from "tcbox";
+const M = map_def<u32, u32>(BPF_MAP_TYPE_HASH, 8, "shared_victim", PIN_GLOBAL_NS);
+export function cls_main(skb: __sk_buff): i32 {
+  ${what}
+  const k = memory.data(4);
+  store<u32>(k, 1);
+  return map_lookup_elem(M, k) != 0 ? TC_ACT_OK : TC_ACT_SHOT;
+}
+`;
+    const a = await kernel.load("programs/examples/inline.ts", { source: src("if (skb.mark == 1) { store<u32>(M + 36, 0x10); store<u32>(M + 20, 1); }"), name: "a.ts" });
+    a.map("shared_victim").update(key(1), key(10));
+    expect(a.program().run(new Uint8Array(60)).retval).toBe(TC_ACT_OK);
+    a.program().run(new Uint8Array(60), { mark: 1 });
+    const b = await kernel.load("programs/examples/inline.ts", { source: src(""), name: "b.ts" });
+    expect(b.program().run(new Uint8Array(60)).retval).toBe(TC_ACT_OK);
+    expect(b.map("shared_victim").headerRestores).toBe(1);
+  });
+});
