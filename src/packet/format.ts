@@ -54,6 +54,7 @@ const ETHERTYPE_NAMES: Record<number, string> = {
 };
 
 const hex4 = (v: number) => "0x" + v.toString(16).padStart(4, "0");
+const two = (n: bigint | number) => String(n).padStart(2, "0");
 const ethertype = (t: number) => `ethertype ${ETHERTYPE_NAMES[t] ?? "Unknown"} (${hex4(t)})`;
 
 /** `HH:MM:SS.uuuuuu` (or 9 digits with nano) of the UTC time of day, as tcpdump prints by default. */
@@ -61,7 +62,6 @@ export function formatTimestamp(tsNs: bigint, nano = false): string {
   const dayNs = ((tsNs % 86_400_000_000_000n) + 86_400_000_000_000n) % 86_400_000_000_000n;
   const secs = Number(dayNs / 1_000_000_000n);
   const frac = dayNs % 1_000_000_000n;
-  const two = (n: number) => String(n).padStart(2, "0");
   const f = nano ? String(frac).padStart(9, "0") : String(frac / 1000n).padStart(6, "0");
   return `${two(Math.floor(secs / 3600))}:${two(Math.floor(secs / 60) % 60)}:${two(secs % 60)}.${f}`;
 }
@@ -75,10 +75,7 @@ const floorDiv = (a: bigint, b: bigint) => (a % b < 0n ? a / b - 1n : a / b);
  * Years outside 0000-9999 take the expanded form (sign and at least six digits), as Date.toISOString writes them.
  */
 export function isoTimestamp(tsNs: bigint): string {
-  const secs = floorDiv(tsNs, 1_000_000_000n);
-  const frac = tsNs - secs * 1_000_000_000n;
-  const days = floorDiv(secs, 86_400n);
-  const sod = Number(secs - days * 86_400n);
+  const days = floorDiv(tsNs, 86_400_000_000_000n);
   const z = days + 719_468n;
   const era = floorDiv(z, 146_097n);
   const doe = z - era * 146_097n;
@@ -88,10 +85,8 @@ export function isoTimestamp(tsNs: bigint): string {
   const day = doy - (153n * mp + 2n) / 5n + 1n;
   const month = mp < 10n ? mp + 3n : mp - 9n;
   const year = yoe + era * 400n + (month <= 2n ? 1n : 0n);
-  const two = (n: bigint | number) => String(n).padStart(2, "0");
   const y = year >= 0n && year <= 9999n ? String(year).padStart(4, "0") : (year < 0n ? "-" : "+") + String(year < 0n ? -year : year).padStart(6, "0");
-  const time = `${two(Math.floor(sod / 3600))}:${two(Math.floor(sod / 60) % 60)}:${two(sod % 60)}`;
-  return `${y}-${two(month)}-${two(day)}T${time}.${String(frac).padStart(9, "0")}Z`;
+  return `${y}-${two(month)}-${two(day)}T${formatTimestamp(tsNs, true)}Z`;
 }
 
 /**

@@ -77,12 +77,9 @@ export class BpfMap {
     try {
       return fn();
     } catch (e) {
-      if (e instanceof MapCorrupt) throw this.corruptError(e);
+      if (e instanceof MapCorrupt) throw new MapError(`corrupt (${e.message}): a program wrote over it`, `map ${this.name}`, EINVAL);
       throw e;
     }
-  }
-  private corruptError(e: MapCorrupt): MapError {
-    return new MapError(`corrupt (${e.message}): a program wrote over it`, `map ${this.name}`, EINVAL);
   }
 
   /** Allocate and initialise a map in shared memory: header, buckets, free list (like the kernel's prealloc). */
@@ -277,13 +274,7 @@ export class BpfMap {
     const stride = align8(vs);
     const it = htabElements(this.mem, this.base);
     for (;;) {
-      let r: IteratorResult<number>;
-      try {
-        r = it.next();
-      } catch (e) {
-        if (e instanceof MapCorrupt) throw this.corruptError(e);
-        throw e;
-      }
+      const r = this.guarded(() => it.next());
       if (r.done) return;
       const e = r.value;
       const key = this.mem.u8.slice(e + E_KEY, e + E_KEY + ks);
